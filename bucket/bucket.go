@@ -1,0 +1,92 @@
+// Package bucket is the storage layer that every mirrored byte goes through.
+// It knows nothing of sources. Backends live in subpackages (fs, mem, s3) and
+// all of them pass the conformance suite in bucket/buckettest.
+//
+// Contracts shared by every backend:
+//   - A Put never makes a partial object visible. It stages the whole stream
+//     and returns a Pending; the object appears only when Pending.Commit
+//     succeeds, and Pending.Abort discards it without a trace (no temp file,
+//     no unfinished multipart upload).
+//   - Missing objects are reported with an error that matches fs.ErrNotExist.
+//   - All methods are safe for concurrent use.
+package bucket
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"time"
+)
+
+// ErrExists is returned by CreateIfAbsent when the key is already present.
+var ErrExists = errors.New("object already exists")
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key         string
+	Size        int64
+	ETag        string
+	ModTime     time.Time
+	ContentType string
+	// Metadata is user metadata (x-amz-meta-*). Keys are lower case.
+	Metadata map[string]string
+}
+
+// PutOptions tune a Put. The zero value is valid.
+type PutOptions struct {
+	// SizeHint is the expected length when the source announced one, 0 when
+	// unknown. Backends use it to pick part sizes; it is not a promise.
+	SizeHint    int64
+	ContentType string
+	Metadata    map[string]string
+}
+
+// Range selects bytes [Offset, Offset+Length). Length < 0 means to the end.
+type Range struct {
+	Offset int64
+	Length int64
+}
+
+// Pending is a fully staged object that is not yet visible. Exactly one of
+// Commit or Abort must be called; both are safe to call after the other
+// (the second is a no-op returning nil for Abort, an error for Commit).
+type Pending interface {
+	// Size is the number of bytes staged.
+	Size() int64
+	// Commit makes the object visible atomically.
+	Commit(ctx context.Context) (ObjectInfo, error)
+	// Abort discards the staged bytes. It should be called with a context
+	// that is not already cancelled (for example context.WithoutCancel) so
+	// that cleanup still reaches the backend after an interruption.
+	Abort(ctx context.Context) error
+}
+
+// Bucket is the interface every backend implements.
+type Bucket interface {
+	// Put reads r to EOF and stages it under key. If reading r fails or ctx
+	// is cancelled, Put aborts what it staged and returns the error; nothing
+	// becomes visible and no Pending is returned.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Pending, error)
+	// Stat returns the object's info, or an error matching fs.ErrNotExist.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// Open reads the object, or the given range of it when rng is non-nil.
+	Open(ctx context.Context, key string, rng *Range) (io.ReadCloser, error)
+	// List yields every object whose key starts with prefix, in lexical
+	// (byte) order of key. Listing stops at the first error, which is yielded.
+	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	// Delete removes the object. Deleting a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+	// CreateIfAbsent writes data under key only if no object exists there,
+	// atomically with respect to concurrent callers: exactly one of several
+	// racing callers succeeds, the rest get an error matching ErrExists.
+	CreateIfAbsent(ctx context.Context, key string, data []byte, opts PutOptions) error
+}
+
+// StaleCleaner is implemented by backends that can leave staged data behind
+// when a process dies without aborting (a kill -9): unfinished multipart
+// uploads, temp files. CleanStale removes those started before cutoff under
+// prefix and returns how many it removed.
+type StaleCleaner interface {
+	CleanStale(ctx context.Context, prefix string, cutoff time.Time) (int, error)
+}

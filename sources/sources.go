@@ -1,0 +1,120 @@
+// Package sources holds the registry model: families, their expansion into
+// entries, host policies, and the Kind interface that turns an entry into the
+// objects to fetch. It knows nothing of buckets.
+package sources
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Domains are the top-level bucket prefixes. Nothing may be written outside them.
+var Domains = []string{"climate", "biology", "astronomy", "spectroscopy"}
+
+// Meta is the descriptive metadata a family gives all its entries. It is
+// copied into every manifest.
+type Meta struct {
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	Provider    string `json:"provider"`
+	License     string `json:"license"`
+	Citation    string `json:"citation"`
+	DOI         string `json:"doi,omitempty"`
+	Homepage    string `json:"homepage,omitempty"`
+}
+
+// Entry is one tracked, scheduled unit with its own manifest.
+type Entry struct {
+	ID       string
+	Family   string
+	Domain   string
+	Kind     string
+	Schedule string // once | daily | weekly | monthly | yearly
+	// Key is relative to the domain: the object key for one-object kinds and
+	// the prefix for many-object kinds.
+	Key       string
+	URL       string
+	Checksums string            // optional md5sum-style listing URL
+	Params    map[string]string // kind-specific, already templated
+	Meta      Meta
+	// BudgetBytes is the family's per-run budget, 0 for none.
+	BudgetBytes int64
+	// Where the entry was declared, for error messages.
+	File string
+	Line int
+}
+
+// KeyPrefix is the bucket key (or key prefix) of the entry, domain included.
+func (e Entry) KeyPrefix() string { return e.Domain + "/" + e.Key }
+
+// Interval is the schedule as a duration; 0 for "once".
+func (e Entry) Interval() time.Duration {
+	switch e.Schedule {
+	case "daily":
+		return 24 * time.Hour
+	case "weekly":
+		return 7 * 24 * time.Hour
+	case "monthly", "":
+		return 30 * 24 * time.Hour
+	case "yearly":
+		return 365 * 24 * time.Hour
+	}
+	return 0
+}
+
+// Checksum is a publisher-given digest. Algo is "md5", "sha1", "sha256" or "sha512"; Value is lower-case hex.
+type Checksum struct {
+	Algo  string `json:"algo"`
+	Value string `json:"value"`
+}
+
+// Object is one file to fetch.
+type Object struct {
+	// Name is the object's path below the entry's key prefix; empty for
+	// one-object kinds, where the object key is the entry key itself.
+	Name string
+	URL  string
+	// Size is the publisher's size, -1 when unknown.
+	Size     int64
+	Checksum *Checksum
+	// ETag and LastModified are the publisher's validators when the listing
+	// gave them, for conditional refetch.
+	ETag         string
+	LastModified time.Time
+	ContentType  string
+	// Method and Body allow kinds whose download is not a plain GET.
+	Method string
+	Body   []byte
+}
+
+// Kind turns an entry into the objects to fetch. Implementations take the
+// *http.Client from the caller: rate limits, credentials, user agent and
+// metrics are RoundTripper wrappers added there, never inside a kind.
+type Kind interface {
+	Objects(ctx context.Context, c *http.Client, e Entry) ([]Object, error)
+}
+
+// HostPolicy is the politeness and credential policy for one host.
+type HostPolicy struct {
+	Host        string
+	Concurrency int
+	RPS         float64
+	Burst       int
+	Gate        string
+	GateReason  string
+	Credential  *Credential
+	File        string
+	Line        int
+}
+
+// Credential names where a host's secret comes from. The secret itself is
+// read from the environment at run time and never stored here.
+type Credential struct {
+	Env      string
+	Header   string
+	Query    string
+	Required bool
+	// RPS replaces the host's RPS when the credential is present (NCBI: 3 -> 10).
+	RPS float64
+}
