@@ -67,3 +67,16 @@ func ValidatePrefix(prefix string) error {
 	}
 	return ValidateKey(p)
 }
+
+// Clamp resolves r against an object of the given size into [lo, hi).
+// A range starting past the end is an error, as S3's 416 is.
+func Clamp(r Range, size int64) (lo, hi int64, err error) {
+	if r.Offset < 0 || r.Offset > size || (r.Offset == size && size > 0) {
+		return 0, 0, fmt.Errorf("range offset %d outside object of %d bytes", r.Offset, size)
+	}
+	hi = size
+	if r.Length >= 0 && r.Offset+r.Length < size {
+		hi = r.Offset + r.Length
+	}
+	return r.Offset, hi, nil
+}
