@@ -1,0 +1,367 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/astroingest/astroingest/bucket"
+)
+
+// Put implements bucket.Bucket. It reads r in parts of equal size. A stream
+// that fits in one part stays in memory and is written by a single PutObject
+// at Commit. A longer one becomes a multipart upload whose parts are sent
+// concurrently (at most Concurrency in flight and Concurrency+1 buffers held)
+// and which is completed only by Commit. On a read error, a failed part or a
+// cancelled ctx the upload is aborted before Put returns.
+//
+// Without opts.SizeHint the part size is the configured one, so the largest
+// object is MaxParts × PartSize (about 156 GiB at the default 16 MiB); with a
+// hint, parts grow to keep the hinted size within MaxParts.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
+	if err := bucket.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("s3: put %s: %w", key, err)
+	}
+	fail := func(err error) (bucket.Pending, error) {
+		return nil, fmt.Errorf("s3: put %s: %w", key, err)
+	}
+	size := b.partSizeFor(opts.SizeHint)
+	first := b.bufs.get(size)
+	n, err := readPart(ctx, r, first)
+	if err != nil {
+		b.bufs.put(first)
+		return fail(err)
+	}
+	if n < size {
+		return &singlePending{b: b, key: key, opts: opts, buf: first, n: n}, nil
+	}
+	// The first part is full: read one more to learn whether the stream is
+	// exactly one part long, in which case a plain PutObject still does.
+	second := b.bufs.get(size)
+	m, err := readPart(ctx, r, second)
+	if err != nil {
+		b.bufs.put(first)
+		b.bufs.put(second)
+		return fail(err)
+	}
+	if m == 0 {
+		b.bufs.put(second)
+		return &singlePending{b: b, key: key, opts: opts, buf: first, n: n}, nil
+	}
+	mp, err := b.uploadMultipart(ctx, key, r, opts, size, first, second, m)
+	if err != nil {
+		return fail(err)
+	}
+	return mp, nil
+}
+
+// partSizeFor picks the smallest part size, at least the configured one and
+// a whole number of MiB, that keeps a hinted object within MaxParts.
+func (b *Bucket) partSizeFor(hint int64) int {
+	size := b.partSize
+	if hint > 0 {
+		need := (hint + MaxParts - 1) / MaxParts
+		need = (need + MiB - 1) / MiB * MiB
+		size = max(size, need)
+	}
+	return int(min(size, MaxPartSize))
+}
+
+// readPart fills buf from r and returns how many bytes it read; a short
+// count means r is at EOF. It returns ctx's error once ctx is done, since a
+// reader that ignores ctx must still not be uploaded after cancellation.
+func readPart(ctx context.Context, r io.Reader, buf []byte) (int, error) {
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		err = nil
+	case err != nil:
+		return n, fmt.Errorf("read source: %w", err)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return n, context.Cause(ctx)
+	}
+	return n, err
+}
+
+// uploadMultipart sends first (full), second (m bytes) and the rest of r as
+// parts of one upload. It owns first and second from here on.
+func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions, size int, first, second []byte, m int) (_ *multipartPending, err error) {
+	in := &s3.CreateMultipartUploadInput{
+		Bucket:   &b.bucket,
+		Key:      aws.String(b.key(key)),
+		Metadata: lowerKeys(opts.Metadata),
+	}
+	if opts.ContentType != "" {
+		in.ContentType = aws.String(opts.ContentType)
+	}
+	out, err := b.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		b.bufs.put(first)
+		b.bufs.put(second)
+		return nil, fmt.Errorf("create multipart upload: %w", mapErr(err))
+	}
+	mp := &multipartPending{b: b, key: key, uploadID: aws.ToString(out.UploadId), opts: opts}
+	defer func() {
+		if err != nil {
+			if aerr := mp.abort(ctx); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+		}
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.concurrency)
+	var mu sync.Mutex
+	send := func(num int32, buf []byte, n int) {
+		mp.size += int64(n)
+		// Go blocks while Concurrency parts are in flight, so the reader
+		// never runs more than one buffer ahead.
+		g.Go(func() error {
+			defer b.bufs.put(buf)
+			etag, err := b.uploadPart(gctx, mp.uploadID, key, num, buf[:n])
+			if err != nil {
+				return fmt.Errorf("upload part %d: %w", num, err)
+			}
+			mu.Lock()
+			mp.parts = append(mp.parts, types.CompletedPart{ETag: etag, PartNumber: aws.Int32(num)})
+			mu.Unlock()
+			return nil
+		})
+	}
+
+	send(1, first, size)
+	num, buf, n := int32(2), second, m
+	var readErr error
+	for {
+		send(num, buf, n)
+		if n < size {
+			break
+		}
+		if gctx.Err() != nil {
+			break // a part failed or ctx is done; g.Wait reports which
+		}
+		buf = b.bufs.get(size)
+		n, readErr = readPart(ctx, r, buf)
+		if readErr != nil || n == 0 {
+			b.bufs.put(buf)
+			break
+		}
+		if num++; num > MaxParts {
+			b.bufs.put(buf)
+			readErr = fmt.Errorf("stream is longer than %d parts of %d bytes (%d bytes); pass its length as SizeHint to get larger parts", MaxParts, size, int64(MaxParts)*int64(size))
+			break
+		}
+	}
+	werr := g.Wait()
+	if cerr := ctx.Err(); cerr != nil {
+		// Report the cancellation itself, not the part that noticed it.
+		return nil, context.Cause(ctx)
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	slices.SortFunc(mp.parts, func(a, b types.CompletedPart) int {
+		return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber))
+	})
+	return mp, nil
+}
+
+func (b *Bucket) uploadPart(ctx context.Context, uploadID, key string, num int32, data []byte) (*string, error) {
+	out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket:        &b.bucket,
+		Key:           aws.String(b.key(key)),
+		UploadId:      &uploadID,
+		PartNumber:    aws.Int32(num),
+		Body:          bytesReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+	}, func(o *s3.Options) { o.Retryer = b.partRetryer })
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return out.ETag, nil
+}
+
+// bytesReader is seekable, so the SDK can hash the payload for SigV4 and
+// rewind it for a retry without copying.
+func bytesReader(p []byte) io.ReadSeeker { return bytes.NewReader(p) }
+
+// state is where a Pending is in its life.
+type state int
+
+const (
+	staged state = iota
+	committed
+	aborted
+)
+
+func (s state) check(key string) error {
+	switch s {
+	case committed:
+		return fmt.Errorf("s3: commit %s: already committed", key)
+	case aborted:
+		return fmt.Errorf("s3: commit %s: already aborted", key)
+	}
+	return nil
+}
+
+// singlePending holds a stream that fit in one part, in a pooled buffer,
+// until Commit writes it with one PutObject.
+type singlePending struct {
+	b    *Bucket
+	key  string
+	opts bucket.PutOptions
+
+	mu    sync.Mutex
+	state state
+	buf   []byte
+	n     int
+}
+
+func (p *singlePending) Size() int64 { return int64(p.n) }
+
+func (p *singlePending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.state.check(p.key); err != nil {
+		return bucket.ObjectInfo{}, err
+	}
+	out, err := p.b.client.PutObject(ctx, p.b.putObjectInput(p.key, p.buf[:p.n], p.opts))
+	if err != nil {
+		// Still staged: the caller may retry Commit or Abort.
+		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: %w", p.key, mapErr(err))
+	}
+	p.release(committed)
+	return bucket.ObjectInfo{
+		Key:         p.key,
+		Size:        int64(p.n),
+		ETag:        trimETag(out.ETag),
+		ModTime:     responseTime(out.ResultMetadata),
+		ContentType: p.opts.ContentType,
+		Metadata:    lowerKeys(p.opts.Metadata),
+	}, nil
+}
+
+func (p *singlePending) Abort(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state == staged {
+		p.release(aborted)
+	}
+	return nil
+}
+
+func (p *singlePending) release(s state) {
+	p.state = s
+	p.b.bufs.put(p.buf)
+	p.buf = nil
+}
+
+// multipartPending is an uploaded but not yet completed multipart upload.
+type multipartPending struct {
+	b        *Bucket
+	key      string
+	uploadID string
+	opts     bucket.PutOptions
+	size     int64
+	parts    []types.CompletedPart
+
+	mu    sync.Mutex
+	state state
+}
+
+func (p *multipartPending) Size() int64 { return p.size }
+
+func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.state.check(p.key); err != nil {
+		return bucket.ObjectInfo{}, err
+	}
+	out, err := p.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket:          &p.b.bucket,
+		Key:             aws.String(p.b.key(p.key)),
+		UploadId:        &p.uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: p.parts},
+	})
+	if err != nil {
+		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: complete multipart upload: %w", p.key, mapErr(err))
+	}
+	p.state = committed
+	return bucket.ObjectInfo{
+		Key:         p.key,
+		Size:        p.size,
+		ETag:        trimETag(out.ETag),
+		ModTime:     responseTime(out.ResultMetadata),
+		ContentType: p.opts.ContentType,
+		Metadata:    lowerKeys(p.opts.Metadata),
+	}, nil
+}
+
+func (p *multipartPending) Abort(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != staged {
+		return nil
+	}
+	if err := p.abort(ctx); err != nil {
+		return fmt.Errorf("s3: abort %s: %w", p.key, err)
+	}
+	p.state = aborted
+	return nil
+}
+
+// abort removes the upload even when ctx is already cancelled: leaving it to
+// the bucket's lifecycle rule would keep paying for the parts for days.
+func (p *multipartPending) abort(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_, err := p.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   &p.b.bucket,
+		Key:      aws.String(p.b.key(p.key)),
+		UploadId: &p.uploadID,
+	})
+	if err != nil && !isNoSuchUpload(err) {
+		return fmt.Errorf("abort multipart upload %s: %w", p.uploadID, err)
+	}
+	return nil
+}
+
+// bufferPool recycles part buffers across uploads, one sync.Pool per part
+// size (sizes differ only when SizeHint forces larger parts).
+type bufferPool struct {
+	mu    sync.Mutex
+	pools map[int]*sync.Pool
+}
+
+func newBufferPool() *bufferPool { return &bufferPool{pools: make(map[int]*sync.Pool)} }
+
+func (bp *bufferPool) pool(size int) *sync.Pool {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	p, ok := bp.pools[size]
+	if !ok {
+		p = &sync.Pool{New: func() any { b := make([]byte, size); return &b }}
+		bp.pools[size] = p
+	}
+	return p
+}
+
+func (bp *bufferPool) get(size int) []byte { return *bp.pool(size).Get().(*[]byte) }
+
+func (bp *bufferPool) put(b []byte) {
+	b = b[:cap(b)]
+	bp.pool(len(b)).Put(&b)
+}

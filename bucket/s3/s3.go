@@ -1,0 +1,472 @@
+// Package s3 is the bucket backend for any S3 API, including Cloudflare R2
+// (the r2:// form of ParseURL). It talks to the service through
+// aws-sdk-go-v2's service/s3 client directly, not the transfer manager,
+// because a Put must stage everything and complete the multipart upload only
+// when the caller commits after verifying the bytes.
+//
+// R2 compatibility shapes several choices: checksums are computed and
+// validated only "when required" (no x-amz-checksum-* headers, no aws-chunked
+// trailers, no Content-MD5), every part but the last has the same size,
+// addressing is path-style, unfinished multipart uploads are always aborted
+// by us, and R2's intermittent 403 SignatureDoesNotMatch on UploadPart is
+// retried.
+//
+// A *Bucket is safe for concurrent use.
+package s3
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/astroingest/astroingest/bucket"
+)
+
+// cleanupTimeout bounds an abort issued after the caller's context is gone.
+const cleanupTimeout = 30 * time.Second
+
+// Bucket is an S3 or R2 bucket, optionally restricted to a key prefix.
+type Bucket struct {
+	client      *s3.Client
+	bucket      string
+	prefix      string // "" or ends in "/"
+	partSize    int64
+	concurrency int
+	log         *slog.Logger
+	bufs        *bufferPool
+	// partRetryer also retries R2's spurious SignatureDoesNotMatch; it is
+	// used for UploadPart only, where the same credentials just succeeded
+	// for CreateMultipartUpload, so a 403 there cannot be a real auth error.
+	partRetryer aws.Retryer
+}
+
+var (
+	_ bucket.Bucket       = (*Bucket)(nil)
+	_ bucket.StaleCleaner = (*Bucket)(nil)
+)
+
+// New checks cfg and builds the client. It sends no request: a wrong bucket
+// or credential shows up on first use.
+func New(ctx context.Context, cfg Config) (*Bucket, error) {
+	_ = ctx // reserved: building the client does no I/O today
+	if cfg.Bucket == "" {
+		return nil, errors.New("s3: config: bucket name is empty")
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("s3: config for bucket %s: region is empty", cfg.Bucket)
+	}
+	prefix := strings.Trim(cfg.Prefix, "/")
+	if prefix != "" {
+		if err := bucket.ValidateKey(prefix); err != nil {
+			return nil, fmt.Errorf("s3: config for bucket %s: prefix: %w", cfg.Bucket, err)
+		}
+		prefix += "/"
+	}
+	partSize := cfg.PartSize
+	switch {
+	case partSize == 0:
+		partSize = DefaultPartSize
+	case partSize < MinPartSize || partSize > MaxPartSize:
+		return nil, fmt.Errorf("s3: config for bucket %s: part size %d outside [%d, %d]", cfg.Bucket, partSize, MinPartSize, MaxPartSize)
+	}
+	conc := cfg.Concurrency
+	switch {
+	case conc == 0:
+		conc = DefaultConcurrency
+	case conc < 0:
+		return nil, fmt.Errorf("s3: config for bucket %s: concurrency %d is negative", cfg.Bucket, conc)
+	}
+	creds := cfg.Credentials
+	if creds == nil {
+		if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
+			return nil, fmt.Errorf("s3: config for bucket %s: no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", cfg.Bucket)
+		}
+		creds = credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, string(cfg.SecretAccessKey), string(cfg.SessionToken))
+	}
+	hc, err := httpClient(cfg.HTTPClient, cfg.CABundle)
+	if err != nil {
+		return nil, fmt.Errorf("s3: config for bucket %s: %w", cfg.Bucket, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	b := &Bucket{
+		bucket:      cfg.Bucket,
+		prefix:      prefix,
+		partSize:    partSize,
+		concurrency: conc,
+		log:         log,
+		bufs:        newBufferPool(),
+	}
+	// Client-side retry quotas would turn a burst of throttling during a big
+	// backfill into hard failures; backoff and ctx bound the retries instead.
+	stdRetryer := func(extra ...retry.IsErrorRetryable) aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 5
+			o.RateLimiter = ratelimit.None
+			o.Retryables = append(o.Retryables, extra...)
+		})
+	}
+	b.partRetryer = stdRetryer(retry.IsErrorRetryableFunc(b.signatureMismatch))
+
+	opts := s3.Options{
+		Region:       cfg.Region,
+		UsePathStyle: cfg.PathStyle,
+		Credentials:  aws.NewCredentialsCache(creds),
+		HTTPClient:   hc,
+		Retryer:      stdRetryer(),
+		// Since SDK v1.73 the defaults add CRC32 checksum headers and
+		// aws-chunked trailers, which R2 rejects.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	}
+	if cfg.Endpoint != "" {
+		opts.BaseEndpoint = aws.String(cfg.Endpoint)
+	}
+	b.client = s3.New(opts)
+	return b, nil
+}
+
+// signatureMismatch marks R2's intermittent 403 SignatureDoesNotMatch as
+// retryable and leaves every other error to the standard checks.
+func (b *Bucket) signatureMismatch(err error) aws.Ternary {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "SignatureDoesNotMatch" {
+		b.log.Debug("s3: retrying part after SignatureDoesNotMatch", "bucket", b.bucket)
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
+}
+
+// NewTransport returns a transport like http.DefaultTransport that also
+// trusts the PEM certificates in caBundle (in addition to the system roots)
+// when caBundle is not empty. Callers that wrap the transport (metrics, rate
+// limits) should start from this one so AWS_CA_BUNDLE keeps working.
+func NewTransport(caBundle string) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	if err := loadCABundle(t, caBundle); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func loadCABundle(t *http.Transport, path string) error {
+	if path == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("AWS_CA_BUNDLE %s: no PEM certificate found", path)
+	}
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{}
+	} else {
+		t.TLSClientConfig = t.TLSClientConfig.Clone()
+	}
+	t.TLSClientConfig.RootCAs = pool
+	return nil
+}
+
+// httpClient loads the CA bundle into the transport ourselves: handing the
+// SDK a custom client while AWS_CA_BUNDLE is set otherwise fails with
+// "unable to load custom CA bundle, HTTPClient's transport unsupported type".
+func httpClient(hc *http.Client, caBundle string) (*http.Client, error) {
+	if hc == nil {
+		t, err := NewTransport(caBundle)
+		if err != nil {
+			return nil, err
+		}
+		return &http.Client{Transport: t}, nil
+	}
+	if caBundle == "" {
+		return hc, nil
+	}
+	var t *http.Transport
+	switch rt := hc.Transport.(type) {
+	case nil:
+		t = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		t = rt.Clone()
+	default:
+		return nil, fmt.Errorf("AWS_CA_BUNDLE is set but the HTTP client's transport is %T, not *http.Transport; build it on s3.NewTransport", rt)
+	}
+	if err := loadCABundle(t, caBundle); err != nil {
+		return nil, err
+	}
+	c := *hc
+	c.Transport = t
+	return &c, nil
+}
+
+func (b *Bucket) key(key string) string { return b.prefix + key }
+
+// String names the bucket for logs and errors.
+func (b *Bucket) String() string { return "s3://" + b.bucket + "/" + b.prefix }
+
+// Stat implements bucket.Bucket.
+func (b *Bucket) Stat(ctx context.Context, key string) (bucket.ObjectInfo, error) {
+	if err := bucket.ValidateKey(key); err != nil {
+		return bucket.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, err)
+	}
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
+	if err != nil {
+		return bucket.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, mapErr(err))
+	}
+	return bucket.ObjectInfo{
+		Key:         key,
+		Size:        aws.ToInt64(out.ContentLength),
+		ETag:        trimETag(out.ETag),
+		ModTime:     aws.ToTime(out.LastModified),
+		ContentType: aws.ToString(out.ContentType),
+		Metadata:    lowerKeys(out.Metadata),
+	}, nil
+}
+
+// Open implements bucket.Bucket. A range that starts at or past the end of
+// the object reads as empty, as it does for a file.
+func (b *Bucket) Open(ctx context.Context, key string, rng *bucket.Range) (io.ReadCloser, error) {
+	if err := bucket.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("s3: open %s: %w", key, err)
+	}
+	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))}
+	if rng != nil {
+		if rng.Offset < 0 {
+			return nil, fmt.Errorf("s3: open %s: negative range offset %d", key, rng.Offset)
+		}
+		switch {
+		case rng.Length == 0:
+			// HTTP cannot express an empty range; check existence only.
+			_, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: in.Key})
+			if err != nil {
+				return nil, fmt.Errorf("s3: open %s: %w", key, mapErr(err))
+			}
+			return io.NopCloser(strings.NewReader("")), nil
+		case rng.Length < 0:
+			in.Range = aws.String(fmt.Sprintf("bytes=%d-", rng.Offset))
+		default:
+			in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", rng.Offset, rng.Offset+rng.Length-1))
+		}
+	}
+	out, err := b.client.GetObject(ctx, in)
+	if err != nil {
+		if rng != nil && httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
+			// 416 means the object exists but is shorter than Offset
+			// (S3 answers 416 for any range on an empty object).
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+		return nil, fmt.Errorf("s3: open %s: %w", key, mapErr(err))
+	}
+	return out.Body, nil
+}
+
+// List implements bucket.Bucket with ListObjectsV2, which S3 and R2 return
+// in UTF-8 byte order.
+func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.ObjectInfo, error] {
+	return func(yield func(bucket.ObjectInfo, error) bool) {
+		if err := bucket.ValidatePrefix(prefix); err != nil {
+			yield(bucket.ObjectInfo{}, fmt.Errorf("s3: list %s: %w", prefix, err))
+			return
+		}
+		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+			Bucket: &b.bucket,
+			Prefix: aws.String(b.prefix + prefix),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				yield(bucket.ObjectInfo{}, fmt.Errorf("s3: list %s: %w", prefix, mapErr(err)))
+				return
+			}
+			for _, o := range page.Contents {
+				k, ok := strings.CutPrefix(aws.ToString(o.Key), b.prefix)
+				if !ok {
+					continue
+				}
+				info := bucket.ObjectInfo{
+					Key:     k,
+					Size:    aws.ToInt64(o.Size),
+					ETag:    trimETag(o.ETag),
+					ModTime: aws.ToTime(o.LastModified),
+				}
+				if !yield(info, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Delete implements bucket.Bucket.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := bucket.ValidateKey(key); err != nil {
+		return fmt.Errorf("s3: delete %s: %w", key, err)
+	}
+	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
+	if err != nil {
+		if errors.Is(mapErr(err), fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("s3: delete %s: %w", key, mapErr(err))
+	}
+	return nil
+}
+
+// CreateIfAbsent implements bucket.Bucket with PutObject and
+// If-None-Match: *, which S3, R2 and versitygw evaluate atomically.
+func (b *Bucket) CreateIfAbsent(ctx context.Context, key string, data []byte, opts bucket.PutOptions) error {
+	if err := bucket.ValidateKey(key); err != nil {
+		return fmt.Errorf("s3: create %s: %w", key, err)
+	}
+	in := b.putObjectInput(key, data, opts)
+	in.IfNoneMatch = aws.String("*")
+	if _, err := b.client.PutObject(ctx, in); err != nil {
+		var ae smithy.APIError
+		switch {
+		case httpStatus(err) == http.StatusPreconditionFailed,
+			// R2 answers 409 when another conditional write to the key is
+			// in flight; the other writer wins.
+			errors.As(err, &ae) && ae.ErrorCode() == "ConditionalRequestConflict":
+			return fmt.Errorf("s3: create %s: %w", key, bucket.ErrExists)
+		}
+		return fmt.Errorf("s3: create %s: %w", key, mapErr(err))
+	}
+	return nil
+}
+
+// CleanStale implements bucket.StaleCleaner: it aborts multipart uploads
+// under prefix that were initiated before cutoff, such as those a killed
+// process left behind.
+func (b *Bucket) CleanStale(ctx context.Context, prefix string, cutoff time.Time) (int, error) {
+	if err := bucket.ValidatePrefix(prefix); err != nil {
+		return 0, fmt.Errorf("s3: clean stale %s: %w", prefix, err)
+	}
+	p := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
+		Bucket: &b.bucket,
+		Prefix: aws.String(b.prefix + prefix),
+	})
+	n := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return n, fmt.Errorf("s3: clean stale %s: list multipart uploads: %w", prefix, mapErr(err))
+		}
+		for _, u := range page.Uploads {
+			if u.Initiated == nil || !u.Initiated.Before(cutoff) {
+				continue
+			}
+			key := aws.ToString(u.Key)
+			_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: &b.bucket, Key: u.Key, UploadId: u.UploadId,
+			})
+			if err != nil && !isNoSuchUpload(err) {
+				return n, fmt.Errorf("s3: clean stale %s: abort upload of %s: %w", prefix, key, mapErr(err))
+			}
+			if err == nil {
+				n++
+				b.log.Info("s3: aborted stale multipart upload", "bucket", b.bucket, "key", key, "initiated", *u.Initiated)
+			}
+		}
+	}
+	return n, nil
+}
+
+func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{
+		Bucket:        &b.bucket,
+		Key:           aws.String(b.key(key)),
+		Body:          bytesReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		Metadata:      lowerKeys(opts.Metadata),
+	}
+	if opts.ContentType != "" {
+		in.ContentType = aws.String(opts.ContentType)
+	}
+	return in
+}
+
+// mapErr turns the service's not-found answers into fs.ErrNotExist and
+// keeps the rest as they are.
+func mapErr(err error) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &nsk), errors.As(err, &nf):
+		return fs.ErrNotExist
+	case errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound"):
+		return fs.ErrNotExist
+	case httpStatus(err) == http.StatusNotFound && !(errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket"):
+		return fs.ErrNotExist
+	}
+	return err
+}
+
+func isNoSuchUpload(err error) bool {
+	var nsu *types.NoSuchUpload
+	var ae smithy.APIError
+	return errors.As(err, &nsu) || (errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload")
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func trimETag(s *string) string { return strings.Trim(aws.ToString(s), `"`) }
+
+func lowerKeys(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// responseTime is the server's Date header, the best available stand-in for
+// Last-Modified after a write (S3 does not return it).
+func responseTime(md middleware.Metadata) time.Time {
+	if resp, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok {
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			return t
+		}
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
