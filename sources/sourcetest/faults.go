@@ -1,0 +1,305 @@
+package sourcetest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FaultKind is a misbehaviour of a real service that the engine must survive.
+type FaultKind int
+
+const (
+	// TooManyRequests answers 429 with Retry-After.
+	TooManyRequests FaultKind = iota + 1
+	// Unavailable answers 503 with Retry-After.
+	Unavailable
+	// Reset sends the headers and After bytes of the body, then resets the
+	// TCP connection (RST, not a clean close).
+	Reset
+	// Corrupt serves the real response with one body byte flipped at offset
+	// After, while checksum files and ETags still describe the true bytes.
+	Corrupt
+	// Slow throttles the body to BytesPerSecond.
+	Slow
+	// Redirect answers 302 to To, a path on this server.
+	Redirect
+)
+
+func (k FaultKind) String() string {
+	switch k {
+	case TooManyRequests:
+		return "429"
+	case Unavailable:
+		return "503"
+	case Reset:
+		return "reset"
+	case Corrupt:
+		return "corrupt"
+	case Slow:
+		return "slow"
+	case Redirect:
+		return "redirect"
+	}
+	return fmt.Sprintf("FaultKind(%d)", int(k))
+}
+
+// Fault describes one injected misbehaviour.
+type Fault struct {
+	Kind FaultKind
+	// Times is how many matching requests the fault hits; 0 or less means
+	// every matching request.
+	Times int
+	// Method limits the fault to one method ("" for any).
+	Method string
+	// RetryAfter is sent in whole seconds (rounded up) with 429 and 503;
+	// the zero value sends "Retry-After: 0" so tests stay fast.
+	RetryAfter time.Duration
+	// After is the body offset for Reset (bytes sent before the reset) and
+	// Corrupt (the byte that is flipped).
+	After int64
+	// BytesPerSecond is the body rate for Slow.
+	BytesPerSecond int64
+	// To is the Redirect target, a path (and optional query) on this server.
+	To string
+}
+
+type faultRule struct {
+	glob string
+	re   *regexp.Regexp
+	f    Fault
+	left int // remaining hits; <0 for unlimited
+	hits int
+}
+
+// Fault injects f into requests whose path matches glob. In the glob, "*"
+// and "?" do not cross "/", and "**" matches anything. Rules are tried in the
+// order they were added; a request gets at most one fault. Fault panics on a
+// malformed rule, which is a bug in the calling test.
+func (s *Server) Fault(glob string, f Fault) {
+	switch f.Kind {
+	case TooManyRequests, Unavailable, Reset, Corrupt:
+	case Slow:
+		if f.BytesPerSecond <= 0 {
+			panic("sourcetest: Slow fault needs BytesPerSecond > 0")
+		}
+	case Redirect:
+		if !strings.HasPrefix(f.To, "/") {
+			panic(fmt.Sprintf("sourcetest: Redirect fault needs To as a path starting with '/', got %q", f.To))
+		}
+	default:
+		panic(fmt.Sprintf("sourcetest: unknown fault kind %d", int(f.Kind)))
+	}
+	left := f.Times
+	if left <= 0 {
+		left = -1
+	}
+	rule := &faultRule{glob: glob, re: globRegexp(glob), f: f, left: left}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, rule)
+}
+
+// ClearFaults removes every fault rule.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// FaultHits is how many requests the rules with this glob have hit so far.
+func (s *Server) FaultHits(glob string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.faults {
+		if r.glob == glob {
+			n += r.hits
+		}
+	}
+	return n
+}
+
+// takeFault picks and consumes the fault for r; s.mu must be held.
+func (s *Server) takeFault(r *http.Request) *Fault {
+	for _, rule := range s.faults {
+		if rule.left == 0 || !rule.re.MatchString(r.URL.Path) {
+			continue
+		}
+		if rule.f.Method != "" && rule.f.Method != r.Method {
+			continue
+		}
+		if rule.left > 0 {
+			rule.left--
+		}
+		rule.hits++
+		f := rule.f
+		return &f
+	}
+	return nil
+}
+
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) {
+	switch f.Kind {
+	case TooManyRequests, Unavailable:
+		code := http.StatusTooManyRequests
+		if f.Kind == Unavailable {
+			code = http.StatusServiceUnavailable
+		}
+		secs := int64((f.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		http.Error(w, http.StatusText(code)+" (injected fault)", code)
+	case Redirect:
+		http.Redirect(w, r, f.To, http.StatusFound)
+	case Reset:
+		rw := &resetWriter{ResponseWriter: w, left: f.After}
+		s.mux.ServeHTTP(rw, r)
+	case Corrupt:
+		s.mux.ServeHTTP(&corruptWriter{ResponseWriter: w, at: f.After}, r)
+	case Slow:
+		s.mux.ServeHTTP(&slowWriter{ResponseWriter: w, rate: f.BytesPerSecond, r: r, start: time.Now()}, r)
+	}
+}
+
+// globRegexp turns a path glob into an anchored regexp.
+func globRegexp(glob string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(glob); i++ {
+		c := glob[i]
+		switch {
+		case c == '*' && i+1 < len(glob) && glob[i+1] == '*':
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// resetWriter passes left body bytes through, then resets the connection.
+type resetWriter struct {
+	http.ResponseWriter
+	left int64
+	done bool
+}
+
+func (w *resetWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *resetWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, http.ErrHijacked
+	}
+	if int64(len(p)) <= w.left {
+		n, err := w.ResponseWriter.Write(p)
+		w.left -= int64(n)
+		return n, err
+	}
+	n, err := w.ResponseWriter.Write(p[:w.left])
+	if err != nil {
+		return n, err
+	}
+	w.left = 0
+	w.reset()
+	return n, http.ErrHijacked
+}
+
+func (w *resetWriter) reset() {
+	w.done = true
+	rc := http.NewResponseController(w.ResponseWriter)
+	_ = rc.Flush()
+	conn, buf, err := rc.Hijack()
+	if err != nil {
+		// Not hijackable (HTTP/2): aborting the handler still breaks the body.
+		panic(http.ErrAbortHandler)
+	}
+	resetConn(conn, buf)
+}
+
+func resetConn(conn net.Conn, buf *bufio.ReadWriter) {
+	_ = buf.Flush()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		// Linger 0 makes Close send RST, which is what a dropped connection
+		// on the real internet looks like to the client.
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// corruptWriter flips the body byte at offset at.
+type corruptWriter struct {
+	http.ResponseWriter
+	at   int64
+	seen int64
+	code int
+}
+
+func (w *corruptWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *corruptWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *corruptWriter) Write(p []byte) (int, error) {
+	ok := w.code == 0 || (w.code >= 200 && w.code < 300)
+	if ok && w.at >= w.seen && w.at < w.seen+int64(len(p)) {
+		q := make([]byte, len(p))
+		copy(q, p)
+		q[w.at-w.seen] ^= 0xff
+		p = q
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.seen += int64(n)
+	return n, err
+}
+
+// slowWriter paces the body to rate bytes per second.
+type slowWriter struct {
+	http.ResponseWriter
+	rate    int64
+	r       *http.Request
+	start   time.Time
+	written int64
+}
+
+func (w *slowWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	chunk := max(w.rate/20, 1)
+	total := 0
+	rc := http.NewResponseController(w.ResponseWriter)
+	for len(p) > 0 {
+		n := min(int64(len(p)), chunk)
+		m, err := w.ResponseWriter.Write(p[:n])
+		total += m
+		w.written += int64(m)
+		if err != nil {
+			return total, err
+		}
+		_ = rc.Flush()
+		p = p[n:]
+		due := w.start.Add(time.Duration(float64(w.written) / float64(w.rate) * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-w.r.Context().Done():
+				t.Stop()
+				return total, w.r.Context().Err()
+			case <-t.C:
+			}
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,150 @@
+// Package sourcetest holds local emulators of the public services that
+// astroingest mirrors. Everything listens on loopback only.
+//
+// A Server is one httptest server with:
+//   - an in-memory file tree (AddFile, AddGenerated, SetFile) served with real
+//     ETag, Last-Modified, Content-Length, conditional and Range requests;
+//   - directory listings of that tree in Apache, nginx or S3 ListBucket style
+//     (SetListing), and checksum files built on demand from the tree
+//     (AddChecksumFile, AddAssemblySummary);
+//   - fault injection per path glob (Fault);
+//   - a request log, so tests can count requests and measure their rate.
+//
+// Other emulators (MAST, CDS, TAP) mount their handlers with Handle; faults
+// and the request log apply to them too. All methods are safe to call
+// concurrently, also while requests are being served.
+package sourcetest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is a loopback HTTP server emulating public data services.
+type Server struct {
+	ts  *httptest.Server
+	mux *http.ServeMux
+
+	mu     sync.Mutex
+	log    []Request
+	faults []*faultRule
+	tree   tree
+}
+
+// Request is one request as the emulator saw it, before any fault.
+type Request struct {
+	Method string
+	Path   string
+	Query  string
+	Header http.Header
+	At     time.Time
+}
+
+// NewServer starts a Server on 127.0.0.1. Close it when done.
+func NewServer() *Server {
+	s := &Server{mux: http.NewServeMux()}
+	s.tree.init()
+	// The file tree is the fallback; handlers mounted with Handle use more
+	// specific patterns and win over it.
+	s.mux.Handle("/", http.HandlerFunc(s.serveTree))
+	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the base URL, e.g. http://127.0.0.1:41234, without a trailing slash.
+func (s *Server) URL() string { return s.ts.URL }
+
+// Client is an *http.Client for this server (plain transport, no retries).
+func (s *Server) Client() *http.Client { return s.ts.Client() }
+
+// Close shuts the server down and blocks until all requests are done.
+func (s *Server) Close() { s.ts.Close() }
+
+// Handle mounts h on pattern (net/http.ServeMux syntax, e.g. "POST /api/v0/invoke"
+// or "/tap/"). Patterns must not be "/" itself, which the file tree owns.
+// The request log and faults apply to mounted handlers as well.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// HandleFunc is Handle for a function.
+func (s *Server) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	s.mux.HandleFunc(pattern, f)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.log = append(s.log, Request{
+		Method: r.Method,
+		Path:   r.URL.Path,
+		Query:  r.URL.RawQuery,
+		Header: r.Header.Clone(),
+		At:     time.Now(),
+	})
+	f := s.takeFault(r)
+	s.mu.Unlock()
+	if f != nil {
+		s.applyFault(w, r, *f)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Requests counts the requests of any method for exactly this path.
+func (s *Server) Requests(path string) int { return s.RequestsMethod("", path) }
+
+// RequestsMethod counts requests for exactly this path with this method
+// ("" for any method).
+func (s *Server) RequestsMethod(method, path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.log {
+		if r.Path == path && (method == "" || r.Method == method) {
+			n++
+		}
+	}
+	return n
+}
+
+// TotalRequests counts every request served so far.
+func (s *Server) TotalRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.log)
+}
+
+// RequestTimes gives the arrival times of requests whose path starts with
+// prefix, in arrival order, so tests can measure the rate the server saw.
+func (s *Server) RequestTimes(prefix string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ts []time.Time
+	for _, r := range s.log {
+		if strings.HasPrefix(r.Path, prefix) {
+			ts = append(ts, r.At)
+		}
+	}
+	return ts
+}
+
+// RequestLog is a copy of every request whose path starts with prefix.
+func (s *Server) RequestLog(prefix string) []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	for _, r := range s.log {
+		if strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ResetRequests forgets the request log (not the files or faults).
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = nil
+}
