@@ -1,0 +1,20 @@
+# The test command named in README.md; .ci/run calls it after installing
+# what the tests need (versitygw, Debian's prometheus for promtool).
+GO ?= go
+export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
+
+.PHONY: test vet build deploy-test
+
+test: vet
+	$(GO) test -count=1 ./...
+	@if [ -f deploy/go.mod ]; then $(MAKE) deploy-test; fi
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+deploy-test:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/astroingest ./cmd/astroingest

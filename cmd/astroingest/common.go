@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	fsbucket "github.com/astroingest/astroingest/bucket/fs"
+	"github.com/astroingest/astroingest/bucket/s3"
+)
+
+const defaultBucket = "file://./mirror"
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// bucketFlag registers --bucket with ASTROINGEST_BUCKET as its default, so
+// that --help shows where the value comes from.
+func bucketFlag(fs *flag.FlagSet, def string) *string {
+	if env := os.Getenv("ASTROINGEST_BUCKET"); env != "" {
+		def = env
+	}
+	return fs.String("bucket", def, "destination: file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX] (env ASTROINGEST_BUCKET)")
+}
+
+// configError marks errors that mean "fix your configuration" (exit 2).
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// openBucket builds the bucket named by raw and checks that it answers, so
+// that a wrong endpoint or credential is reported before any work starts.
+func openBucket(ctx context.Context, raw string, getenv func(string) string, logger *slog.Logger) (bucket.Bucket, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, configError{fmt.Errorf("--bucket %q: want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", raw)}
+	}
+	var (
+		b   bucket.Bucket
+		err error
+	)
+	switch strings.ToLower(scheme) {
+	case "file":
+		if rest == "" {
+			return nil, configError{fmt.Errorf("--bucket %q: file:// needs a directory, e.g. file://./mirror", raw)}
+		}
+		b, err = fsbucket.New(filepath.FromSlash(rest))
+		if err != nil {
+			return nil, configError{fmt.Errorf("--bucket %q: %w", raw, err)}
+		}
+		return b, nil
+	case "s3", "r2":
+		cfg, err := s3.ParseURL(raw, getenv)
+		if err != nil {
+			return nil, configError{err}
+		}
+		cfg.Logger = logger
+		b, err = s3.New(ctx, cfg)
+		if err != nil {
+			return nil, configError{fmt.Errorf("--bucket: %w", err)}
+		}
+	default:
+		return nil, configError{fmt.Errorf("--bucket %q: unknown scheme %q; want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", raw, scheme)}
+	}
+	if err := checkReachable(ctx, b); err != nil {
+		return nil, configError{fmt.Errorf("--bucket %q is not usable: %w (check AWS_ENDPOINT_URL_S3 / R2_ACCOUNT_ID, the credentials and that the bucket exists)", redact(raw), err)}
+	}
+	return b, nil
+}
+
+// checkReachable stats a key that does not exist: "not found" proves the
+// endpoint, the credentials and the bucket are all right, and writes nothing.
+func checkReachable(ctx context.Context, b bucket.Bucket) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := b.Stat(ctx, "annotations/.reachability-check")
+	if err == nil || errors.Is(err, iofs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// redact drops userinfo and query from a URL-ish string before it is shown.
+func redact(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			rest = rest[at+1:]
+		}
+		return scheme + "://" + rest
+	}
+	return raw
+}
+
+// newLogger writes JSON lines when stderr is not a terminal (CronJob logs)
+// and text otherwise.
+func newLogger(stderr io.Writer, debugOn bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debugOn {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if isTerminal(stderr) {
+		return slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(stderr, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newFlagSet returns a FlagSet whose errors are reported by the caller and
+// whose usage prints the command's own help text before the flags.
+func newFlagSet(name, help string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), strings.TrimLeft(help, "\n"))
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and maps the outcome to an exit code: -1 to go on,
+// exitOK for --help, exitUsage for bad flags.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return -1
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	default:
+		return exitUsage
+	}
+}
