@@ -388,13 +388,19 @@ func (b *Bucket) Delete(_ context.Context, key string) error {
 		return fmt.Errorf("fs: delete %s: %w", key, err)
 	}
 	os.Remove(b.metaPath(key))
-	// Empty parent directories would otherwise accumulate; stop at the root.
-	for dir := filepath.Dir(b.path(key)); dir != b.root && strings.HasPrefix(dir, b.root); dir = filepath.Dir(dir) {
+	// Empty parent directories would otherwise accumulate.
+	b.pruneDirs(filepath.Dir(b.path(key)), b.root)
+	b.pruneDirs(filepath.Dir(b.metaPath(key)), filepath.Join(b.root, filepath.FromSlash(metaDir)))
+	return nil
+}
+
+// pruneDirs removes dir and its parents while they are empty, up to stop.
+func (b *Bucket) pruneDirs(dir, stop string) {
+	for ; dir != stop && strings.HasPrefix(dir, stop+string(filepath.Separator)); dir = filepath.Dir(dir) {
 		if os.Remove(dir) != nil {
-			break
+			return
 		}
 	}
-	return nil
 }
 
 func (b *Bucket) CreateIfAbsent(_ context.Context, key string, data []byte, opts bucket.PutOptions) error {

@@ -66,3 +66,23 @@ func TestCleanStale(t *testing.T) {
 		t.Fatalf("%d temp files left", n)
 	}
 }
+
+func TestDeletePrunesEmptyDirs(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	b, err := fs.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateIfAbsent(ctx, "a/b/c/obj", []byte("x"), bucket.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "a/b/c/obj"); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(root, "a"), filepath.Join(root, ".astroingest", "meta", "a")} {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still exists after its only object was deleted (%v)", dir, err)
+		}
+	}
+}

@@ -163,6 +163,9 @@ func (r *probeReport) writeTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%s\t\n", s.Op, s.Size, s.Count, s.P50ms, s.P95ms, s.P99ms, mibs)
 	}
 	tw.Flush()
+	if len(r.Errors) == 0 {
+		fmt.Fprintf(w, "\nOK: %d rounds, every byte read back matched what was written; probe objects deleted.\n", r.Rounds)
+	}
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(w, "\n%d errors:\n", len(r.Errors))
 		for _, e := range r.Errors {
