@@ -1,0 +1,312 @@
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/astroingest/astroingest/sources/registry"
+)
+
+// KindNames are the source kinds the loader accepts when the caller does not
+// pass its own set.
+func KindNames() []string { return []string{"http", "index", "manifest", "mast", "cds", "tap"} }
+
+// Schedules are the accepted values of a family's schedule.
+func Schedules() []string { return []string{"once", "daily", "weekly", "monthly", "yearly"} }
+
+// Host policy defaults for hosts the registry does not declare, and for
+// fields a declaration leaves out.
+const (
+	DefaultConcurrency = 4
+	DefaultRPS         = 10
+)
+
+// Family is a family's shared settings and metadata after loading.
+type Family struct {
+	ID       string
+	Domain   string
+	Kind     string
+	Schedule string
+	Meta     Meta
+	// BudgetBytes is the per-run byte budget, 0 for none.
+	BudgetBytes int64
+	// AllowHTTP lets the family's URLs use plain http://; AllowHTTPReason
+	// says why (e.g. the publisher serves no TLS).
+	AllowHTTP       bool
+	AllowHTTPReason string
+	// Count is how many entries the family expanded to.
+	Count int
+	File  string
+	Line  int
+}
+
+// Registry is a loaded, validated registry. It is read-only after loading and
+// safe for concurrent use.
+type Registry struct {
+	// Files are the YAML files read, in load order.
+	Files []string
+	// Entries are ordered by file, then family, then expansion order.
+	Entries  []Entry
+	Families []Family
+	// Hosts maps a host (as in a URL, port included when not the default) to
+	// its declared policy, defaults filled in.
+	Hosts map[string]HostPolicy
+
+	byID     map[string]int
+	byFamily map[string]int
+}
+
+// ByID returns the entry with the given ID.
+func (r *Registry) ByID(id string) (Entry, bool) {
+	i, ok := r.byID[id]
+	if !ok {
+		return Entry{}, false
+	}
+	return r.Entries[i], true
+}
+
+// Family returns the family with the given ID.
+func (r *Registry) Family(id string) (Family, bool) {
+	i, ok := r.byFamily[id]
+	if !ok {
+		return Family{}, false
+	}
+	return r.Families[i], true
+}
+
+// Policy is the host policy an entry inherits from its URL's host: the
+// declared one, or the defaults when the registry declares none.
+func (r *Registry) Policy(e Entry) HostPolicy {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return DefaultHostPolicy("")
+	}
+	return r.HostPolicy(u.Host)
+}
+
+// HostPolicy returns the policy for host ("name" or "name:port"). A declared
+// "name" also covers "name:port", so an explicit :443 changes nothing.
+func (r *Registry) HostPolicy(host string) HostPolicy {
+	host = strings.ToLower(host)
+	if p, ok := r.Hosts[host]; ok {
+		return p
+	}
+	if h, _, found := strings.Cut(host, ":"); found {
+		if p, ok := r.Hosts[h]; ok {
+			return p
+		}
+	}
+	return DefaultHostPolicy(host)
+}
+
+// DefaultHostPolicy is the policy of a host the registry does not declare.
+func DefaultHostPolicy(host string) HostPolicy {
+	return HostPolicy{Host: host, Concurrency: DefaultConcurrency, RPS: DefaultRPS, Burst: DefaultRPS}
+}
+
+// Loader loads registries. The zero value accepts the kinds in KindNames.
+type Loader struct {
+	// Kinds are the accepted kind names; nil means KindNames().
+	Kinds []string
+}
+
+// Load reads every *.yaml file under root in fsys, recursively and in lexical
+// order. Table files are resolved relative to the YAML file inside fsys.
+// Validation problems are returned together as ValidationErrors.
+func Load(fsys fs.FS, root string) (*Registry, error) { return Loader{}.Load(fsys, root) }
+
+// LoadPaths reads the given files and folders (every *.yaml inside a folder,
+// recursively), in the order given. Table files are resolved relative to the
+// YAML file that names them.
+func LoadPaths(paths []string) (*Registry, error) { return Loader{}.LoadPaths(paths) }
+
+// Default loads the registry embedded in the binary. Its files are named
+// sources/registry/... in errors, their place in the repository.
+func Default() (*Registry, error) { return Loader{}.load(embeddedFiles()) }
+
+// Load is the package-level Load with this loader's kinds.
+func (l Loader) Load(fsys fs.FS, root string) (*Registry, error) {
+	return l.load(fsFiles(fsys, root, ""))
+}
+
+// LoadPaths is the package-level LoadPaths with this loader's kinds.
+func (l Loader) LoadPaths(paths []string) (*Registry, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("sources: no registry paths given")
+	}
+	var files []*srcFile
+	seen := map[string]bool{}
+	for _, p := range paths {
+		found, err := osFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			abs, err := filepath.Abs(f.name)
+			if err != nil {
+				return nil, fmt.Errorf("sources: %s: %w", f.name, err)
+			}
+			if !seen[abs] { // a file named twice (or inside two named folders) loads once
+				seen[abs] = true
+				files = append(files, f)
+			}
+		}
+	}
+	return l.load(files, nil)
+}
+
+// srcFile is one registry file: the name shown in errors and entries, how to
+// read it, and how to read a table named relative to it.
+type srcFile struct {
+	name      string
+	order     int
+	read      func() ([]byte, error)
+	readTable func(rel string) (name string, data []byte, err error)
+}
+
+func embeddedFiles() ([]*srcFile, error) { return fsFiles(registry.FS, ".", "sources/registry/") }
+
+func fsFiles(fsys fs.FS, root, display string) ([]*srcFile, error) {
+	var files []*srcFile
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || path.Ext(p) != ".yaml" {
+			return nil
+		}
+		files = append(files, &srcFile{
+			name: display + p,
+			read: func() ([]byte, error) { return fs.ReadFile(fsys, p) },
+			readTable: func(rel string) (string, []byte, error) {
+				t := path.Join(path.Dir(p), rel)
+				if path.IsAbs(rel) || !fs.ValidPath(t) {
+					return display + rel, nil, fmt.Errorf("table file %q must be a relative path inside the registry", rel)
+				}
+				data, err := fs.ReadFile(fsys, t)
+				return display + t, data, err
+			},
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sources: reading registry %s: %w", display+root, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("sources: no *.yaml files under %s", display+root)
+	}
+	return files, nil
+}
+
+func osFiles(p string) ([]*srcFile, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("sources: registry path: %w", err)
+	}
+	if !st.IsDir() {
+		return []*srcFile{osFile(p)}, nil
+	}
+	var files []*srcFile
+	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && filepath.Ext(q) == ".yaml" {
+			files = append(files, osFile(q))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sources: reading registry folder %s: %w", p, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("sources: no *.yaml files under %s", p)
+	}
+	return files, nil
+}
+
+func osFile(p string) *srcFile {
+	return &srcFile{
+		name: p,
+		read: func() ([]byte, error) { return os.ReadFile(p) },
+		readTable: func(rel string) (string, []byte, error) {
+			if filepath.IsAbs(rel) {
+				return rel, nil, fmt.Errorf("table file %q must be a path relative to %s", rel, p)
+			}
+			t := filepath.Join(filepath.Dir(p), filepath.FromSlash(rel))
+			data, err := os.ReadFile(t)
+			return t, data, err
+		},
+	}
+}
+
+func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
+	if err != nil {
+		return nil, err
+	}
+	kinds := l.Kinds
+	if kinds == nil {
+		kinds = KindNames()
+	}
+	s := newLoadState(kinds)
+	for i, f := range files {
+		f.order = i
+		data, err := f.read()
+		if err != nil {
+			return nil, fmt.Errorf("sources: %w", err)
+		}
+		s.reg.Files = append(s.reg.Files, f.name)
+		s.file(f, data)
+	}
+	s.crossCheck()
+	if len(s.errs.errs) > 0 {
+		s.errs.errs.sort()
+		return nil, s.errs.errs
+	}
+	return s.reg, nil
+}
+
+// loadState is the work of one load: the registry being built, where each
+// family, host and entry was declared, and the errors so far.
+type loadState struct {
+	kinds   []string
+	errs    errList
+	reg     *Registry
+	hostAt  map[string]at
+	fams    []famPos // parallel to reg.Families
+	entFam  []int32  // entry index -> index in fams
+	domains []string
+}
+
+// at is a place in a file.
+type at struct {
+	f    *srcFile
+	line int
+}
+
+func (a at) String() string { return fmt.Sprintf("%s:%d", a.f.name, a.line) }
+
+// famPos keeps the places a family's entries are reported at.
+type famPos struct {
+	path                               string // "families[3]"
+	f                                  *srcFile
+	idLine, keyLine, urlLine, sumsLine int
+}
+
+func newLoadState(kinds []string) *loadState {
+	return &loadState{
+		kinds:   kinds,
+		reg:     &Registry{Hosts: map[string]HostPolicy{}, byID: map[string]int{}, byFamily: map[string]int{}},
+		hostAt:  map[string]at{},
+		domains: Domains,
+	}
+}
+
+func oneOf(s string, set []string) bool { return slices.Contains(set, s) }
