@@ -339,29 +339,45 @@ func (p *multipartPending) abort(ctx context.Context) error {
 	return nil
 }
 
-// bufferPool recycles part buffers across uploads, one sync.Pool per part
-// size (sizes differ only when SizeHint forces larger parts).
+// bufferPool recycles part buffers of the configured size across uploads.
+// It keeps at most maxIdle free buffers (one upload's worth), so memory held
+// between uploads stays bounded; buffers of other sizes (larger parts chosen
+// for a big SizeHint) are rare and left to the garbage collector. The
+// counters let tests check the Concurrency+1 bound and the reuse.
 type bufferPool struct {
-	mu    sync.Mutex
-	pools map[int]*sync.Pool
+	size    int
+	maxIdle int
+
+	mu     sync.Mutex
+	free   [][]byte
+	live   int // handed out, not yet returned
+	peak   int
+	allocs int
 }
 
-func newBufferPool() *bufferPool { return &bufferPool{pools: make(map[int]*sync.Pool)} }
+func newBufferPool(size, maxIdle int) *bufferPool {
+	return &bufferPool{size: size, maxIdle: maxIdle}
+}
 
-func (bp *bufferPool) pool(size int) *sync.Pool {
+func (bp *bufferPool) get(size int) []byte {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
-	p, ok := bp.pools[size]
-	if !ok {
-		p = &sync.Pool{New: func() any { b := make([]byte, size); return &b }}
-		bp.pools[size] = p
+	bp.live++
+	bp.peak = max(bp.peak, bp.live)
+	if size == bp.size && len(bp.free) > 0 {
+		b := bp.free[len(bp.free)-1]
+		bp.free = bp.free[:len(bp.free)-1]
+		return b
 	}
-	return p
+	bp.allocs++
+	return make([]byte, size)
 }
 
-func (bp *bufferPool) get(size int) []byte { return *bp.pool(size).Get().(*[]byte) }
-
 func (bp *bufferPool) put(b []byte) {
-	b = b[:cap(b)]
-	bp.pool(len(b)).Put(&b)
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	bp.live--
+	if cap(b) == bp.size && len(bp.free) < bp.maxIdle {
+		bp.free = append(bp.free, b[:bp.size])
+	}
 }

@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		partSize:    partSize,
 		concurrency: conc,
 		log:         log,
-		bufs:        newBufferPool(),
+		bufs:        newBufferPool(int(partSize), conc+1),
 	}
 	// Client-side retry quotas would turn a burst of throttling during a big
 	// backfill into hard failures; backoff and ctx bound the retries instead.
