@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -180,7 +181,7 @@ func (s *loadState) family(f *srcFile, n *yaml.Node, path string) {
 	if en := m.vals["entry"]; en == nil {
 		s.errs.add(f, m.n.Line, m.field("entry"), "missing required field")
 		sound = false
-	} else if !s.entryTemplates(f, en, m.field("entry"), &sp) {
+	} else if !s.entryTemplates(f, en, m.field("entry"), &sp, sound) {
 		sound = false
 	}
 	if sound {
@@ -197,13 +198,23 @@ func (s *loadState) family(f *srcFile, n *yaml.Node, path string) {
 
 // entryTemplates compiles the entry templates against the expansion's
 // variables, so an unknown variable is reported once, not once per entry.
-func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *familySpec) bool {
+//
+// When the expansion itself is broken its variables are unknown, so unknown
+// variable errors would only echo the expansion's error and are left out.
+func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *familySpec, expansionSound bool) bool {
 	m, ok := s.mapping(f, n, path, entryFields)
 	if !ok {
 		return false
 	}
 	sp.pos.idLine, sp.pos.keyLine, sp.pos.urlLine, sp.pos.sumsLine = m.line("id"), m.line("key"), m.line("url"), m.line("checksums")
 	sound := true
+	report := func(line int, field string, err error) {
+		var uv *unknownVarError
+		if expansionSound || !errors.As(err, &uv) {
+			s.errs.add(f, line, field, "%v", err)
+		}
+		sound = false
+	}
 	compile := func(key string, required bool) template {
 		var src string
 		if required {
@@ -217,8 +228,7 @@ func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *fa
 		}
 		t, err := compileTemplate(src, sp.exp.slots, sp.exp.names)
 		if err != nil {
-			s.errs.add(f, m.line(key), m.field(key), "%v", err)
-			sound = false
+			report(m.line(key), m.field(key), err)
 		}
 		return t
 	}
@@ -249,8 +259,7 @@ func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *fa
 			seen[k.Value] = true
 			t, err := compileTemplate(v.Value, sp.exp.slots, sp.exp.names)
 			if err != nil {
-				s.errs.add(f, v.Line, field, "%v", err)
-				sound = false
+				report(v.Line, field, err)
 				continue
 			}
 			sp.param = append(sp.param, paramTemplate{k.Value, t})

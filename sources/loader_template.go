@@ -54,10 +54,7 @@ func compileTemplate(src string, slots map[string]int, names []string) (template
 			}
 			slot, ok := slots[name]
 			if !ok {
-				if len(names) == 0 {
-					return template{}, fmt.Errorf("unknown template variable {%s} (this family has no expand, so it defines no variables)", name)
-				}
-				return template{}, fmt.Errorf("unknown template variable {%s} (defined: %s)", name, strings.Join(names, ", "))
+				return template{}, &unknownVarError{name, names}
 			}
 			flush()
 			t.segs = append(t.segs, tseg{slot: slot})
@@ -120,4 +117,17 @@ func isVarName(s string) bool {
 		}
 	}
 	return true
+}
+
+// unknownVarError is a template naming a variable the expansion lacks.
+type unknownVarError struct {
+	name    string
+	defined []string
+}
+
+func (e *unknownVarError) Error() string {
+	if len(e.defined) == 0 {
+		return fmt.Sprintf("unknown template variable {%s} (this family has no expand, so it defines no variables)", e.name)
+	}
+	return fmt.Sprintf("unknown template variable {%s} (defined: %s)", e.name, strings.Join(e.defined, ", "))
 }
