@@ -34,6 +34,9 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	fail := func(err error) (bucket.Pending, error) {
 		return nil, fmt.Errorf("s3: put %s: %w", key, err)
 	}
+	if ctx.Err() != nil {
+		return fail(context.Cause(ctx))
+	}
 	size := b.partSizeFor(opts.SizeHint)
 	first := b.bufs.get(size)
 	n, err := readPart(ctx, r, first)
