@@ -458,7 +458,13 @@ func (g genReader) ReadAt(p []byte, off int64) (int, error) {
 	i := 0
 	for i < n {
 		pos := off + int64(i)
-		binary.LittleEndian.PutUint64(word[:], splitmix64(uint64(g.seed)^uint64(pos/8)*0x9e3779b97f4a7c15))
+		w := splitmix64(uint64(g.seed) ^ uint64(pos/8)*0x9e3779b97f4a7c15)
+		if pos%8 == 0 && n-i >= 8 {
+			binary.LittleEndian.PutUint64(p[i:], w)
+			i += 8
+			continue
+		}
+		binary.LittleEndian.PutUint64(word[:], w)
 		i += copy(p[i:n], word[pos%8:])
 	}
 	if n < len(p) {

@@ -57,8 +57,13 @@ func NewServer() *Server {
 // URL is the base URL, e.g. http://127.0.0.1:41234, without a trailing slash.
 func (s *Server) URL() string { return s.ts.URL }
 
-// Client is an *http.Client for this server (plain transport, no retries).
-func (s *Server) Client() *http.Client { return s.ts.Client() }
+// Client is a new *http.Client for this server (plain transport, no
+// retries). Each call returns its own copy, so tests may change its
+// Timeout or CheckRedirect freely; all copies share one transport.
+func (s *Server) Client() *http.Client {
+	c := *s.ts.Client()
+	return &c
+}
 
 // Close shuts the server down and blocks until all requests are done.
 func (s *Server) Close() { s.ts.Close() }
