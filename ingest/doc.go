@@ -1,0 +1,30 @@
+// Package ingest is the engine: it plans a run (selection, shard, schedule,
+// the last manifests), fetches every due entry through a per-run worker
+// pool with per-host politeness, streams each object through its hashes
+// into the bucket, commits only what verifies, and writes a manifest per
+// entry, a run record and the catalog. It depends only on the bucket and
+// sources interfaces.
+//
+// Guarantees:
+//   - An object is committed only after its size and the publisher's
+//     checksum (when given) match; a mismatch aborts the staged bytes and
+//     is retried once from scratch, then fails with checksum_mismatch or
+//     size_mismatch. The previous object and its record stay in place.
+//   - A manifest names only committed objects. When an entry is only
+//     partly refreshed (a failure or an interruption after some objects
+//     committed) its manifest is rewritten to describe the bucket exactly,
+//     with checked_at zero so that the entry stays due.
+//   - Unchanged objects cost no download: the listing's checksum, ETag or
+//     Last-Modified is compared with the record, else the request is made
+//     conditional (If-None-Match / If-Modified-Since), and the bucket copy
+//     must be present with the recorded size.
+//   - Failures never stop other entries. Cancellation is never a failure:
+//     in-flight uploads are aborted, finished entries are recorded and the
+//     run record is still written.
+//   - Byte budgets end a run cleanly: what did not fit is listed under
+//     "skipped" with reason budget_exceeded and is not a failure, like
+//     rclone's --max-transfer with --cutoff-mode=soft. Gated hosts are
+//     skipped the same way.
+//   - Only runs with the same selection and shard exclude each other
+//     (see Lease).
+package ingest

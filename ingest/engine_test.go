@@ -1,0 +1,406 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/bucket/fs"
+	"github.com/astroingest/astroingest/bucket/mem"
+)
+
+func backends(t *testing.T) map[string]func(t *testing.T) bucket.Bucket {
+	return map[string]func(t *testing.T) bucket.Bucket{
+		"mem": func(t *testing.T) bucket.Bucket { return mem.New() },
+		"fs": func(t *testing.T) bucket.Bucket {
+			b, err := fs.New(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+	}
+}
+
+// Every object arrives byte-exact, every manifest matches the bucket, and a
+// second backfill transfers nothing: only conditional requests, all 304.
+func TestMirrorAndRerun(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			fx := newFixture(t, 9, 3, 3000, map[string]string{"checksum": "md5"})
+			// One entry without publisher checksum exercises conditional GETs.
+			fx.entries[0].Params["checksum"] = ""
+			b := mk(t)
+			rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+			if rec.Counts.Done != 9 || rec.Counts.Failed != 0 || rec.Counts.ObjectsUploaded != 27 {
+				t.Fatalf("first run counts = %+v, failures %v", rec.Counts, rec.Failures)
+			}
+			var total int64
+			for key, want := range fx.content {
+				if got := readAll(t, b, key); !bytes.Equal(got, want) {
+					t.Errorf("%s: %d bytes differ from source (%d bytes)", key, len(got), len(want))
+				}
+				total += int64(len(want))
+			}
+			if rec.Bytes != total {
+				t.Errorf("record bytes = %d, want %d", rec.Bytes, total)
+			}
+			for _, e := range fx.entries {
+				m, err := ReadManifest(ctx, b, e.ID)
+				if err != nil || m == nil {
+					t.Fatalf("manifest %s: %v %v", e.ID, m, err)
+				}
+				if m.Title != e.Meta.Title || m.DOI != e.Meta.DOI || m.License != e.Meta.License || len(m.Objects) != 3 || m.CheckedAt.IsZero() {
+					t.Errorf("manifest %s = %+v", e.ID, m)
+				}
+				for _, o := range m.Objects {
+					data := fx.content[o.Key]
+					sum := sha256.Sum256(data)
+					if o.SHA256 != hex.EncodeToString(sum[:]) || o.Size != int64(len(data)) || o.RunID != rec.RunID || o.SourceETag == "" {
+						t.Errorf("record %+v does not match the source", o)
+					}
+				}
+			}
+			var cat Catalog
+			if ok, err := readJSON(ctx, b, CatalogKey, &cat); !ok || err != nil || len(cat.Entries) != 9 {
+				t.Fatalf("catalog: %v %v %d entries", ok, err, len(cat.Entries))
+			}
+			var stored RunRecord
+			if ok, err := readJSON(ctx, b, rec.RecordKey, &stored); !ok || err != nil || stored.Counts != rec.Counts {
+				t.Fatalf("run record: %v %v %+v", ok, err, stored.Counts)
+			}
+			if n := staged(b); n != 0 {
+				t.Errorf("%d uploads left staged", n)
+			}
+			if _, err := b.Stat(ctx, LeasePrefix+LeaseScope(fx.cfg(b, ModeBackfill).Selection, Shard{0, 1})+".json"); err == nil {
+				t.Error("lease not released")
+			}
+
+			before := len(fx.srv.requests())
+			rec2 := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+			if rec2.Counts.Unchanged != 9 || rec2.Bytes != 0 || rec2.Counts.ObjectsUnchanged != 27 {
+				t.Fatalf("rerun counts = %+v bytes %d", rec2.Counts, rec2.Bytes)
+			}
+			after := fx.srv.requests()[before:]
+			for _, r := range after {
+				if r.Status != http.StatusNotModified {
+					t.Errorf("rerun request %s %s answered %d; want only 304s", r.Method, r.Path, r.Status)
+				}
+			}
+			// Only the entry without publisher checksums needed requests.
+			if len(after) != 3 {
+				t.Errorf("rerun made %d requests, want 3 conditional ones", len(after))
+			}
+
+			// `run` honours the monthly schedule: nothing is due.
+			before = len(fx.srv.requests())
+			rec3 := mustRun(t, ctx, fx.cfg(b, ModeRun))
+			if rec3.Counts.Fresh != 9 || len(fx.srv.requests()) != before {
+				t.Fatalf("scheduled rerun: counts %+v, %d requests", rec3.Counts, len(fx.srv.requests())-before)
+			}
+		})
+	}
+}
+
+func TestChangedSourceIsRefetched(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 2, 2, 1000, nil)
+	b := mem.New()
+	mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	newData := []byte("a new version of the file")
+	fx.srv.put("/e001/f1.dat", newData)
+	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	if rec.Counts.Done != 1 || rec.Counts.Unchanged != 1 || rec.Counts.ObjectsUploaded != 1 {
+		t.Fatalf("counts = %+v", rec.Counts)
+	}
+	key := fx.entries[1].KeyPrefix() + "/f1.dat"
+	if got := readAll(t, b, key); !bytes.Equal(got, newData) {
+		t.Fatalf("bucket has %q", got)
+	}
+	m, _ := ReadManifest(ctx, b, "e001")
+	r := m.record(key)
+	sum := sha256.Sum256(newData)
+	if r == nil || r.SHA256 != hex.EncodeToString(sum[:]) || r.RunID != rec.RunID {
+		t.Fatalf("manifest record = %+v", r)
+	}
+	if other := m.record(fx.entries[1].KeyPrefix() + "/f0.dat"); other == nil || other.RunID == rec.RunID {
+		t.Fatalf("unchanged object's record should keep its first run id: %+v", other)
+	}
+}
+
+// A source whose bytes disagree with the publisher's checksum is never
+// made visible: the staged object is aborted, retried once, and the entry
+// fails while the previous object and record stay.
+func TestCorruptSourceNeverVisible(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 2, 1, 2000, map[string]string{"checksum": "md5"})
+	b := mem.New()
+	mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	key := fx.entries[0].KeyPrefix() + "/f0.dat"
+	good := readAll(t, b, key)
+	oldM, _ := ReadManifest(ctx, b, "e000")
+
+	// The publisher announces a new version but serves corrupt bytes.
+	fx.srv.mutate("/e000/f0.dat", func(f *srcFile) {
+		f.pubMD5 = "0123456789abcdef0123456789abcdef"
+		f.data = append([]byte(nil), f.data...)
+		f.data[10] ^= 0xff
+		f.etag = `"changed"`
+	})
+	before := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" })
+	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "e000" || rec.Failures[0].Reason != ReasonChecksumMismatch {
+		t.Fatalf("failures = %+v", rec.Failures)
+	}
+	if got := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" }) - before; got != 2 {
+		t.Errorf("corrupt object fetched %d times, want 2 (one retry)", got)
+	}
+	if !bytes.Equal(readAll(t, b, key), good) {
+		t.Fatal("corrupt bytes became visible")
+	}
+	newM, _ := ReadManifest(ctx, b, "e000")
+	if newM.record(key).SHA256 != oldM.record(key).SHA256 || !newM.CheckedAt.Equal(oldM.CheckedAt) {
+		t.Fatal("manifest changed after a failed refresh")
+	}
+	if staged(b) != 0 {
+		t.Fatal("staged upload left behind")
+	}
+
+	// A first fetch of a corrupt object commits nothing at all.
+	b2 := mem.New()
+	rec = mustRun(t, ctx, fx.cfg(b2, ModeBackfill))
+	if rec.Counts.Failed != 1 {
+		t.Fatalf("counts = %+v", rec.Counts)
+	}
+	if _, err := b2.Stat(ctx, key); err == nil {
+		t.Fatal("corrupt object visible on first fetch")
+	}
+	if m, _ := ReadManifest(ctx, b2, "e000"); m != nil {
+		t.Fatal("manifest written for a failed entry with nothing committed")
+	}
+}
+
+func TestTransientFaultsSurvived(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 4, 1, 200_000, map[string]string{"checksum": "md5"})
+	fx.srv.fault("/e000/f0.dat", fault{status: 503, times: 2})
+	fx.srv.fault("/e001/f0.dat", fault{status: 429, retryAfter: "1", times: 1})
+	fx.srv.fault("/e002/f0.dat", fault{resetAt: 70_000, times: 1}) // resumable: ETag + Accept-Ranges
+	fx.srv.mutate("/e003/f0.dat", func(f *srcFile) { f.noRange = true })
+	fx.srv.fault("/e003/f0.dat", fault{resetAt: 50_000, times: 1}) // must restart cleanly
+	b := mem.New()
+	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	if rec.Counts.Done != 4 || len(rec.Failures) != 0 {
+		t.Fatalf("counts %+v failures %+v", rec.Counts, rec.Failures)
+	}
+	for key, want := range fx.content {
+		if !bytes.Equal(readAll(t, b, key), want) {
+			t.Errorf("%s differs", key)
+		}
+	}
+	reqs := fx.srv.requests()
+	var at429, after429 time.Time
+	var ranged, e3 []reqLog
+	for _, r := range reqs {
+		switch r.Path {
+		case "/e001/f0.dat":
+			if r.Status == 429 {
+				at429 = r.At
+			} else {
+				after429 = r.At
+			}
+		case "/e002/f0.dat":
+			if r.Header.Get("Range") != "" {
+				ranged = append(ranged, r)
+			}
+		case "/e003/f0.dat":
+			e3 = append(e3, r)
+		}
+	}
+	if gap := after429.Sub(at429); gap < 900*time.Millisecond {
+		t.Errorf("retried 429 after %v, Retry-After said 1s", gap)
+	}
+	if len(ranged) != 1 || ranged[0].Header.Get("Range") != "bytes=70000-" || ranged[0].Header.Get("If-Range") == "" || ranged[0].Status != 206 {
+		t.Errorf("resume requests = %+v", ranged)
+	}
+	if len(e3) != 2 || e3[1].Header.Get("Range") != "" {
+		t.Errorf("non-resumable object: %d requests, want a clean restart", len(e3))
+	}
+	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" && r.Status == 503 }); n != 2 {
+		t.Errorf("503s seen = %d", n)
+	}
+}
+
+func TestPermanentErrorsClassified(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 3, 1, 100, nil)
+	fx.srv.fault("/e000/f0.dat", fault{status: 404, times: 100})
+	fx.srv.fault("/e001/f0.dat", fault{status: 500, times: 100})
+	c := fx.cfg(mem.New(), ModeBackfill)
+	c.HTTPAttempts = 3
+	rec := mustRun(t, ctx, c)
+	got := map[string]string{}
+	for _, f := range rec.Failures {
+		got[f.Entry] = f.Reason
+	}
+	want := map[string]string{"e000": ReasonHTTP404, "e001": ReasonHTTP5xx}
+	if len(got) != 2 || got["e000"] != want["e000"] || got["e001"] != want["e001"] || rec.Counts.Done != 1 {
+		t.Fatalf("failures %v, counts %+v", got, rec.Counts)
+	}
+	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e001/f0.dat" }); n != 3*c.TransferAttempts && n != 3 {
+		t.Errorf("500 retried %d times", n)
+	}
+	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" }); n != 1 {
+		t.Errorf("404 requested %d times, want 1", n)
+	}
+}
+
+func TestHostPolitenessHonoured(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 10, 1, 100, nil)
+	c := fx.cfg(mem.New(), ModeBackfill)
+	c.Workers = 6
+	c.Hosts[0].RPS, c.Hosts[0].Burst, c.Hosts[0].Concurrency = 20, 1, 1
+	rec := mustRun(t, ctx, c)
+	if rec.Counts.Done != 10 {
+		t.Fatalf("counts %+v", rec.Counts)
+	}
+	reqs := fx.srv.requests()
+	times := make([]time.Time, len(reqs))
+	for i, r := range reqs {
+		times[i] = r.At
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	span := times[len(times)-1].Sub(times[0])
+	// 10 requests at 20/s with burst 1 need at least 9 intervals of 50ms.
+	if span < 400*time.Millisecond {
+		t.Errorf("10 requests took %v; rate limit of 20/s not honoured", span)
+	}
+	fx.srv.mu.Lock()
+	mi := fx.srv.maxInfl
+	fx.srv.mu.Unlock()
+	if mi != 1 {
+		t.Errorf("max concurrent requests = %d, host concurrency is 1", mi)
+	}
+}
+
+func TestCancellationLeavesNothingPartial(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			fx := newFixture(t, 6, 1, 50_000, nil)
+			block := make(chan struct{})
+			fx.srv.fault("/e003/f0.dat", fault{block: block, times: 1})
+			b := mk(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			c := fx.cfg(b, ModeBackfill)
+			c.Workers = 2
+			go func() {
+				for fx.srv.count(func(r reqLog) bool { return r.Status == 200 }) < 3 {
+					time.Sleep(5 * time.Millisecond)
+				}
+				cancel()
+			}()
+			rec := mustRun(t, ctx, c)
+			close(block)
+			if !rec.Interrupted || len(rec.Failures) != 0 || rec.Counts.Done == 6 {
+				t.Fatalf("interrupted=%v failures=%+v counts=%+v", rec.Interrupted, rec.Failures, rec.Counts)
+			}
+			if rec.Counts.Done+rec.Counts.Unfinished != 6 {
+				t.Errorf("done %d + unfinished %d != 6", rec.Counts.Done, rec.Counts.Unfinished)
+			}
+			for key, want := range fx.content {
+				got, err := b.Stat(context.Background(), key)
+				if err == nil && got.Size != int64(len(want)) {
+					t.Errorf("partial object %s visible", key)
+				}
+			}
+			if staged(b) != 0 {
+				t.Error("staged uploads left")
+			}
+			var stored RunRecord
+			if ok, _ := readJSON(context.Background(), b, rec.RecordKey, &stored); !ok || !stored.Interrupted {
+				t.Fatal("run record missing after interruption")
+			}
+			rec2 := mustRun(t, context.Background(), fx.cfg(b, ModeBackfill))
+			if rec2.Counts.Done+rec2.Counts.Unchanged != 6 || rec2.Counts.Done != rec.Counts.Unfinished {
+				t.Fatalf("rerun counts %+v after %+v", rec2.Counts, rec.Counts)
+			}
+			for key, want := range fx.content {
+				if !bytes.Equal(readAll(t, b, key), want) {
+					t.Errorf("%s differs after rerun", key)
+				}
+			}
+		})
+	}
+}
+
+func TestOverlappingRunsRefused(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 2, 1, 100, nil)
+	b := mem.New()
+	c := fx.cfg(b, ModeBackfill)
+	scope := LeaseScope(c.Selection, Shard{0, 1})
+	now := time.Now()
+	held := Lease{Holder: "other-host/pid-7/r1", RunID: "r1", Scope: scope, Acquired: now, Expires: now.Add(time.Hour)}
+	if err := writeJSON(ctx, b, LeasePrefix+scope+".json", held); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(ctx, c)
+	var lh *LeaseHeldError
+	if !errors.As(err, &lh) || lh.Holder != held.Holder {
+		t.Fatalf("err = %v, want LeaseHeldError naming the holder", err)
+	}
+	if len(fx.srv.requests()) != 0 {
+		t.Fatal("a refused run touched the source")
+	}
+	// A different shard has its own lease.
+	c2 := c
+	c2.Shard = Shard{1, 2}
+	if _, err := Run(ctx, c2); err != nil {
+		t.Fatalf("other shard refused: %v", err)
+	}
+	// An expired lease is taken over.
+	held.Expires = now.Add(-time.Minute)
+	if err := writeJSON(ctx, b, LeasePrefix+scope+".json", held); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, c); err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
+	}
+}
+
+func TestLeaseRenewal(t *testing.T) {
+	ctx := context.Background()
+	b := mem.New()
+	now := time.Now
+	h, err := acquireLease(ctx, b, Lease{Holder: "me", RunID: "r", Scope: "s"}, 60*time.Millisecond, now, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first Lease
+	readJSON(ctx, b, LeasePrefix+"s.json", &first)
+	h.renewEvery(ctx)
+	time.Sleep(150 * time.Millisecond)
+	var later Lease
+	readJSON(ctx, b, LeasePrefix+"s.json", &later)
+	if !later.Expires.After(first.Expires) {
+		t.Fatalf("lease not renewed: %v then %v", first.Expires, later.Expires)
+	}
+	if _, err := acquireLease(ctx, b, Lease{Holder: "you", RunID: "r2", Scope: "s"}, time.Minute, now, discardLog()); err == nil {
+		t.Fatal("renewed lease was taken")
+	}
+	if err := h.release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Stat(ctx, LeasePrefix+"s.json"); err == nil {
+		t.Fatal("lease not deleted on release")
+	}
+}

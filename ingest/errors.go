@@ -1,0 +1,145 @@
+package ingest
+
+import (
+	"slices"
+
+	"context"
+	"errors"
+	"fmt"
+	"github.com/astroingest/astroingest/sources"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Failure reasons recorded in run records and in the
+// entry_failures_total{reason} label. The set is closed so the metric's
+// cardinality stays bounded.
+const (
+	ReasonHTTP404          = "http_404"
+	ReasonHTTP4xx          = "http_4xx"
+	ReasonHTTP5xx          = "http_5xx"
+	ReasonChecksumMismatch = "checksum_mismatch"
+	ReasonSizeMismatch     = "size_mismatch"
+	ReasonTimeout          = "timeout"
+	ReasonAuthMissing      = "auth_missing"
+	ReasonLicenceRequired  = "licence_required"
+	ReasonGated            = "gated"
+	ReasonBudgetExceeded   = "budget_exceeded"
+	ReasonJobFailed        = "job_failed"
+	ReasonBucketError      = "bucket_error"
+	ReasonOther            = "other"
+)
+
+// Reasons lists every failure reason, for pre-creating metric labels.
+var reasons = []string{
+	ReasonHTTP404, ReasonHTTP4xx, ReasonHTTP5xx, ReasonChecksumMismatch,
+	ReasonSizeMismatch, ReasonTimeout, ReasonAuthMissing, ReasonLicenceRequired,
+	ReasonGated, ReasonBudgetExceeded, ReasonJobFailed, ReasonBucketError, ReasonOther,
+}
+
+// EntryError is why one entry did not finish. It unwraps to the cause.
+type EntryError struct {
+	Reason string
+	Detail string
+	Err    error
+}
+
+func (e *EntryError) Error() string {
+	if e.Detail != "" {
+		return e.Reason + ": " + e.Detail
+	}
+	return e.Reason
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// StatusError is a non-success HTTP response to a download.
+type StatusError struct {
+	Host string
+	Code int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s answered HTTP %d %s", e.Host, e.Code, http.StatusText(e.Code))
+}
+
+// mismatchError is a staged object whose size or digest disagrees with what
+// the publisher announced.
+type mismatchError struct {
+	reason string
+	detail string
+}
+
+func (e *mismatchError) Error() string { return e.detail }
+
+// bucketError marks a failure of the storage side, as opposed to the source.
+type bucketError struct{ err error }
+
+func (e *bucketError) Error() string { return "bucket: " + e.err.Error() }
+func (e *bucketError) Unwrap() error { return e.err }
+
+// budgetError means a byte budget stopped a download.
+type budgetError struct{ detail string }
+
+func (e *budgetError) Error() string { return e.detail }
+
+// classify maps an error to a failure reason. Reasons set by a kind through
+// sources.FetchError win; then our own error types; then HTTP status; then
+// network timeouts.
+func classify(err error) string {
+	var ee *EntryError
+	if errors.As(err, &ee) {
+		return ee.Reason
+	}
+	if r := fetchErrorReason(err); r != "" {
+		return r
+	}
+	var me *mismatchError
+	if errors.As(err, &me) {
+		return me.reason
+	}
+	var be *budgetError
+	if errors.As(err, &be) {
+		return ReasonBudgetExceeded
+	}
+	var bk *bucketError
+	if errors.As(err, &bk) {
+		return ReasonBucketError
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return statusReason(se.Code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStalled) {
+		return ReasonTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ReasonTimeout
+	}
+	return ReasonOther
+}
+
+// statusReason maps a download's HTTP status the way kinds do, so a 401
+// or 403 reads as a credential problem wherever it happens.
+func statusReason(code int) string {
+	if r := sources.StatusReason(code); slices.Contains(reasons, r) {
+		return r
+	}
+	return ReasonOther
+}
+
+// redactor replaces every known secret value in a string. Errors from kinds
+// and transports may echo request URLs or bodies, so every detail that leaves
+// the engine (run record, logs, summary) passes through it.
+type redactor struct{ secrets []string }
+
+func (r redactor) String(s string) string {
+	for _, v := range r.secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "**redacted**")
+		}
+	}
+	return s
+}

@@ -1,0 +1,218 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/sources"
+	"golang.org/x/sync/errgroup"
+)
+
+// Bucket keys of the annotations.
+const (
+	ManifestPrefix = "annotations/sources/"
+	RunPrefix      = "annotations/runs/"
+	LeasePrefix    = "annotations/leases/"
+	CatalogKey     = "annotations/catalog.json"
+)
+
+// ManifestKey is where an entry's manifest lives.
+func ManifestKey(id string) string { return ManifestPrefix + id + ".json" }
+
+// ObjectRecord is one mirrored object in a manifest.
+type ObjectRecord struct {
+	Key               string            `json:"key"`
+	SourceURL         string            `json:"source_url"`
+	Size              int64             `json:"size"`
+	SHA256            string            `json:"sha256"`
+	PublisherChecksum *sources.Checksum `json:"publisher_checksum,omitempty"`
+	SourceETag        string            `json:"source_etag,omitempty"`
+	LastModified      string            `json:"last_modified,omitempty"`
+	ContentType       string            `json:"content_type,omitempty"`
+	RetrievedAt       time.Time         `json:"retrieved_at"`
+	RunID             string            `json:"run_id"`
+}
+
+// Manifest is annotations/sources/<id>.json: the entry's metadata and the
+// objects mirrored for it. It is written only after every object it lists
+// is committed, so a manifest never names bytes that are not in the bucket.
+type Manifest struct {
+	ID       string `json:"id"`
+	Family   string `json:"family"`
+	Domain   string `json:"domain"`
+	Kind     string `json:"kind,omitempty"`
+	Schedule string `json:"schedule,omitempty"`
+	Title    string `json:"title"`
+	Provider string `json:"provider"`
+	License  string `json:"license"`
+	Citation string `json:"citation"`
+	DOI      string `json:"doi,omitempty"`
+	Homepage string `json:"homepage,omitempty"`
+	// CheckedAt is when the entry last finished successfully (fetched or
+	// confirmed unchanged); schedules count from it. Zero when the last
+	// attempt failed part-way and the manifest only records what was
+	// committed.
+	CheckedAt time.Time      `json:"checked_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	RunID     string         `json:"run_id"`
+	Objects   []ObjectRecord `json:"objects"`
+}
+
+// Bytes is the total size of the manifest's objects.
+func (m *Manifest) Bytes() int64 {
+	var n int64
+	for _, o := range m.Objects {
+		n += o.Size
+	}
+	return n
+}
+
+func (m *Manifest) record(key string) *ObjectRecord {
+	if m == nil {
+		return nil
+	}
+	for i := range m.Objects {
+		if m.Objects[i].Key == key {
+			return &m.Objects[i]
+		}
+	}
+	return nil
+}
+
+func newManifest(e sources.Entry) *Manifest {
+	return &Manifest{
+		ID: e.ID, Family: e.Family, Domain: e.Domain, Kind: e.Kind, Schedule: e.Schedule,
+		Title: e.Meta.Title, Provider: e.Meta.Provider, License: e.Meta.License,
+		Citation: e.Meta.Citation, DOI: e.Meta.DOI, Homepage: e.Meta.Homepage,
+	}
+}
+
+// ReadManifest returns the entry's manifest, or nil when there is none.
+func ReadManifest(ctx context.Context, b bucket.Bucket, id string) (*Manifest, error) {
+	var m Manifest
+	ok, err := readJSON(ctx, b, ManifestKey(id), &m)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func readJSON(ctx context.Context, b bucket.Bucket, key string, v any) (bool, error) {
+	rc, err := b.Open(ctx, key, nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &bucketError{fmt.Errorf("read %s: %w", key, err)}
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return false, &bucketError{fmt.Errorf("read %s: %w", key, err)}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// writeJSON puts a small document and commits it.
+func writeJSON(ctx context.Context, b bucket.Bucket, key string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	data = append(data, '\n')
+	p, err := b.Put(ctx, key, bytes.NewReader(data), bucket.PutOptions{SizeHint: int64(len(data)), ContentType: "application/json"})
+	if err != nil {
+		return &bucketError{fmt.Errorf("put %s: %w", key, err)}
+	}
+	if _, err := p.Commit(ctx); err != nil {
+		_ = p.Abort(context.WithoutCancel(ctx))
+		return &bucketError{fmt.Errorf("commit %s: %w", key, err)}
+	}
+	return nil
+}
+
+// CatalogEntry indexes one manifest.
+type CatalogEntry struct {
+	ID       string    `json:"id"`
+	Domain   string    `json:"domain"`
+	Family   string    `json:"family"`
+	Title    string    `json:"title"`
+	Manifest string    `json:"manifest"`
+	Objects  int       `json:"objects"`
+	Bytes    int64     `json:"bytes"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Catalog is annotations/catalog.json, the first file the training side reads.
+type Catalog struct {
+	Generated time.Time      `json:"generated"`
+	Entries   []CatalogEntry `json:"entries"`
+}
+
+// AllManifests reads every manifest in the bucket, in key order.
+func AllManifests(ctx context.Context, b bucket.Bucket) ([]*Manifest, error) {
+	var keys []string
+	for info, err := range b.List(ctx, ManifestPrefix) {
+		if err != nil {
+			return nil, &bucketError{fmt.Errorf("list %s: %w", ManifestPrefix, err)}
+		}
+		if strings.HasSuffix(info.Key, ".json") {
+			keys = append(keys, info.Key)
+		}
+	}
+	out := make([]*Manifest, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, k := range keys {
+		g.Go(func() error {
+			var m Manifest
+			ok, err := readJSON(gctx, b, k, &m)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out[i] = &m
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(m *Manifest) bool { return m == nil }), nil
+}
+
+// RebuildCatalog rewrites the catalog from every manifest in the bucket, so
+// shards that each wrote only their own manifests still merge into one index.
+// Two shards finishing together may race; the later writer still lists
+// every manifest committed before its listing began.
+func RebuildCatalog(ctx context.Context, b bucket.Bucket, now time.Time) (*Catalog, error) {
+	ms, err := AllManifests(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	c := &Catalog{Generated: now.UTC(), Entries: []CatalogEntry{}}
+	for _, m := range ms {
+		c.Entries = append(c.Entries, CatalogEntry{
+			ID: m.ID, Domain: m.Domain, Family: m.Family, Title: m.Title,
+			Manifest: ManifestKey(m.ID), Objects: len(m.Objects), Bytes: m.Bytes(), Updated: m.UpdatedAt,
+		})
+	}
+	slices.SortFunc(c.Entries, func(a, b CatalogEntry) int { return strings.Compare(a.ID, b.ID) })
+	if err := writeJSON(ctx, b, CatalogKey, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

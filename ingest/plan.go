@@ -1,0 +1,320 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/sources"
+	"golang.org/x/sync/errgroup"
+)
+
+// Mode is what a run does with schedules.
+type Mode string
+
+const (
+	// ModeRun honours each entry's schedule: the CronJob's incremental sync.
+	ModeRun Mode = "run"
+	// ModeBackfill ignores schedules and needs an explicit selection.
+	ModeBackfill Mode = "backfill"
+)
+
+// Selection filters entries. Empty fields select everything. Within a field
+// the values are alternatives; across fields they must all match.
+type Selection struct {
+	Domains  []string `json:"domains,omitempty"`
+	Families []string `json:"families,omitempty"`
+	// Sources are path.Match globs on the entry ID.
+	Sources []string `json:"sources,omitempty"`
+}
+
+// Empty reports whether nothing was named.
+func (s Selection) Empty() bool {
+	return len(s.Domains) == 0 && len(s.Families) == 0 && len(s.Sources) == 0
+}
+
+// Validate checks the globs so a typo fails before anything runs.
+func (s Selection) Validate() error {
+	for _, g := range s.Sources {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("--source %q: %w", g, err)
+		}
+	}
+	for _, d := range s.Domains {
+		if !slices.Contains(sources.Domains, d) {
+			return fmt.Errorf("--domain %q: not one of %s", d, strings.Join(sources.Domains, ", "))
+		}
+	}
+	return nil
+}
+
+// Match reports whether e is selected.
+func (s Selection) Match(e sources.Entry) bool {
+	if len(s.Domains) > 0 && !slices.Contains(s.Domains, e.Domain) {
+		return false
+	}
+	if len(s.Families) > 0 && !slices.Contains(s.Families, e.Family) {
+		return false
+	}
+	if len(s.Sources) > 0 {
+		ok := false
+		for _, g := range s.Sources {
+			if m, _ := path.Match(g, e.ID); m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// String is a stable rendering, used in lease scopes and run records.
+func (s Selection) String() string {
+	norm := func(v []string) string {
+		c := slices.Clone(v)
+		slices.Sort(c)
+		return strings.Join(c, ",")
+	}
+	return "domain=" + norm(s.Domains) + ";family=" + norm(s.Families) + ";source=" + norm(s.Sources)
+}
+
+// Shard is this process's slice of the entries: entry IDs are hashed with
+// FNV-1a 64 and taken modulo Count, so every entry lands in exactly one shard
+// and keeps it as the registry grows.
+type Shard struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+// Has reports whether the entry belongs to this shard.
+func (s Shard) Has(id string) bool {
+	if s.Count <= 1 {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return int(h.Sum64()%uint64(s.Count)) == s.Index
+}
+
+func (s Shard) String() string {
+	if s.Count <= 1 {
+		return "0/1"
+	}
+	return fmt.Sprintf("%d/%d", s.Index, s.Count)
+}
+
+// ParseShard reads "--shard I/N". An empty flag takes I from
+// JOB_COMPLETION_INDEX (the Indexed Job's pod index) and N from count
+// (--shard-count or SHARD_COUNT), the way a Kubernetes Indexed Job passes them.
+func ParseShard(flag string, count int, getenv func(string) string) (Shard, error) {
+	if flag != "" {
+		i, n, ok := strings.Cut(flag, "/")
+		if !ok {
+			return Shard{}, fmt.Errorf("--shard %q: want I/N, e.g. 0/4", flag)
+		}
+		ii, err1 := strconv.Atoi(i)
+		nn, err2 := strconv.Atoi(n)
+		if err1 != nil || err2 != nil || nn < 1 || ii < 0 || ii >= nn {
+			return Shard{}, fmt.Errorf("--shard %q: want I/N with 0 <= I < N", flag)
+		}
+		return Shard{Index: ii, Count: nn}, nil
+	}
+	if count == 0 {
+		if v := getenv("SHARD_COUNT"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return Shard{}, fmt.Errorf("SHARD_COUNT %q: want a positive integer", v)
+			}
+			count = n
+		}
+	}
+	if count < 0 {
+		return Shard{}, fmt.Errorf("--shard-count %d: must be positive", count)
+	}
+	if count <= 1 {
+		return Shard{Index: 0, Count: 1}, nil
+	}
+	idx := 0
+	if v := getenv("JOB_COMPLETION_INDEX"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n >= count {
+			return Shard{}, fmt.Errorf("JOB_COMPLETION_INDEX %q: want an integer in [0,%d)", v, count)
+		}
+		idx = n
+	} else {
+		return Shard{}, fmt.Errorf("--shard-count %d given but no shard index: set --shard I/N or JOB_COMPLETION_INDEX", count)
+	}
+	return Shard{Index: idx, Count: count}, nil
+}
+
+// State of an entry at plan time.
+const (
+	StateNew    = "new"    // never fetched
+	StateDue    = "due"    // fetched before, schedule says check again
+	StateFresh  = "fresh"  // fetched within its interval; run skips it
+	StateForced = "forced" // --force
+	StateGated  = "gated"  // host gate not enabled
+	StateNoAuth = "auth_missing"
+	StateNoKind = "unknown_kind"
+)
+
+// Task is one selected entry with what the plan knows about it.
+type Task struct {
+	Entry sources.Entry
+	State string
+	// Prev is the entry's last manifest, nil when never fetched.
+	Prev *Manifest
+	// Stale: last success older than the schedule interval at plan time.
+	Stale bool
+}
+
+// Fetch reports whether the task will touch the network.
+func (t Task) Fetch() bool {
+	switch t.State {
+	case StateNew, StateDue, StateForced:
+		return true
+	}
+	return false
+}
+
+// Plan is the selected work of one run and shard.
+type Plan struct {
+	Mode      Mode
+	Selection Selection
+	Shard     Shard
+	Tasks     []Task
+}
+
+// Counts summarises a plan per domain and family.
+type PlanCounts struct {
+	Selected       int            `json:"selected"`
+	ToFetch        int            `json:"to_fetch"`
+	New            int            `json:"new"`
+	Due            int            `json:"due"`
+	Fresh          int            `json:"fresh"`
+	Gated          int            `json:"gated"`
+	AuthMissing    int            `json:"auth_missing"`
+	Stale          int            `json:"stale"`
+	EstimatedBytes int64          `json:"estimated_bytes"`
+	UnknownSize    int            `json:"unknown_size"`
+	ByDomain       map[string]int `json:"by_domain"`
+	ByFamily       map[string]int `json:"by_family"`
+}
+
+// Counts tallies the plan. Estimated bytes come from the last manifests;
+// never-fetched entries count as unknown size.
+func (p *Plan) Counts() PlanCounts {
+	c := PlanCounts{ByDomain: map[string]int{}, ByFamily: map[string]int{}}
+	for _, t := range p.Tasks {
+		c.Selected++
+		c.ByDomain[t.Entry.Domain]++
+		c.ByFamily[t.Entry.Family]++
+		if t.Stale {
+			c.Stale++
+		}
+		switch t.State {
+		case StateNew:
+			c.New++
+		case StateDue, StateForced:
+			c.Due++
+		case StateFresh:
+			c.Fresh++
+		case StateGated:
+			c.Gated++
+		case StateNoAuth:
+			c.AuthMissing++
+		}
+		if t.Fetch() {
+			c.ToFetch++
+			if t.Prev != nil {
+				c.EstimatedBytes += t.Prev.Bytes()
+			} else {
+				c.UnknownSize++
+			}
+		}
+	}
+	return c
+}
+
+// planInput is what planning needs; both Config and the plan command fill it.
+type planInput struct {
+	Bucket     bucket.Bucket
+	Entries    []sources.Entry
+	Hosts      map[string]sources.HostPolicy
+	Kinds      map[string]sources.Kind
+	Mode       Mode
+	Selection  Selection
+	Shard      Shard
+	Force      bool
+	AllowGated bool
+	Getenv     func(string) string
+	Now        time.Time
+}
+
+func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
+	p := &Plan{Mode: in.Mode, Selection: in.Selection, Shard: in.Shard}
+	getenv := in.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var sel []sources.Entry
+	for _, e := range in.Entries {
+		if in.Selection.Match(e) && in.Shard.Has(e.ID) {
+			sel = append(sel, e)
+		}
+	}
+	// Manifests are small; reading them in parallel keeps planning of a
+	// large registry against a remote bucket to seconds.
+	prevs := make([]*Manifest, len(sel))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, e := range sel {
+		g.Go(func() error {
+			m, err := ReadManifest(gctx, in.Bucket, e.ID)
+			prevs[i] = m
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, e := range sel {
+		prev := prevs[i]
+		t := Task{Entry: e, Prev: prev}
+		iv := e.Interval()
+		if prev != nil && iv > 0 && !prev.CheckedAt.Add(iv).After(in.Now) {
+			t.Stale = true
+		}
+		hp := hostPolicyFor(in.Hosts, e.URL)
+		switch {
+		case in.Kinds != nil && in.Kinds[e.Kind] == nil:
+			t.State = StateNoKind
+		case hp.Gate != "" && getenv(hp.Gate) != "1" && !in.AllowGated:
+			t.State = StateGated
+		case hp.Credential != nil && hp.Credential.Required && getenv(hp.Credential.Env) == "":
+			t.State = StateNoAuth
+		case prev == nil:
+			t.State = StateNew
+		case in.Force:
+			t.State = StateForced
+		case in.Mode == ModeBackfill:
+			t.State = StateDue
+		case iv > 0 && !prev.CheckedAt.Add(iv).After(in.Now):
+			t.State = StateDue
+		default:
+			t.State = StateFresh
+		}
+		p.Tasks = append(p.Tasks, t)
+	}
+	return p, nil
+}
