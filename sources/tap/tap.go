@@ -1,0 +1,287 @@
+// Package tap is the source kind for IVOA Table Access Protocol services
+// (ESO's ObsCore at https://archive.eso.org/tap_obs, the NASA Exoplanet
+// Archive at https://exoplanetarchive.ipac.caltech.edu/TAP, ...). The entry's
+// ADQL query runs on the synchronous endpoint:
+//
+//	POST {url}/sync  REQUEST=doQuery LANG=ADQL FORMAT=csv QUERY=...
+//
+// and every result row names one file: url_column holds its URL (ObsCore's
+// access_url), name_column its object name and size_column its exact size
+// in bytes. Only CSV results are read; errors come back as a VOTable whose
+// <INFO name="QUERY_STATUS" value="ERROR"> holds the message, with HTTP 200
+// or 400 depending on the service, and are reported.
+package tap
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/astroingest/astroingest/sources"
+)
+
+// Options tune the kind.
+type Options struct {
+	// MaxRows is sent as MAXREC when positive, so a query that would list
+	// more files than expected fails instead of growing silently.
+	MaxRows int
+}
+
+// Kind lists the files a TAP query names. It is safe for concurrent use.
+type Kind struct{ opts Options }
+
+// New returns the tap kind.
+func New(opts Options) sources.Kind { return &Kind{opts: opts} }
+
+// Objects runs the query and returns one object per result row.
+func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
+	base := strings.TrimSuffix(e.URL, "/")
+	query := strings.TrimSpace(e.Params["query"])
+	urlCol := e.Params["url_column"]
+	if base == "" || query == "" || urlCol == "" {
+		return nil, fmt.Errorf("tap: entry %s (%s:%d): need url (the TAP base), params.query and params.url_column", e.ID, e.File, e.Line)
+	}
+	nameCol, sizeCol := e.Params["name_column"], e.Params["size_column"]
+	if strings.EqualFold(sizeCol, "access_estsize") {
+		// ObsCore's access_estsize is an estimate in kilobytes; taking it
+		// as the exact byte size would fail every verification.
+		return nil, fmt.Errorf("tap: entry %s (%s:%d): params.size_column access_estsize is an estimate in kB, not a size in bytes; leave size_column empty", e.ID, e.File, e.Line)
+	}
+
+	form := url.Values{
+		"REQUEST": {"doQuery"},
+		"LANG":    {"ADQL"},
+		"FORMAT":  {"csv"},
+		"QUERY":   {query},
+	}
+	if k.opts.MaxRows > 0 {
+		form.Set("MAXREC", strconv.Itoa(k.opts.MaxRows+1))
+	}
+	syncURL := base + "/sync"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, syncURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("tap: entry %s: %w", e.ID, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/csv, application/x-votable+xml;q=0.5, text/xml;q=0.5")
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("tap: POST %s: %w", syncURL, ctx.Err())
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, &sources.FetchError{Reason: sources.ReasonTimeout, Detail: "tap: POST " + syncURL, Err: err}
+		}
+		return nil, fmt.Errorf("tap: POST %s: %w", syncURL, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("tap: POST %s: read reply: %w", syncURL, err)
+	}
+	if msg, ok := votableError(raw); ok {
+		return nil, &sources.FetchError{Reason: sources.ReasonJobFailed, Detail: fmt.Sprintf("tap: entry %s: query failed at %s (HTTP %d): %s", e.ID, syncURL, resp.StatusCode, msg)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &sources.FetchError{Reason: sources.StatusReason(resp.StatusCode), Detail: fmt.Sprintf("tap: entry %s: POST %s: HTTP %d: %s", e.ID, syncURL, resp.StatusCode, snippet(raw))}
+	}
+	if looksXML(raw) {
+		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("tap: entry %s: %s answered a VOTable, not the CSV asked for", e.ID, syncURL)}
+	}
+	objs, err := rowsToObjects(raw, urlCol, nameCol, sizeCol, base)
+	if err != nil {
+		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("tap: entry %s: %v", e.ID, err)}
+	}
+	if k.opts.MaxRows > 0 && len(objs) > k.opts.MaxRows {
+		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("tap: entry %s: query returned more than %d rows", e.ID, k.opts.MaxRows)}
+	}
+	return objs, nil
+}
+
+func rowsToObjects(raw []byte, urlCol, nameCol, sizeCol, base string) ([]sources.Object, error) {
+	r := csv.NewReader(bytes.NewReader(raw))
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, errors.New("empty CSV reply (no header row)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("CSV reply: %w", err)
+	}
+	col := func(name string) (int, error) {
+		if name == "" {
+			return -1, nil
+		}
+		for i, h := range header {
+			if strings.EqualFold(strings.TrimSpace(h), name) {
+				return i, nil
+			}
+		}
+		return -1, fmt.Errorf("result has no column %q (columns: %s)", name, strings.Join(header, ", "))
+	}
+	ui, err := col(urlCol)
+	if err != nil {
+		return nil, err
+	}
+	ni, err := col(nameCol)
+	if err != nil {
+		return nil, err
+	}
+	si, err := col(sizeCol)
+	if err != nil {
+		return nil, err
+	}
+	baseURL, err := url.Parse(base + "/")
+	if err != nil {
+		return nil, fmt.Errorf("service URL: %w", err)
+	}
+	var objs []sources.Object
+	seen := map[string]int{}
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("CSV reply: %w", err)
+		}
+		if len(rec) != len(header) {
+			return nil, fmt.Errorf("CSV row %d has %d fields, the header %d", line, len(rec), len(header))
+		}
+		u := strings.TrimSpace(rec[ui])
+		if u == "" {
+			return nil, fmt.Errorf("CSV row %d: %s is empty", line, urlCol)
+		}
+		pu, err := url.Parse(u)
+		if err != nil {
+			return nil, fmt.Errorf("CSV row %d: %s %q: %v", line, urlCol, u, err)
+		}
+		if pu.Scheme == "" {
+			// Relative links are resolved against the service, as a
+			// browser would.
+			pu = baseURL.ResolveReference(pu)
+		}
+		if pu.Scheme != "http" && pu.Scheme != "https" {
+			return nil, fmt.Errorf("CSV row %d: %s %q is not an http(s) URL", line, urlCol, u)
+		}
+		name := ""
+		if ni >= 0 {
+			name = strings.TrimSpace(rec[ni])
+		} else {
+			name, _ = url.PathUnescape(path.Base(pu.Path))
+		}
+		if err := checkName(name); err != nil {
+			return nil, fmt.Errorf("CSV row %d: object name %q: %v", line, name, err)
+		}
+		if prev, ok := seen[name]; ok {
+			return nil, fmt.Errorf("CSV rows %d and %d give the same object name %q; set name_column", prev, line, name)
+		}
+		seen[name] = line
+		size := int64(-1)
+		if si >= 0 {
+			if s := strings.TrimSpace(rec[si]); s != "" {
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil || f < 0 || f != float64(int64(f)) {
+					return nil, fmt.Errorf("CSV row %d: %s %q is not a size in bytes", line, sizeCol, s)
+				}
+				size = int64(f)
+			}
+		}
+		objs = append(objs, sources.Object{Name: name, URL: pu.String(), Size: size})
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Name < objs[j].Name })
+	return objs, nil
+}
+
+// checkName refuses names that could not be a key below the entry prefix.
+func checkName(name string) error {
+	if name == "" || name == "/" {
+		return errors.New("empty")
+	}
+	if strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") {
+		return errors.New("leading or trailing '/'")
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("bad path segment %q", seg)
+		}
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return fmt.Errorf("control character or backslash %U", r)
+		}
+	}
+	return nil
+}
+
+func looksXML(b []byte) bool {
+	t := bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))
+	return bytes.HasPrefix(t, []byte("<?xml")) || bytes.HasPrefix(t, []byte("<VOTABLE")) || bytes.HasPrefix(t, []byte("<votable"))
+}
+
+// votableError finds <INFO name="QUERY_STATUS" value="ERROR"> in a VOTable
+// reply (DALI error document) and returns its message.
+func votableError(b []byte) (string, bool) {
+	if !looksXML(b) {
+		return "", false
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", false
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || !strings.EqualFold(se.Name.Local, "INFO") {
+			continue
+		}
+		var name, value string
+		for _, a := range se.Attr {
+			switch strings.ToLower(a.Name.Local) {
+			case "name":
+				name = a.Value
+			case "value":
+				value = a.Value
+			}
+		}
+		if !strings.EqualFold(name, "QUERY_STATUS") {
+			continue
+		}
+		if !strings.EqualFold(value, "ERROR") {
+			return "", false
+		}
+		var text struct {
+			Body string `xml:",chardata"`
+		}
+		_ = d.DecodeElement(&text, &se)
+		msg := strings.Join(strings.Fields(text.Body), " ")
+		if msg == "" {
+			msg = "no message"
+		}
+		if len(msg) > 1000 {
+			msg = msg[:1000] + "..."
+		}
+		return msg, true
+	}
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
