@@ -107,12 +107,11 @@ func parseLine(line string) (Entry, error) {
 		}
 		return Entry{Name: name, Checksum: sources.Checksum{Algo: algo, Value: strings.ToLower(sum)}}, nil
 	}
-	sum, rest, ok := strings.Cut(line, " ")
-	if !ok {
-		if sum, rest, ok = strings.Cut(line, "\t"); !ok {
-			return Entry{}, fmt.Errorf("want \"<hex digest>  <file name>\", got %q", trunc(line))
-		}
+	i := strings.IndexAny(line, " \t")
+	if i < 0 {
+		return Entry{}, fmt.Errorf("want \"<hex digest>  <file name>\", got %q", trunc(line))
 	}
+	sum, rest := line[:i], line[i+1:]
 	algo, ok := AlgoForHex(sum)
 	if !ok {
 		return Entry{}, fmt.Errorf("want \"<hex digest>  <file name>\", got %q", trunc(line))
