@@ -8,8 +8,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/astroingest/astroingest/sources/registry"
 )
@@ -255,17 +257,16 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	if kinds == nil {
 		kinds = KindNames()
 	}
-	s := newLoadState(kinds)
+	decs := make([]*fileDecoder, len(files))
 	for i, f := range files {
 		f.order = i
-		data, err := f.read()
-		if err != nil {
-			return nil, fmt.Errorf("sources: %w", err)
-		}
-		s.reg.Files = append(s.reg.Files, f.name)
-		s.file(f, data)
+		decs[i] = &fileDecoder{f: f, kinds: kinds, domains: Domains}
 	}
-	s.crossCheck()
+	if err := decodeAll(decs); err != nil {
+		return nil, err
+	}
+	s := &loadState{reg: &Registry{Hosts: map[string]HostPolicy{}, byID: map[string]int{}, byFamily: map[string]int{}}}
+	s.merge(decs)
 	if len(s.errs.errs) > 0 {
 		s.errs.errs.sort()
 		return nil, s.errs.errs
@@ -273,16 +274,90 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	return s.reg, nil
 }
 
-// loadState is the work of one load: the registry being built, where each
-// family, host and entry was declared, and the errors so far.
+// decodeAll reads and decodes the files on all cores: YAML parsing is most
+// of a load's cost, and files are independent until they are merged.
+func decodeAll(decs []*fileDecoder) error {
+	readErrs := make([]error, len(decs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(decs)) {
+		wg.Go(func() {
+			for i := range next {
+				data, err := decs[i].f.read()
+				if err != nil {
+					readErrs[i] = fmt.Errorf("sources: %w", err)
+					continue
+				}
+				decs[i].file(data)
+			}
+		})
+	}
+	for i := range decs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(readErrs...)
+}
+
+// loadState merges decoded files, in load order, into one registry.
 type loadState struct {
-	kinds   []string
-	errs    errList
-	reg     *Registry
-	hostAt  map[string]at
-	fams    []famPos // parallel to reg.Families
-	entFam  []int32  // entry index -> index in fams
-	domains []string
+	errs   errList
+	reg    *Registry
+	fams   []famPos // parallel to reg.Families
+	entFam []int32  // entry index -> family index
+}
+
+// merge registers hosts and families, expands the sound families into one
+// slice sized up front, and runs the checks that span files.
+func (s *loadState) merge(decs []*fileDecoder) {
+	hostAt := map[string]at{}
+	total := 0
+	for _, d := range decs {
+		s.reg.Files = append(s.reg.Files, d.f.name)
+		s.errs.errs = append(s.errs.errs, d.errs.errs...)
+		for _, hd := range d.hosts {
+			if prev, dup := hostAt[hd.h.Host]; dup {
+				s.errs.add(d.f, hd.line, hd.field, "host %q is declared twice (first at %s)", hd.h.Host, prev)
+				continue
+			}
+			hostAt[hd.h.Host] = at{d.f, hd.line}
+			s.reg.Hosts[hd.h.Host] = hd.h
+		}
+		for _, sp := range d.fams {
+			if id := sp.fam.ID; id != "" {
+				if i, dup := s.reg.byFamily[id]; dup {
+					prev := s.fams[i]
+					s.errs.add(d.f, sp.pos.famIDLine, sp.pos.path+".id", "duplicate family ID %q (first declared at %s:%d)", id, prev.f.name, prev.famIDLine)
+				} else {
+					s.reg.byFamily[id] = len(s.reg.Families)
+				}
+			}
+			s.reg.Families = append(s.reg.Families, sp.fam)
+			s.fams = append(s.fams, sp.pos)
+			if sp.sound {
+				total += sp.fam.Count
+			}
+		}
+	}
+
+	s.reg.Entries = make([]Entry, total)
+	s.entFam = make([]int32, total)
+	off, fi := 0, 0
+	for _, d := range decs {
+		for _, sp := range d.fams {
+			if sp.sound {
+				n := sp.fam.Count
+				expandEntries(sp, s.reg.Entries[off:off+n], &s.errs)
+				for i := off; i < off+n; i++ {
+					s.entFam[i] = int32(fi)
+				}
+				off += n
+			}
+			fi++
+		}
+	}
+	s.crossCheck()
 }
 
 // at is a place in a file.
@@ -295,18 +370,9 @@ func (a at) String() string { return fmt.Sprintf("%s:%d", a.f.name, a.line) }
 
 // famPos keeps the places a family's entries are reported at.
 type famPos struct {
-	path                               string // "families[3]"
-	f                                  *srcFile
-	idLine, keyLine, urlLine, sumsLine int
-}
-
-func newLoadState(kinds []string) *loadState {
-	return &loadState{
-		kinds:   kinds,
-		reg:     &Registry{Hosts: map[string]HostPolicy{}, byID: map[string]int{}, byFamily: map[string]int{}},
-		hostAt:  map[string]at{},
-		domains: Domains,
-	}
+	path                                          string // "families[3]"
+	f                                             *srcFile
+	famIDLine, idLine, keyLine, urlLine, sumsLine int
 }
 
 func oneOf(s string, set []string) bool { return slices.Contains(set, s) }

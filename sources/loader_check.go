@@ -14,7 +14,7 @@ import (
 
 // expand decodes a family's expand list into x. It reports false when the
 // expansion cannot be used, so no entries are made from it.
-func (s *loadState) expand(f *srcFile, fam node, x *expansion) bool {
+func (s *fileDecoder) expand(f *srcFile, fam node, x *expansion) bool {
 	items, ok := s.seq(f, fam, "expand")
 	if !ok {
 		return false
@@ -27,16 +27,15 @@ func (s *loadState) expand(f *srcFile, fam node, x *expansion) bool {
 			sound = false
 			continue
 		}
-		if len(m.vals) != 1 {
+		if len(m.given()) != 1 {
 			s.errs.add(f, m.n.Line, path, "want exactly one of %s", strings.Join(expandForms, ", "))
 			sound = false
 			continue
 		}
 		var it expandItem
 		var good bool
-		for form, v := range m.vals { // exactly one
-			it, good = s.expandItem(f, form, v, m.field(form))
-		}
+		form := m.given()[0]
+		it, good = s.expandItem(f, form, m.get(form), m.field(form))
 		if !good {
 			sound = false
 			continue
@@ -49,7 +48,7 @@ func (s *loadState) expand(f *srcFile, fam node, x *expansion) bool {
 	return sound
 }
 
-func (s *loadState) expandItem(f *srcFile, form string, n *yaml.Node, path string) (expandItem, bool) {
+func (s *fileDecoder) expandItem(f *srcFile, form string, n *yaml.Node, path string) (expandItem, bool) {
 	switch form {
 	case "dates":
 		m, ok := s.mapping(f, n, path, datesFields)
@@ -81,18 +80,18 @@ func (s *loadState) expandItem(f *srcFile, form string, n *yaml.Node, path strin
 		from, okFrom := s.int64(f, m, "from")
 		to, okTo := s.int64(f, m, "to")
 		for _, k := range []string{"from", "to"} {
-			if m.vals[k] == nil {
+			if m.get(k) == nil {
 				s.errs.add(f, m.n.Line, m.field(k), "missing required field")
 			}
 		}
 		step := int64(1)
 		if v, ok := s.int64(f, m, "step"); ok {
 			step = v
-		} else if m.vals["step"] != nil {
+		} else if m.get("step") != nil {
 			return expandItem{}, false
 		}
 		format := "%d"
-		if m.vals["format"] != nil {
+		if m.get("format") != nil {
 			format = s.required(f, m, "format")
 		}
 		if name == "" || !okFrom || !okTo || format == "" {
@@ -131,7 +130,7 @@ func (s *loadState) expandItem(f *srcFile, form string, n *yaml.Node, path strin
 	return expandItem{}, false // unreachable: mapping() admits only expandForms
 }
 
-func (s *loadState) varName(f *srcFile, m node, key string) string {
+func (s *fileDecoder) varName(f *srcFile, m node, key string) string {
 	v := s.required(f, m, key)
 	if v != "" && !isVarName(v) {
 		s.errs.add(f, m.line(key), m.field(key), "%q is not a variable name (want letters, digits and \"_\")", v)
@@ -141,14 +140,14 @@ func (s *loadState) varName(f *srcFile, m node, key string) string {
 }
 
 // table decodes an inline table (columns and rows) or a TSV file.
-func (s *loadState) table(f *srcFile, n *yaml.Node, path string) (expandItem, bool) {
+func (s *fileDecoder) table(f *srcFile, n *yaml.Node, path string) (expandItem, bool) {
 	m, ok := s.mapping(f, n, path, tableFields)
 	if !ok {
 		return expandItem{}, false
 	}
-	_, hasCols := m.vals["columns"]
-	_, hasRows := m.vals["rows"]
-	if file := s.str(f, m, "file"); m.vals["file"] != nil {
+	hasCols := m.get("columns") != nil
+	hasRows := m.get("rows") != nil
+	if file := s.str(f, m, "file"); m.get("file") != nil {
 		if hasCols || hasRows {
 			s.errs.add(f, m.n.Line, path, "give either file or columns and rows, not both")
 			return expandItem{}, false

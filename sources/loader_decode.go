@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,12 +31,52 @@ var (
 	tableFields = []string{"file", "columns", "rows"}
 )
 
-// node is a decoded mapping: its value nodes by key, and the mapping itself
-// for the line of "missing field" errors.
+// fileDecoder decodes one registry file. It checks everything the file
+// alone can show; what needs the whole registry (duplicate IDs, hosts and
+// keys) is left to loadState. Files decode in parallel, one decoder each.
+type fileDecoder struct {
+	f       *srcFile
+	kinds   []string
+	domains []string
+	errs    errList
+	hosts   []hostDecl
+	fams    []*familySpec
+}
+
+// hostDecl is a host policy and where its host: field is.
+type hostDecl struct {
+	h     HostPolicy
+	line  int
+	field string
+}
+
+// node is a decoded mapping: its value nodes, parallel to the allowed keys
+// (a slice, not a map: there are a few hundred thousand of these in a large
+// registry), and the mapping itself for the line of "missing field" errors.
 type node struct {
-	n    *yaml.Node
-	path string
-	vals map[string]*yaml.Node
+	n       *yaml.Node
+	path    string
+	allowed []string
+	vals    []*yaml.Node
+}
+
+// get returns a field's value node, nil when absent.
+func (m node) get(key string) *yaml.Node {
+	if i := slices.Index(m.allowed, key); i >= 0 && m.vals != nil {
+		return m.vals[i]
+	}
+	return nil
+}
+
+// given lists the keys present, in allowed order.
+func (m node) given() []string {
+	var out []string
+	for i, v := range m.vals {
+		if v != nil {
+			out = append(out, m.allowed[i])
+		}
+	}
+	return out
 }
 
 func join(path, key string) string {
@@ -67,25 +108,27 @@ func kindName(n *yaml.Node) string {
 
 // mapping checks that n is a mapping with only allowed keys, each once, and
 // returns its values. "<<" merge keys are honoured; explicit keys win.
-func (s *loadState) mapping(f *srcFile, n *yaml.Node, path string, allowed []string) (node, bool) {
+func (s *fileDecoder) mapping(f *srcFile, n *yaml.Node, path string, allowed []string) (node, bool) {
 	n = resolve(n)
-	m := node{n: n, path: path, vals: map[string]*yaml.Node{}}
+	m := node{n: n, path: path, allowed: allowed}
 	if n.Kind != yaml.MappingNode {
 		s.errs.add(f, n.Line, path, "want a mapping, got %s", kindName(n))
 		return m, false
 	}
+	m.vals = make([]*yaml.Node, len(allowed))
 	var merged []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		idx := slices.Index(allowed, k.Value)
 		switch {
 		case k.Value == "<<" && k.Tag == "!!merge":
 			merged = append(merged, resolve(v))
-		case !oneOf(k.Value, allowed):
+		case idx < 0:
 			s.errs.add(f, k.Line, join(path, k.Value), "unknown field (allowed: %s)", strings.Join(allowed, ", "))
-		case m.vals[k.Value] != nil:
+		case m.vals[idx] != nil:
 			s.errs.add(f, k.Line, join(path, k.Value), "field given twice")
 		default:
-			m.vals[k.Value] = v
+			m.vals[idx] = v
 		}
 	}
 	for _, src := range merged {
@@ -101,11 +144,12 @@ func (s *loadState) mapping(f *srcFile, n *yaml.Node, path string, allowed []str
 			}
 			for i := 0; i+1 < len(sm.Content); i += 2 {
 				k, v := sm.Content[i], sm.Content[i+1]
+				idx := slices.Index(allowed, k.Value)
 				switch {
-				case !oneOf(k.Value, allowed):
+				case idx < 0:
 					s.errs.add(f, k.Line, join(path, k.Value), "unknown field (allowed: %s)", strings.Join(allowed, ", "))
-				case m.vals[k.Value] == nil:
-					m.vals[k.Value] = v
+				case m.vals[idx] == nil:
+					m.vals[idx] = v
 				}
 			}
 		}
@@ -115,7 +159,7 @@ func (s *loadState) mapping(f *srcFile, n *yaml.Node, path string, allowed []str
 
 // line is the line of a field's value, or of the mapping when it is absent.
 func (m node) line(key string) int {
-	if v := m.vals[key]; v != nil {
+	if v := m.get(key); v != nil {
 		return v.Line
 	}
 	return m.n.Line
@@ -124,8 +168,8 @@ func (m node) line(key string) int {
 func (m node) field(key string) string { return join(m.path, key) }
 
 // str returns a scalar field as a string ("" when absent or null).
-func (s *loadState) str(f *srcFile, m node, key string) string {
-	v := resolve(m.vals[key])
+func (s *fileDecoder) str(f *srcFile, m node, key string) string {
+	v := resolve(m.get(key))
 	switch {
 	case v == nil:
 		return ""
@@ -139,19 +183,19 @@ func (s *loadState) str(f *srcFile, m node, key string) string {
 }
 
 // required is str that reports an absent or empty field.
-func (s *loadState) required(f *srcFile, m node, key string) string {
+func (s *fileDecoder) required(f *srcFile, m node, key string) string {
 	v := s.str(f, m, key)
 	switch {
-	case m.vals[key] == nil:
+	case m.get(key) == nil:
 		s.errs.add(f, m.line(key), m.field(key), "missing required field")
-	case v == "" && resolve(m.vals[key]).Kind == yaml.ScalarNode:
+	case v == "" && resolve(m.get(key)).Kind == yaml.ScalarNode:
 		s.errs.add(f, m.line(key), m.field(key), "must not be empty")
 	}
 	return v
 }
 
-func (s *loadState) int64(f *srcFile, m node, key string) (int64, bool) {
-	v := resolve(m.vals[key])
+func (s *fileDecoder) int64(f *srcFile, m node, key string) (int64, bool) {
+	v := resolve(m.get(key))
 	if v == nil {
 		return 0, false
 	}
@@ -163,8 +207,8 @@ func (s *loadState) int64(f *srcFile, m node, key string) (int64, bool) {
 	return x, true
 }
 
-func (s *loadState) float(f *srcFile, m node, key string) (float64, bool) {
-	v := resolve(m.vals[key])
+func (s *fileDecoder) float(f *srcFile, m node, key string) (float64, bool) {
+	v := resolve(m.get(key))
 	if v == nil {
 		return 0, false
 	}
@@ -176,8 +220,8 @@ func (s *loadState) float(f *srcFile, m node, key string) (float64, bool) {
 	return x, true
 }
 
-func (s *loadState) bool(f *srcFile, m node, key string) bool {
-	v := resolve(m.vals[key])
+func (s *fileDecoder) bool(f *srcFile, m node, key string) bool {
+	v := resolve(m.get(key))
 	if v == nil {
 		return false
 	}
@@ -190,8 +234,8 @@ func (s *loadState) bool(f *srcFile, m node, key string) bool {
 }
 
 // seq returns a list field's items (nil when absent).
-func (s *loadState) seq(f *srcFile, m node, key string) ([]*yaml.Node, bool) {
-	v := resolve(m.vals[key])
+func (s *fileDecoder) seq(f *srcFile, m node, key string) ([]*yaml.Node, bool) {
+	v := resolve(m.get(key))
 	if v == nil {
 		return nil, true
 	}
@@ -203,7 +247,7 @@ func (s *loadState) seq(f *srcFile, m node, key string) ([]*yaml.Node, bool) {
 }
 
 // scalars returns a list of scalars as strings.
-func (s *loadState) scalars(f *srcFile, items []*yaml.Node, path string) ([]string, bool) {
+func (s *fileDecoder) scalars(f *srcFile, items []*yaml.Node, path string) ([]string, bool) {
 	out := make([]string, 0, len(items))
 	ok := true
 	for i, it := range items {
@@ -219,7 +263,8 @@ func (s *loadState) scalars(f *srcFile, items []*yaml.Node, path string) ([]stri
 }
 
 // file decodes one YAML document and adds its hosts, families and entries.
-func (s *loadState) file(f *srcFile, data []byte) {
+func (s *fileDecoder) file(data []byte) {
+	f := s.f
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -254,7 +299,7 @@ func (s *loadState) file(f *srcFile, data []byte) {
 
 // syntaxError turns a yaml.v3 parse error ("yaml: line 3: ...") into a
 // ValidationError at that line.
-func (s *loadState) syntaxError(f *srcFile, err error) {
+func (s *fileDecoder) syntaxError(f *srcFile, err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 1
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {

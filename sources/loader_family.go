@@ -3,28 +3,22 @@ package sources
 import (
 	"errors"
 	"net/url"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
 // host decodes one host policy, filling in defaults.
-func (s *loadState) host(f *srcFile, n *yaml.Node, path string) {
+func (s *fileDecoder) host(f *srcFile, n *yaml.Node, path string) {
 	m, ok := s.mapping(f, n, path, hostFields)
 	if !ok {
 		return
 	}
 	h := HostPolicy{File: f.name, Line: m.n.Line}
 	h.Host = s.required(f, m, "host")
-	if h.Host != "" {
-		if !validHost(h.Host) {
-			s.errs.add(f, m.line("host"), m.field("host"), "%q is not a host name (want e.g. data.example.org, lower case, without scheme or path)", h.Host)
-		} else if prev, dup := s.hostAt[h.Host]; dup {
-			s.errs.add(f, m.line("host"), m.field("host"), "host %q is declared twice (first at %s)", h.Host, prev)
-		} else {
-			s.hostAt[h.Host] = at{f, m.line("host")}
-		}
+	valid := validHost(h.Host)
+	if h.Host != "" && !valid {
+		s.errs.add(f, m.line("host"), m.field("host"), "%q is not a host name (want e.g. data.example.org, lower case, without scheme or path)", h.Host)
 	}
 	h.Concurrency = DefaultConcurrency
 	if v, ok := s.int64(f, m, "concurrency"); ok {
@@ -57,17 +51,15 @@ func (s *loadState) host(f *srcFile, n *yaml.Node, path string) {
 	case h.Gate == "" && h.GateReason != "":
 		s.errs.add(f, m.line("gate_reason"), m.field("gate_reason"), "gate_reason without gate")
 	}
-	if cn := m.vals["credential"]; cn != nil {
+	if cn := m.get("credential"); cn != nil {
 		h.Credential = s.credential(f, cn, m.field("credential"))
 	}
-	if h.Host != "" {
-		if _, taken := s.reg.Hosts[h.Host]; !taken {
-			s.reg.Hosts[h.Host] = h
-		}
+	if valid {
+		s.hosts = append(s.hosts, hostDecl{h: h, line: m.line("host"), field: m.field("host")})
 	}
 }
 
-func (s *loadState) credential(f *srcFile, n *yaml.Node, path string) *Credential {
+func (s *fileDecoder) credential(f *srcFile, n *yaml.Node, path string) *Credential {
 	m, ok := s.mapping(f, n, path, credFields)
 	if !ok {
 		return nil
@@ -95,6 +87,7 @@ func (s *loadState) credential(f *srcFile, n *yaml.Node, path string) *Credentia
 type familySpec struct {
 	fam   Family
 	pos   famPos
+	sound bool // expansion and templates usable: the family yields fam.Count entries
 	exp   expansion
 	id    template
 	key   template
@@ -109,7 +102,7 @@ type paramTemplate struct {
 }
 
 // family decodes, checks and expands one family.
-func (s *loadState) family(f *srcFile, n *yaml.Node, path string) {
+func (s *fileDecoder) family(f *srcFile, n *yaml.Node, path string) {
 	m, ok := s.mapping(f, n, path, familyFields)
 	if !ok {
 		return
@@ -169,31 +162,42 @@ func (s *loadState) family(f *srcFile, n *yaml.Node, path string) {
 	case !fam.AllowHTTP && fam.AllowHTTPReason != "":
 		s.errs.add(f, m.line("allow_http_reason"), m.field("allow_http_reason"), "allow_http_reason without allow_http: true")
 	}
-	if fam.ID != "" {
-		if i, dup := s.reg.byFamily[fam.ID]; dup {
-			prev := s.reg.Families[i]
-			s.errs.add(f, m.line("id"), m.field("id"), "duplicate family ID %q (first declared at %s:%d)", fam.ID, prev.File, prev.Line)
-		}
-	}
+	sp.pos.famIDLine = m.line("id")
 
 	// The expansion and templates must be sound before any entry exists.
 	sound := s.expand(f, m, &sp.exp)
-	if en := m.vals["entry"]; en == nil {
+	if en := m.get("entry"); en == nil {
 		s.errs.add(f, m.n.Line, m.field("entry"), "missing required field")
 		sound = false
 	} else if !s.entryTemplates(f, en, m.field("entry"), &sp, sound) {
 		sound = false
 	}
+	sp.sound = sound && s.countEntries(&sp)
+	s.fams = append(s.fams, &sp)
+}
+
+// countEntries sets the family's entry count, refusing expansions that are
+// too large or that would give every entry the same ID or key.
+func (s *fileDecoder) countEntries(sp *familySpec) bool {
+	f, pos := sp.pos.f, sp.pos
+	n, err := sp.exp.count()
+	if err != nil {
+		s.errs.add(f, sp.fam.Line, pos.path+".expand", "%v", err)
+		return false
+	}
+	sound := true
+	if n > 1 && !sp.id.hasVars() {
+		s.errs.add(f, pos.idLine, pos.path+".entry.id", "uses no expand variable, so all %d entries would share one ID", n)
+		sound = false
+	}
+	if n > 1 && !sp.key.hasVars() {
+		s.errs.add(f, pos.keyLine, pos.path+".entry.key", "uses no expand variable, so all %d entries would share one key", n)
+		sound = false
+	}
 	if sound {
-		s.expandEntries(&sp)
+		sp.fam.Count = n
 	}
-	if fam.ID != "" {
-		if _, dup := s.reg.byFamily[fam.ID]; !dup {
-			s.reg.byFamily[fam.ID] = len(s.reg.Families)
-		}
-	}
-	s.reg.Families = append(s.reg.Families, sp.fam)
-	s.fams = append(s.fams, sp.pos)
+	return sound
 }
 
 // entryTemplates compiles the entry templates against the expansion's
@@ -201,7 +205,7 @@ func (s *loadState) family(f *srcFile, n *yaml.Node, path string) {
 //
 // When the expansion itself is broken its variables are unknown, so unknown
 // variable errors would only echo the expansion's error and are left out.
-func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *familySpec, expansionSound bool) bool {
+func (s *fileDecoder) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *familySpec, expansionSound bool) bool {
 	m, ok := s.mapping(f, n, path, entryFields)
 	if !ok {
 		return false
@@ -236,7 +240,7 @@ func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *fa
 	sp.key = compile("key", true)
 	sp.url = compile("url", true)
 	sp.sums = compile("checksums", false)
-	if pn := m.vals["params"]; pn != nil {
+	if pn := m.get("params"); pn != nil {
 		pn = resolve(pn)
 		if pn.Kind != yaml.MappingNode {
 			s.errs.add(f, pn.Line, m.field("params"), "want a mapping, got %s", kindName(pn))
@@ -271,27 +275,8 @@ func (s *loadState) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *fa
 // expandEntries renders every combination into an entry and checks what
 // only a rendered entry can show: its ID, key and URLs. A problem common to
 // many entries of one family is reported once with a count of the others.
-func (s *loadState) expandEntries(sp *familySpec) {
+func expandEntries(sp *familySpec, out []Entry, errs *errList) {
 	f, fam, pos := sp.pos.f, &sp.fam, sp.pos
-	n, err := sp.exp.count()
-	if err != nil {
-		s.errs.add(f, fam.Line, pos.path+".expand", "%v", err)
-		return
-	}
-	if n > 1 {
-		bad := false
-		if !sp.id.hasVars() {
-			s.errs.add(f, pos.idLine, pos.path+".entry.id", "uses no expand variable, so all %d entries would share one ID", n)
-			bad = true
-		}
-		if !sp.key.hasVars() {
-			s.errs.add(f, pos.keyLine, pos.path+".entry.key", "uses no expand variable, so all %d entries would share one key", n)
-			bad = true
-		}
-		if bad {
-			return
-		}
-	}
 	// Only the first of a family's entries with a given problem is reported
 	// in full; the rest are counted, so one bad template is one error.
 	type repeat struct {
@@ -308,13 +293,13 @@ func (s *loadState) expandEntries(sp *familySpec) {
 			}
 		}
 		repeats = append(repeats, &repeat{field: field, line: line})
-		s.errs.add(f, line, field, format, args...)
+		errs.add(f, line, field, format, args...)
 	}
-	famIdx := int32(len(s.fams))
-	s.reg.Entries = slices.Grow(s.reg.Entries, n)
-	s.entFam = slices.Grow(s.entFam, n)
+	i := 0
 	sp.exp.each(func(vals []string) {
-		e := Entry{
+		e := &out[i]
+		i++
+		*e = Entry{
 			ID:          sp.id.render(vals),
 			Family:      fam.ID,
 			Domain:      fam.Domain,
@@ -348,13 +333,10 @@ func (s *loadState) expandEntries(sp *familySpec) {
 				report(pos.path+".entry.checksums", pos.sumsLine, "entry %q: %s", e.ID, msg)
 			}
 		}
-		s.reg.Entries = append(s.reg.Entries, e)
-		s.entFam = append(s.entFam, famIdx)
 	})
-	fam.Count = n
 	for _, r := range repeats {
 		if r.n > 0 {
-			s.errs.add(f, r.line, r.field, "%d more entries of family %q have the same problem", r.n, fam.ID)
+			errs.add(f, r.line, r.field, "%d more entries of family %q have the same problem", r.n, fam.ID)
 		}
 	}
 }
