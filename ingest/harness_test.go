@@ -332,3 +332,5 @@ func staged(b bucket.Bucket) int {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func bucketOpts() bucket.PutOptions { return bucket.PutOptions{} }

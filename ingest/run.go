@@ -164,7 +164,7 @@ func (c *Config) defaults() error {
 func (c *Config) hostMap() map[string]sources.HostPolicy {
 	m := make(map[string]sources.HostPolicy, len(c.Hosts))
 	for _, h := range c.Hosts {
-		m[h.Host] = h
+		m[strings.ToLower(h.Host)] = h
 	}
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/astroingest/astroingest/sources"
@@ -25,10 +26,10 @@ func hostPolicyFor(hosts map[string]sources.HostPolicy, raw string) sources.Host
 	if err != nil {
 		return sources.HostPolicy{}
 	}
-	if hp, ok := hosts[u.Host]; ok {
+	if hp, ok := hosts[strings.ToLower(u.Host)]; ok {
 		return hp
 	}
-	if hp, ok := hosts[u.Hostname()]; ok {
+	if hp, ok := hosts[strings.ToLower(u.Hostname())]; ok {
 		return hp
 	}
 	return sources.HostPolicy{Host: u.Hostname()}
@@ -64,9 +65,9 @@ func newPoliteTransport(base http.RoundTripper, ua string, policies map[string]s
 }
 
 func (t *politeTransport) limitFor(u *url.URL) *hostLimit {
-	hp, ok := t.policies[u.Host]
+	hp, ok := t.policies[strings.ToLower(u.Host)]
 	if !ok {
-		hp, ok = t.policies[u.Hostname()]
+		hp, ok = t.policies[strings.ToLower(u.Hostname())]
 	}
 	key := u.Hostname()
 	if ok {
