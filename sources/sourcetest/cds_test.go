@@ -40,7 +40,7 @@ func cdsDo(t *testing.T, c *http.Client, method, u, tok, body string) (int, http
 
 func TestCDSProtocol(t *testing.T) {
 	const tok = "tok-123"
-	em := sourcetest.NewCDS(sourcetest.CDSOptions{Token: tok, Accepted: 40 * time.Millisecond, Running: 40 * time.Millisecond})
+	em := sourcetest.NewCDS(sourcetest.CDSOptions{Token: tok, Accepted: 100 * time.Millisecond, Running: 100 * time.Millisecond})
 	em.AddDataset("reanalysis-era5-land", sourcetest.CDSDataset{Licences: []string{"cc-by"}, Size: 100})
 	em.AddDataset("broken", sourcetest.CDSDataset{Fail: "ValueError: bad area"})
 	srv := httptest.NewServer(em)
@@ -118,9 +118,13 @@ func TestCDSProtocol(t *testing.T) {
 	// A failing dataset: results answer 400 with the traceback.
 	_, _, m = cdsDo(t, c, http.MethodPost, api+"/processes/broken/execution", tok, body)
 	fid := m["jobID"].(string)
-	time.Sleep(100 * time.Millisecond)
-	if _, _, m := cdsDo(t, c, http.MethodGet, api+"/jobs/"+fid, tok, ""); m["status"] != "failed" {
-		t.Fatalf("failing job status %v", m["status"])
+	var st any
+	for deadline := time.Now().Add(5 * time.Second); st != "failed" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		_, _, m := cdsDo(t, c, http.MethodGet, api+"/jobs/"+fid, tok, "")
+		st = m["status"]
+	}
+	if st != "failed" {
+		t.Fatalf("failing job status %v", st)
 	}
 	if code, _, m := cdsDo(t, c, http.MethodGet, api+"/jobs/"+fid+"/results", tok, ""); code != 400 || m["title"] != "job results failed" || m["detail"] != "ValueError: bad area" {
 		t.Errorf("failed results: %d %v", code, m)
