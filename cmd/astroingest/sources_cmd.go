@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/astroingest/astroingest/sources"
+)
+
+const sourcesHelp = `
+Usage:
+  astroingest sources list [--domain D] [--family F] [--registry PATH ...]
+  astroingest sources show ID [--registry PATH ...]
+  astroingest sources validate [FILE|DIR ...]
+  astroingest sources stats [--json] [--registry PATH ...]
+
+Inspect the source registry: the one built into the binary, or the YAML
+files and folders given with --registry (repeatable; folders are read
+recursively). The registry format is described in sources/SCHEMA.md.
+
+  list      one line per entry: ID, domain, kind, schedule, bucket key
+  show      everything about one entry (or one family): URL, metadata,
+            licence, host policy, and the file and line declaring it
+  validate  check files (default: the built-in registry) and print every
+            problem as FILE:LINE: FIELD: MESSAGE; exit 2 if there is any
+  stats     entry counts by domain, family and provider
+
+Examples:
+  astroingest sources list --domain climate
+  astroingest sources list --family noaa-ersst-v5
+  astroingest sources show noaa-ersst-v5-202401
+  astroingest sources validate
+  astroingest sources validate ./my-sources/ extra.yaml
+  astroingest sources stats --json
+  astroingest sources list --registry ./my-sources/
+`
+
+// runSources implements "astroingest sources ...". It only reads the
+// registry, so its exit codes are 0 (ok) and 2 (bad usage or registry).
+func runSources(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, strings.TrimLeft(sourcesHelp, "\n"))
+		return exitUsage
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "list":
+		return sourcesList(rest, stdout, stderr)
+	case "show":
+		return sourcesShow(rest, stdout, stderr)
+	case "validate":
+		return sourcesValidate(rest, stdout, stderr)
+	case "stats":
+		return sourcesStats(rest, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, strings.TrimLeft(sourcesHelp, "\n"))
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "sources: unknown subcommand %q (want list, show, validate or stats)\n\n", sub)
+	fmt.Fprint(stderr, strings.TrimLeft(sourcesHelp, "\n"))
+	return exitUsage
+}
+
+// sourcesRegistryFlag is the repeatable --registry flag.
+type sourcesRegistryFlag []string
+
+func (p *sourcesRegistryFlag) String() string { return strings.Join(*p, ",") }
+func (p *sourcesRegistryFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty path")
+	}
+	*p = append(*p, v)
+	return nil
+}
+
+// loadSourcesRegistry loads the --registry paths, or the embedded registry
+// when there are none.
+func loadSourcesRegistry(paths []string) (*sources.Registry, error) {
+	if len(paths) == 0 {
+		return sources.Default()
+	}
+	return sources.LoadPaths(paths)
+}
+
+// reportRegistryError prints a load failure, every validation error on its
+// own line, and returns the exit code.
+func reportRegistryError(stderr io.Writer, cmd string, err error) int {
+	var verrs sources.ValidationErrors
+	if errors.As(err, &verrs) {
+		for _, e := range verrs {
+			fmt.Fprintln(stderr, e)
+		}
+		fmt.Fprintf(stderr, "%s: the registry has %d error(s)\n", cmd, len(verrs))
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+	return exitUsage
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments ("show ID --registry x" as well as "show --registry x ID"),
+// which the flag package alone stops at.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int) {
+	var pos []string
+	for {
+		if code := parseFlags(fs, args); code >= 0 {
+			return nil, code
+		}
+		if fs.NArg() == 0 {
+			return pos, -1
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func sourcesList(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sources list", `
+Usage: astroingest sources list [--domain D] [--family F] [--registry PATH ...]
+
+Lists one line per entry: ID, domain, kind, schedule and bucket key.
+
+Examples:
+  astroingest sources list --domain biology
+  astroingest sources list --family noaa-ersst-v5 --registry ./my-sources/
+`, stderr)
+	domain := fs.String("domain", "", "only entries of this domain: "+strings.Join(sources.Domains, ", "))
+	family := fs.String("family", "", "only entries of this family ID")
+	var paths sourcesRegistryFlag
+	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	pos, code := parseInterleaved(fs, args)
+	switch {
+	case code >= 0:
+		return code
+	case len(pos) > 0:
+		fmt.Fprintf(stderr, "sources list: unexpected argument %q (filter with --domain or --family)\n", pos[0])
+		return exitUsage
+	case *domain != "" && !slices.Contains(sources.Domains, *domain):
+		fmt.Fprintf(stderr, "sources list: --domain %q: want one of %s\n", *domain, strings.Join(sources.Domains, ", "))
+		return exitUsage
+	}
+	reg, err := loadSourcesRegistry(paths)
+	if err != nil {
+		return reportRegistryError(stderr, "sources list", err)
+	}
+	if *family != "" {
+		if _, ok := reg.Family(*family); !ok {
+			fmt.Fprintf(stderr, "sources list: --family %q: no such family ('astroingest sources stats' lists them)\n", *family)
+			return exitUsage
+		}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDOMAIN\tKIND\tSCHEDULE\tKEY")
+	for _, e := range reg.Entries {
+		if (*domain == "" || e.Domain == *domain) && (*family == "" || e.Family == *family) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.Domain, e.Kind, e.Schedule, e.KeyPrefix())
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "sources list: %v\n", err)
+		return exitUsage
+	}
+	return exitOK
+}
+
+func sourcesShow(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sources show", `
+Usage: astroingest sources show ID [--registry PATH ...]
+
+Shows one entry, or a family when ID names one: URL, bucket key, metadata,
+licence and citation, the host policy it runs under, and where it is declared.
+
+Examples:
+  astroingest sources show noaa-ersst-v5-202401
+  astroingest sources show noaa-ersst-v5
+`, stderr)
+	var paths sourcesRegistryFlag
+	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	pos, code := parseInterleaved(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "sources show: want exactly one entry or family ID, got %d arguments\n", len(pos))
+		fs.Usage()
+		return exitUsage
+	}
+	reg, err := loadSourcesRegistry(paths)
+	if err != nil {
+		return reportRegistryError(stderr, "sources show", err)
+	}
+	id := pos[0]
+	if e, ok := reg.ByID(id); ok {
+		showEntry(stdout, reg, e)
+		return exitOK
+	}
+	if f, ok := reg.Family(id); ok {
+		showFamily(stdout, reg, f)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "sources show: no entry or family %q", id)
+	if near := similarIDs(reg, id, 5); len(near) > 0 {
+		fmt.Fprintf(stderr, "; did you mean %s?", strings.Join(near, ", "))
+	}
+	fmt.Fprintln(stderr)
+	return exitUsage
+}
+
+// similarIDs returns up to n family or entry IDs that start with id, or that
+// id starts with, to help after a typo or a truncated ID.
+func similarIDs(reg *sources.Registry, id string, n int) []string {
+	var out []string
+	consider := func(cand string) bool {
+		if strings.HasPrefix(cand, id) || strings.HasPrefix(id, cand) {
+			out = append(out, cand)
+		}
+		return len(out) < n
+	}
+	for _, f := range reg.Families {
+		if !consider(f.ID) {
+			return out
+		}
+	}
+	for _, e := range reg.Entries {
+		if !consider(e.ID) {
+			return out
+		}
+	}
+	return out
+}
+
+func showEntry(w io.Writer, reg *sources.Registry, e sources.Entry) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("id", e.ID)
+	row("family", e.Family)
+	row("domain", e.Domain)
+	row("kind", e.Kind)
+	row("schedule", e.Schedule)
+	row("key", e.KeyPrefix())
+	row("url", e.URL)
+	row("checksums", e.Checksums)
+	for _, k := range slices.Sorted(maps.Keys(e.Params)) {
+		row("param "+k, e.Params[k])
+	}
+	showMeta(row, e.Meta)
+	if e.BudgetBytes > 0 {
+		row("budget", fmt.Sprintf("%d bytes per run", e.BudgetBytes))
+	}
+	row("host", describePolicy(reg.Policy(e)))
+	row("declared", fmt.Sprintf("%s:%d", e.File, e.Line))
+	tw.Flush()
+}
+
+func showFamily(w io.Writer, reg *sources.Registry, f sources.Family) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("family", f.ID)
+	row("domain", f.Domain)
+	row("kind", f.Kind)
+	row("schedule", f.Schedule)
+	row("entries", fmt.Sprint(f.Count))
+	var first, last string
+	for _, e := range reg.Entries {
+		if e.Family == f.ID {
+			if first == "" {
+				first = e.ID
+			}
+			last = e.ID
+		}
+	}
+	row("first entry", first)
+	if last != first {
+		row("last entry", last)
+	}
+	showMeta(row, f.Meta)
+	if f.BudgetBytes > 0 {
+		row("budget", fmt.Sprintf("%d bytes per run", f.BudgetBytes))
+	}
+	if f.AllowHTTP {
+		row("allow http", f.AllowHTTPReason)
+	}
+	row("declared", fmt.Sprintf("%s:%d", f.File, f.Line))
+	tw.Flush()
+}
+
+func showMeta(row func(k, v string), m sources.Meta) {
+	row("title", m.Title)
+	row("description", m.Description)
+	row("provider", m.Provider)
+	row("license", m.License)
+	row("citation", m.Citation)
+	row("doi", m.DOI)
+	row("homepage", m.Homepage)
+}
+
+// describePolicy renders a host policy on one line. It names a credential's
+// environment variable, never its value.
+func describePolicy(p sources.HostPolicy) string {
+	s := fmt.Sprintf("%s (concurrency %d, %g req/s, burst %d", p.Host, p.Concurrency, p.RPS, p.Burst)
+	if p.Gate != "" {
+		s += fmt.Sprintf("; gated by %s=1: %s", p.Gate, p.GateReason)
+	}
+	if c := p.Credential; c != nil {
+		how := "header " + c.Header
+		if c.Query != "" {
+			how = "query parameter " + c.Query
+		}
+		s += fmt.Sprintf("; credential $%s as %s", c.Env, how)
+		if c.Required {
+			s += ", required"
+		}
+		if c.RPS > 0 {
+			s += fmt.Sprintf(", %g req/s with it", c.RPS)
+		}
+	}
+	if p.File != "" {
+		s += fmt.Sprintf("; %s:%d", p.File, p.Line)
+	}
+	return s + ")"
+}
+
+func sourcesValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sources validate", `
+Usage: astroingest sources validate [FILE|DIR ...]
+
+Checks registry files against sources/SCHEMA.md and prints every problem as
+FILE:LINE: FIELD: MESSAGE. Without arguments it checks the built-in registry.
+Folders are read recursively (every *.yaml). Exit status 2 if anything is
+wrong, 0 otherwise.
+
+Examples:
+  astroingest sources validate
+  astroingest sources validate sources/registry/
+  astroingest sources validate new-family.yaml
+`, stderr)
+	var paths sourcesRegistryFlag
+	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable; the same as naming it as an argument")
+	pos, code := parseInterleaved(fs, args)
+	if code >= 0 {
+		return code
+	}
+	reg, err := loadSourcesRegistry(append(paths, pos...))
+	if err != nil {
+		return reportRegistryError(stderr, "sources validate", err)
+	}
+	fmt.Fprintf(stdout, "ok: %s, %s, %s, %s\n",
+		plural(len(reg.Files), "file"), plural(len(reg.Families), "family"),
+		plural(len(reg.Entries), "entry"), plural(len(reg.Hosts), "host policy"))
+	return exitOK
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	switch {
+	case strings.HasSuffix(noun, "y"):
+		noun = strings.TrimSuffix(noun, "y") + "ies"
+	default:
+		noun += "s"
+	}
+	return fmt.Sprintf("%d %s", n, noun)
+}
+
+func sourcesStats(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("sources stats", `
+Usage: astroingest sources stats [--json] [--registry PATH ...]
+
+Counts entries by domain, family and provider. --json prints
+{"total":N,"by_domain":{...},"by_family":{...},"by_provider":{...}}.
+
+Examples:
+  astroingest sources stats
+  astroingest sources stats --json | jq .by_domain
+`, stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	var paths sourcesRegistryFlag
+	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	pos, code := parseInterleaved(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "sources stats: unexpected argument %q\n", pos[0])
+		return exitUsage
+	}
+	reg, err := loadSourcesRegistry(paths)
+	if err != nil {
+		return reportRegistryError(stderr, "sources stats", err)
+	}
+	st := reg.Stats()
+	if *asJSON {
+		data, err := json.Marshal(st)
+		if err != nil { // a struct of ints and string maps always marshals
+			fmt.Fprintf(stderr, "sources stats: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "%s\n", data)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "total\t%d\n", st.Total)
+	for _, group := range []struct {
+		name   string
+		counts map[string]int
+	}{{"domain", st.ByDomain}, {"family", st.ByFamily}, {"provider", st.ByProvider}} {
+		fmt.Fprintf(tw, "by %s:\n", group.name)
+		for _, k := range slices.Sorted(maps.Keys(group.counts)) {
+			fmt.Fprintf(tw, "  %s\t%d\n", k, group.counts[k])
+		}
+	}
+	tw.Flush()
+	return exitOK
+}
