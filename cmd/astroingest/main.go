@@ -30,6 +30,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"sources", "inspect the registry: list, show ID, validate [FILE...], stats [--json]", runSources},
 		{"probe", "validate the bucket's data flow: rounds of put/stat/get/delete with latency percentiles", runProbe},
 	}
 }
