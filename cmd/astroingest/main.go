@@ -30,6 +30,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"run", "incremental sync of the registry, honouring schedules (the CronJob)", runRun},
+		{"backfill", "one-off fetch of a named selection (--domain, --family, --source GLOB)", runBackfill},
+		{"plan", "what run or backfill would do: counts and estimated bytes; writes nothing", runPlan},
+		{"verify", "audit the bucket against the manifests: missing, wrong size, orphans (--deep re-hashes)", runVerify},
 		{"sources", "inspect the registry: list, show ID, validate [FILE...], stats [--json]", runSources},
 		{"probe", "validate the bucket's data flow: rounds of put/stat/get/delete with latency percentiles", runProbe},
 	}

@@ -1,0 +1,397 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/sources"
+	"github.com/astroingest/astroingest/sources/cds"
+	"github.com/astroingest/astroingest/sources/httpkind"
+	"github.com/astroingest/astroingest/sources/index"
+	"github.com/astroingest/astroingest/sources/manifest"
+	"github.com/astroingest/astroingest/sources/mast"
+	"github.com/astroingest/astroingest/sources/tap"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// kindTable is the one place kinds are wired: no init() registration.
+func kindTable() map[string]sources.Kind {
+	return map[string]sources.Kind{
+		"http":     httpkind.New(),
+		"index":    index.New(),
+		"manifest": manifest.New(),
+		"mast":     mast.New(mast.Options{}),
+		"cds":      cds.New(cds.Options{}),
+		"tap":      tap.New(tap.Options{}),
+	}
+}
+
+// listFlag is a repeatable string flag; commas also separate values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// bytesFlag accepts 10M, 1.5G and plain byte counts.
+type bytesFlag int64
+
+func (b *bytesFlag) String() string { return fmt.Sprint(int64(*b)) }
+func (b *bytesFlag) Set(v string) error {
+	n, err := ingest.ParseBytes(v)
+	*b = bytesFlag(n)
+	return err
+}
+
+// runFlags are the flags of run, backfill and plan.
+type runFlags struct {
+	bucket        *string
+	registry      listFlag
+	domains       listFlag
+	families      listFlag
+	sourceGlobs   listFlag
+	workers       *int
+	shard         *string
+	shardCount    *int
+	dryRun        *bool
+	force         *bool
+	allowGated    *bool
+	bwlimit       bytesFlag
+	maxBytes      bytesFlag
+	metricsListen *string
+	pushgateway   *string
+	jsonOut       *bool
+	debug         *bool
+}
+
+func addRunFlags(fs *flag.FlagSet, mode string) *runFlags {
+	f := &runFlags{}
+	f.bucket = bucketFlag(fs, defaultBucket)
+	fs.Var(&f.registry, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	fs.Var(&f.domains, "domain", "select entries of this domain, repeatable: "+strings.Join(sources.Domains, ", "))
+	fs.Var(&f.families, "family", "select entries of this family ID, repeatable")
+	fs.Var(&f.sourceGlobs, "source", "select entries whose ID matches this glob, repeatable (e.g. 'noaa-ersst-v5-2024*')")
+	f.workers = fs.Int("workers", 4, "concurrent object transfers")
+	f.shard = fs.String("shard", "", "this process's shard I/N (default: JOB_COMPLETION_INDEX and --shard-count)")
+	f.shardCount = fs.Int("shard-count", 0, "number of shards when --shard is not given (default: env SHARD_COUNT, else 1)")
+	f.allowGated = fs.Bool("allow-gated", false, "also fetch from hosts whose gate variable is not set to 1 (read the host's gate_reason first)")
+	f.force = fs.Bool("force", false, "refetch entries even when they are unchanged")
+	if mode != "plan" {
+		f.dryRun = fs.Bool("dry-run", false, "print the plan and exit without writing or fetching")
+		fs.Var(&f.bwlimit, "bwlimit", "cap the whole run's download rate in bytes/s (e.g. 10M, 1.5G)")
+		fs.Var(&f.maxBytes, "max-bytes", "stop starting downloads once this many bytes were fetched (e.g. 500G); the rest stays due")
+		f.metricsListen = fs.String("metrics-listen", "", "serve /metrics on this address while running (e.g. :9090)")
+		f.pushgateway = fs.String("pushgateway", "", "push the run's metrics to this Pushgateway URL at the end")
+	}
+	f.jsonOut = fs.Bool("json", false, "print a final summary as JSON on stdout")
+	f.debug = fs.Bool("debug", false, "debug logging")
+	return f
+}
+
+const runHelp = `
+Usage: astroingest run [flags]
+
+Incremental sync of the registry, for the CronJob: fetches every selected
+entry whose schedule is due (or that was never fetched) and skips objects
+that are unchanged at the source.
+
+Examples:
+  astroingest run --bucket r2://mirror --workers 8
+  JOB_COMPLETION_INDEX=2 astroingest run --shard-count 8 --pushgateway http://pushgateway:9091
+  astroingest run --domain climate --max-bytes 200G --bwlimit 50M
+`
+
+const backfillHelp = `
+Usage: astroingest backfill (--domain D | --family F | --source GLOB)... [flags]
+
+One-off fetch of a named selection, ignoring schedules. Unchanged objects
+are still skipped unless --force is given.
+
+Examples:
+  astroingest backfill --family noaa-ersst-v5
+  astroingest backfill --source 'gaia-dr3-*' --force --bucket s3://mirror/test
+`
+
+const planHelp = `
+Usage: astroingest plan [--backfill] [selection flags]
+
+Shows what run (or, with --backfill, backfill) would do: entries per domain
+and family, how many are new, due or fresh, and the bytes expected from the
+last manifests. It reads the bucket's manifests and writes nothing.
+
+Examples:
+  astroingest plan --bucket r2://mirror
+  astroingest plan --backfill --domain astronomy --json
+`
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runIngest(ctx, ingest.ModeRun, runHelp, args, stdout, stderr)
+}
+
+func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runIngest(ctx, ingest.ModeBackfill, backfillHelp, args, stdout, stderr)
+}
+
+// setup parses the shared flags and builds the config (without metrics).
+func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger) (ingest.Config, int) {
+	sh, err := ingest.ParseShard(*f.shard, *f.shardCount, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ingest.Config{}, exitUsage
+	}
+	sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.sourceGlobs}
+	if err := sel.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ingest.Config{}, exitUsage
+	}
+	if mode == ingest.ModeBackfill && sel.Empty() {
+		fmt.Fprintf(stderr, "%s: name what to backfill with --domain, --family or --source GLOB\n", name)
+		return ingest.Config{}, exitUsage
+	}
+	if *f.workers < 1 {
+		fmt.Fprintf(stderr, "%s: --workers %d: must be at least 1\n", name, *f.workers)
+		return ingest.Config{}, exitUsage
+	}
+	reg, err := loadSourcesRegistry(f.registry)
+	if err != nil {
+		return ingest.Config{}, reportRegistryError(stderr, name, err)
+	}
+	if n := countSelected(reg.Entries, sel); n == 0 {
+		fmt.Fprintf(stderr, "%s: the selection (%s) matches no registry entry\n", name, sel)
+		return ingest.Config{}, exitUsage
+	}
+	b, err := openBucket(ctx, *f.bucket, os.Getenv, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ingest.Config{}, exitUsage
+	}
+	hosts := make([]sources.HostPolicy, 0, len(reg.Hosts))
+	for _, h := range reg.Hosts {
+		hosts = append(hosts, h)
+	}
+	cfg := ingest.Config{
+		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
+		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
+		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
+		Version: version(), Logger: logger,
+	}
+	return cfg, -1
+}
+
+func countSelected(es []sources.Entry, sel ingest.Selection) int {
+	n := 0
+	for _, e := range es {
+		if sel.Match(e) {
+			n++
+		}
+	}
+	return n
+}
+
+func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string, stdout, stderr io.Writer) int {
+	name := string(mode)
+	fs := newFlagSet(name, help, stderr)
+	f := addRunFlags(fs, name)
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		return exitUsage
+	}
+	logger := newLogger(stderr, *f.debug)
+	cfg, code := f.config(ctx, mode, name, stderr, logger)
+	if code >= 0 {
+		return code
+	}
+	if *f.dryRun {
+		return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
+	}
+
+	reg := prometheus.NewRegistry()
+	m, err := ingest.NewMetrics(reg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitFailed
+	}
+	cfg.Metrics = m
+	if *f.metricsListen != "" {
+		ln, err := net.Listen("tcp", *f.metricsListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: --metrics-listen %q: %v\n", name, *f.metricsListen, err)
+			return exitUsage
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	}
+	if isTerminal(stderr) {
+		cfg.Progress, cfg.ProgressTTY = stderr, true
+	}
+
+	rec, err := ingest.Run(ctx, cfg)
+	if *f.pushgateway != "" {
+		// Pushed also after failures and interruptions, so the dashboard
+		// sees the run that went wrong; a push failure never changes the
+		// exit code.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if perr := ingest.Push(pctx, *f.pushgateway, cfg.Shard, reg, nil); perr != nil {
+			logger.Warn("pushing metrics failed", "err", perr)
+		}
+		cancel()
+	}
+	if err != nil {
+		var ue *ingest.UsageError
+		var lh *ingest.LeaseHeldError
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if errors.As(err, &ue) || errors.As(err, &lh) {
+			return exitUsage
+		}
+		if rec == nil && ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitFailed
+	}
+	if *f.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rec)
+	}
+	return runExitCode(rec)
+}
+
+// runExitCode maps a finished run to the exit-code contract.
+func runExitCode(rec *ingest.RunRecord) int {
+	switch {
+	case rec.Interrupted:
+		return exitInterrupted
+	case len(rec.Failures) > 0:
+		return exitFailed
+	}
+	return exitOK
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("plan", planHelp, stderr)
+	f := addRunFlags(fs, "plan")
+	backfill := fs.Bool("backfill", false, "plan a backfill (ignore schedules) instead of a run")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	mode := ingest.ModeRun
+	if *backfill {
+		mode = ingest.ModeBackfill
+	}
+	logger := newLogger(stderr, *f.debug)
+	cfg, code := f.config(ctx, mode, "plan", stderr, logger)
+	if code >= 0 {
+		return code
+	}
+	return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
+}
+
+// planSummary is plan --json.
+type planSummary struct {
+	Mode      ingest.Mode       `json:"mode"`
+	Selection ingest.Selection  `json:"selection"`
+	Shard     ingest.Shard      `json:"shard"`
+	Counts    ingest.PlanCounts `json:"counts"`
+}
+
+func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, stderr io.Writer) int {
+	p, err := ingest.BuildPlan(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "plan: %v\n", err)
+		var ue *ingest.UsageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	c := p.Counts()
+	if jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(planSummary{Mode: p.Mode, Selection: p.Selection, Shard: p.Shard, Counts: c})
+		return exitOK
+	}
+	// Per family: selected, to fetch, fresh, and the bytes last mirrored.
+	type row struct {
+		domain, family                string
+		selected, fetch, fresh, other int
+		bytes                         int64
+		unknown                       int
+	}
+	rows := map[string]*row{}
+	for _, t := range p.Tasks {
+		r := rows[t.Entry.Family]
+		if r == nil {
+			r = &row{domain: t.Entry.Domain, family: t.Entry.Family}
+			rows[t.Entry.Family] = r
+		}
+		r.selected++
+		switch {
+		case t.Fetch():
+			r.fetch++
+			if t.Prev != nil {
+				r.bytes += t.Prev.Bytes()
+			} else {
+				r.unknown++
+			}
+		case t.State == ingest.StateFresh:
+			r.fresh++
+		default:
+			r.other++
+		}
+	}
+	keys := make([]string, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := strings.Compare(rows[a].domain, rows[b].domain); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	fmt.Fprintf(stdout, "%s plan, shard %s, selection %s\n\n", p.Mode, p.Shard, p.Selection)
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tFAMILY\tSELECTED\tTO FETCH\tFRESH\tSKIPPED\tEST. BYTES")
+	for _, k := range keys {
+		r := rows[k]
+		est := ingest.HumanBytes(r.bytes)
+		if r.unknown > 0 {
+			est += fmt.Sprintf(" + %d unknown", r.unknown)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.domain, r.family, r.selected, r.fetch, r.fresh, r.other, est)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\nselected %d: %d to fetch (%d new, %d due), %d fresh, %d gated, %d missing credentials, %d stale\n",
+		c.Selected, c.ToFetch, c.New, c.Due, c.Fresh, c.Gated, c.AuthMissing, c.Stale)
+	fmt.Fprintf(stdout, "estimated %s from the last manifests; %d entries never fetched (size unknown)\n",
+		ingest.HumanBytes(c.EstimatedBytes), c.UnknownSize)
+	return exitOK
+}
