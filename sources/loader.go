@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 
@@ -329,6 +328,9 @@ func (s *loadState) merge(decs []*fileDecoder) {
 				if i, dup := s.reg.byFamily[id]; dup {
 					prev := s.fams[i]
 					s.errs.add(d.f, sp.pos.famIDLine, sp.pos.path+".id", "duplicate family ID %q (first declared at %s:%d)", id, prev.f.name, prev.famIDLine)
+					// A copied family would repeat every entry ID and key
+					// of the first; one error says it all.
+					sp.sound = false
 				} else {
 					s.reg.byFamily[id] = len(s.reg.Families)
 				}
@@ -374,5 +376,3 @@ type famPos struct {
 	f                                             *srcFile
 	famIDLine, idLine, keyLine, urlLine, sumsLine int
 }
-
-func oneOf(s string, set []string) bool { return slices.Contains(set, s) }

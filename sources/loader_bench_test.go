@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // syntheticRegistry builds a registry of `entries` entries in 100 files.
@@ -87,6 +89,21 @@ func TestLoadLarge(t *testing.T) {
 		t.Logf("%d entries per family: %v, %d MiB allocated", per, elapsed, alloc)
 		if elapsed > 10*time.Second {
 			t.Errorf("%d entries per family: load took %v", per, elapsed)
+		}
+	}
+}
+
+// BenchmarkYAMLParseOnly100k is the floor under BenchmarkLoad100kOneEntryFamilies:
+// yaml.v3 building the node trees, single-threaded, with no loader work.
+func BenchmarkYAMLParseOnly100k(b *testing.B) {
+	fsys := syntheticRegistry(100_000, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range fsys {
+			var n yaml.Node
+			if err := yaml.Unmarshal(f.Data, &n); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

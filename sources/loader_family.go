@@ -3,6 +3,7 @@ package sources
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -101,7 +102,8 @@ type paramTemplate struct {
 	t    template
 }
 
-// family decodes, checks and expands one family.
+// family decodes and checks one family, and compiles its expansion and
+// templates; entries are rendered later, once every file is decoded.
 func (s *fileDecoder) family(f *srcFile, n *yaml.Node, path string) {
 	m, ok := s.mapping(f, n, path, familyFields)
 	if !ok {
@@ -115,7 +117,7 @@ func (s *fileDecoder) family(f *srcFile, n *yaml.Node, path string) {
 		s.errs.add(f, m.line("id"), m.field("id"), "%q is not a family ID (want lower-case letters, digits and \"-\", starting with a letter or digit)", fam.ID)
 	}
 	fam.Domain = s.required(f, m, "domain")
-	if fam.Domain != "" && !oneOf(fam.Domain, s.domains) {
+	if fam.Domain != "" && !slices.Contains(s.domains, fam.Domain) {
 		s.errs.add(f, m.line("domain"), m.field("domain"), "unknown domain %q (want one of %s)", fam.Domain, strings.Join(s.domains, ", "))
 	}
 	fam.Meta = Meta{
@@ -139,13 +141,13 @@ func (s *fileDecoder) family(f *srcFile, n *yaml.Node, path string) {
 		}
 	}
 	fam.Kind = s.required(f, m, "kind")
-	if fam.Kind != "" && !oneOf(fam.Kind, s.kinds) {
+	if fam.Kind != "" && !slices.Contains(s.kinds, fam.Kind) {
 		s.errs.add(f, m.line("kind"), m.field("kind"), "unknown kind %q (want one of %s)", fam.Kind, strings.Join(s.kinds, ", "))
 	}
 	fam.Schedule = s.str(f, m, "schedule")
 	if fam.Schedule == "" {
 		fam.Schedule = "monthly"
-	} else if !oneOf(fam.Schedule, Schedules()) {
+	} else if !slices.Contains(Schedules(), fam.Schedule) {
 		s.errs.add(f, m.line("schedule"), m.field("schedule"), "unknown schedule %q (want one of %s)", fam.Schedule, strings.Join(Schedules(), ", "))
 	}
 	if v, ok := s.int64(f, m, "budget_bytes"); ok {
