@@ -279,6 +279,9 @@ func (s *fileDecoder) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *
 // many entries of one family is reported once with a count of the others.
 func expandEntries(sp *familySpec, out []Entry, errs *errList) {
 	f, fam, pos := sp.pos.f, &sp.fam, sp.pos
+	// Without a valid domain the key cannot be judged; the domain error
+	// is already reported.
+	checkKeys := slices.Contains(Domains, fam.Domain)
 	// Only the first of a family's entries with a given problem is reported
 	// in full; the rest are counted, so one bad template is one error.
 	type repeat struct {
@@ -324,8 +327,10 @@ func expandEntries(sp *familySpec, out []Entry, errs *errList) {
 		if !validEntryID(e.ID) {
 			report(pos.path+".entry.id", pos.idLine, "entry ID %q is not valid (want letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, at most %d bytes)", e.ID, maxEntryIDLen)
 		}
-		if msg := checkKey(e.Domain, e.Key); msg != "" {
-			report(pos.path+".entry.key", pos.keyLine, "entry %q: %s", e.ID, msg)
+		if checkKeys {
+			if msg := checkKey(e.Domain, e.Key); msg != "" {
+				report(pos.path+".entry.key", pos.keyLine, "entry %q: %s", e.ID, msg)
+			}
 		}
 		if msg := checkFetchURL(e.URL, fam.AllowHTTP); msg != "" {
 			report(pos.path+".entry.url", pos.urlLine, "entry %q: %s", e.ID, msg)
