@@ -90,11 +90,11 @@ func build(t *testing.T, dir string) []object {
 
 // workload is the part of a CronJob or Job that the policy checks look at.
 type workload struct {
-	source  string // overlay/kind/name, for messages
-	cron    *batchv1.CronJobSpec
-	job     *batchv1.JobSpec
-	labels  map[string]string // pod template labels
-	pod     *corev1.PodSpec
+	source string // overlay/kind/name, for messages
+	cron   *batchv1.CronJobSpec
+	job    *batchv1.JobSpec
+	labels map[string]string // pod template labels
+	pod    *corev1.PodSpec
 }
 
 func workloads(t *testing.T, overlay string, objs []object) []workload {

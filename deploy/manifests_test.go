@@ -100,7 +100,9 @@ func TestPolicyChecksCatch(t *testing.T) {
 	if base == nil {
 		t.Fatal("no CronJob in overlays/scheduled")
 	}
-	ctr := func(cj *batchv1.CronJob) *corev1.Container { return &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0] }
+	ctr := func(cj *batchv1.CronJob) *corev1.Container {
+		return &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	}
 	pod := func(cj *batchv1.CronJob) *corev1.PodSpec { return &cj.Spec.JobTemplate.Spec.Template.Spec }
 	setArg := func(cj *batchv1.CronJob, prefix, arg string) {
 		c := ctr(cj)
