@@ -297,6 +297,9 @@ func TestValidationErrors(t *testing.T) {
 				`a.yaml:8: families[0].kind: unknown kind "ftp" (want one of http, index, manifest, mast, cds, tap)`,
 				`a.yaml:12: families[0].entry.url: entry "a-1": URL "http://example.org/a.nc" uses http://; use https://, or set allow_http: true and allow_http_reason on the family`,
 			}},
+		{"keys are not judged without a valid domain",
+			map[string]string{"a.yaml": edit(family, "    domain: climate\n", "", `key: "a/file.nc"`, `key: "../x"`)},
+			[]string{`a.yaml:2: families[0].domain: missing required field`}},
 		{"a problem shared by an expanded family is reported once with a count",
 			map[string]string{"a.yaml": edit(family, "    entry:\n", "    expand:\n      - range: {var: n, from: 1, to: 4}\n    entry:\n", `"a-1"`, `"a-{n}"`, `"a/file.nc"`, `"a/{n}.nc"`, "https://example.org/a.nc", "http://example.org/{n}.nc")},
 			[]string{
