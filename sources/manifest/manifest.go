@@ -14,6 +14,9 @@
 //     filtered by filter "column=value"; rows whose ftp_path is "na" are
 //     skipped) md5checksums.txt is read from ftp_path and the files matching
 //     include become objects named "<assembly directory>/<file>" with their md5.
+//   - curl_script: a bulk-download shell script of curl/wget lines (MAST's
+//     TESS and Kepler scripts); optional limit caps the number of files.
+//     See curlscript.go.
 //
 // include / exclude (comma-separated globs on the file name) filter every
 // format; for assembly_summary include is required.
@@ -102,10 +105,12 @@ func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]s
 		objs, err = k.table(ctx, c, x)
 	case "assembly_summary":
 		objs, err = k.assemblySummary(ctx, c, x)
+	case "curl_script":
+		objs, err = k.curlScript(ctx, c, x)
 	case "":
-		return nil, fmt.Errorf("%s: params format is required (md5sum, metalink, table or assembly_summary)", x.where)
+		return nil, fmt.Errorf("%s: params format is required (md5sum, metalink, table, assembly_summary or curl_script)", x.where)
 	default:
-		return nil, fmt.Errorf("%s: params format %q: want md5sum, metalink, table or assembly_summary", x.where, format)
+		return nil, fmt.Errorf("%s: params format %q: want md5sum, metalink, table, assembly_summary or curl_script", x.where, format)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", e.ID, err)
