@@ -61,6 +61,9 @@ type leaseHandle struct {
 	done  sync.WaitGroup
 	mu    sync.Mutex
 	lost  bool
+	// takenOver is the expired lease this handle replaced, nil when the
+	// scope was free. Its holder is gone, so what it staged is stale now.
+	takenOver *Lease
 }
 
 // acquireLease takes the scope's lease. An expired lease is taken over by
@@ -75,10 +78,11 @@ func acquireLease(ctx context.Context, b bucket.Bucket, l Lease, ttl time.Durati
 		return nil, err
 	}
 	opts := bucket.PutOptions{ContentType: "application/json", SizeHint: int64(len(data))}
+	var expired *Lease
 	for attempt := 0; attempt < 2; attempt++ {
 		err = b.CreateIfAbsent(ctx, key, data, opts)
 		if err == nil {
-			h := &leaseHandle{b: b, key: key, lease: l, ttl: ttl, now: now, log: log, stop: make(chan struct{})}
+			h := &leaseHandle{b: b, key: key, lease: l, ttl: ttl, now: now, log: log, stop: make(chan struct{}), takenOver: expired}
 			return h, nil
 		}
 		if !errors.Is(err, bucket.ErrExists) {
@@ -96,6 +100,7 @@ func acquireLease(ctx context.Context, b bucket.Bucket, l Lease, ttl time.Durati
 			return nil, &LeaseHeldError{Key: key, Holder: cur.Holder, Expires: cur.Expires}
 		}
 		log.Warn("taking over expired lease", "lease", key, "holder", cur.Holder, "expired", cur.Expires.UTC().Format(time.RFC3339))
+		expired = &cur
 		if err := b.Delete(ctx, key); err != nil {
 			return nil, &bucketError{fmt.Errorf("delete expired lease %s: %w", key, err)}
 		}

@@ -298,6 +298,12 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	log.Info("plan", attrs...)
 
 	r := newRunner(cfg, log)
+	if prev := lh.takenOver; prev != nil {
+		// The last run of this very scope died holding the lease (a kill
+		// -9): its unfinished uploads are stale as of its expiry, not in
+		// StaleGrace. doEntry sweeps them entry by entry.
+		r.staleBefore = prev.Expires
+	}
 	r.rec.Started = started.UTC()
 	r.rec.EstimatedBytes = counts.EstimatedBytes
 	r.rec.Counts.Selected = counts.Selected
@@ -369,6 +375,10 @@ type runner struct {
 	slots  chan struct{} // object transfers in flight, run-wide
 	red    redactor
 	prog   *progress
+	// staleBefore, when set, is the expiry of a dead run's lease of this
+	// scope: uploads under this run's entries begun before it are that
+	// run's leftovers.
+	staleBefore time.Time
 
 	mu  sync.Mutex
 	rec *RunRecord
@@ -507,6 +517,8 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 		keys[i] = k
 	}
 
+	r.cleanStaleEntry(ctx, e, objs)
+
 	results := make([]objResult, len(objs))
 	var wg sync.WaitGroup
 	for i, o := range objs {
@@ -523,6 +535,29 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 	}
 	wg.Wait()
 	r.finishEntry(ctx, t, results)
+}
+
+// cleanStaleEntry aborts the unfinished uploads that a dead run of this
+// scope left under the entry's keys. The sweep is per entry, not per
+// domain: other scopes (other shards, a backfill) may be uploading live
+// elsewhere in the same domain, and their uploads began before our cutoff
+// too. A failure only delays the cleanup to the StaleGrace sweep.
+func (r *runner) cleanStaleEntry(ctx context.Context, e sources.Entry, objs []sources.Object) {
+	sc, ok := r.cfg.Bucket.(bucket.StaleCleaner)
+	if !ok || r.staleBefore.IsZero() {
+		return
+	}
+	prefix := e.KeyPrefix() + "/"
+	if len(objs) == 1 && objs[0].Name == "" {
+		prefix = e.KeyPrefix() // a one-object entry: the key itself
+	}
+	n, err := sc.CleanStale(ctx, prefix, r.staleBefore)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.log.Warn("cleaning a dead run's uploads failed", "entry", e.ID, "prefix", prefix, "err", err)
+	case n > 0:
+		r.log.Info("cleaned uploads left by a dead run", "entry", e.ID, "prefix", prefix, "removed", n)
+	}
 }
 
 // finishEntry writes the manifest and records the outcome. A complete
@@ -591,9 +626,20 @@ func (r *runner) finishEntry(ctx context.Context, t Task, results []objResult) {
 	case uploaded > 0:
 		r.count(func(c *RunCounts) { c.Done++ })
 		r.cfg.Metrics.entryState(e.Domain, "done", 1)
+		r.refreshed(t)
 	default:
 		r.count(func(c *RunCounts) { c.Unchanged++ })
 		r.cfg.Metrics.entryState(e.Domain, "unchanged", 1)
+		r.refreshed(t)
+	}
+}
+
+// refreshed takes an entry that was stale at plan time out of the stale
+// gauge once it is brought up to date, so the gauge (and the alert on it)
+// counts only entries this run could not refresh.
+func (r *runner) refreshed(t Task) {
+	if t.Stale {
+		r.cfg.Metrics.entryState(t.Entry.Domain, "stale", -1)
 	}
 }
 
