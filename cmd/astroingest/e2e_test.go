@@ -1,0 +1,485 @@
+package main
+
+// End-to-end tests of the built binary: a subprocess with --registry
+// pointing at the sourcetest emulator and --bucket at a real S3 server
+// (versitygw). They check the process-level guarantees of DESIGN.md: a
+// byte-exact mirror described by its manifests, reruns that transfer
+// nothing, clean interruption (exit 3), recovery after kill -9, the lease,
+// secrets kept out of every output, per-host politeness and survival of
+// the faults real publishers produce.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/sources/sourcetest"
+)
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// mirrorFixture is the emulator side of TestE2EMirrorAndRerun: the http,
+// index (Apache and S3 listing) and manifest (md5sum) kinds, with the key
+// each data file must land under.
+type mirrorFixture struct {
+	srv  *sourcetest.Server
+	want map[string]string // bucket key -> emulator path
+	ids  []string
+}
+
+func newMirrorFixture(t *testing.T) *mirrorFixture {
+	srv := sourcetest.NewServer()
+	t.Cleanup(srv.Close)
+	mod := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	f := &mirrorFixture{srv: srv, want: map[string]string{}}
+
+	// http kind, publisher md5 from a checksum file; one object is larger
+	// than two 16 MiB parts, so it goes up as a multipart upload.
+	srv.AddFile("/pub/sst.nc", randBytes(1, 300_000), mod)
+	srv.AddGenerated("/pub/big.nc", 33<<20+12345, 7)
+	srv.AddChecksumFile("/pub/MD5SUMS", sourcetest.MD5Sum)
+	// http kind without any publisher checksum: a rerun can only ask
+	// conditionally.
+	srv.AddFile("/raw/table.csv", randBytes(2, 5_000), mod)
+	// index kind, Apache listing, recursive.
+	srv.AddFile("/apache/cat/a.fits", randBytes(3, 70_000), mod)
+	srv.AddFile("/apache/cat/sub/b.fits", randBytes(4, 1_234), mod)
+	// index kind, S3 ListBucket v2 listing.
+	srv.SetListing("/bkt/", sourcetest.S3)
+	srv.AddFile("/bkt/obs/p.dat", randBytes(5, 40_000), mod)
+	srv.AddFile("/bkt/obs/deep/q.dat", randBytes(6, 0), mod)
+	// manifest kind, md5sum listing.
+	srv.AddFile("/man/r1.fa", randBytes(7, 12_000), mod)
+	srv.AddFile("/man/r2.fa", randBytes(8, 9_000), mod)
+	srv.AddChecksumFile("/man/MD5SUM.txt", sourcetest.MD5Sum)
+
+	f.want = map[string]string{
+		"climate/pub/sst.nc":          "/pub/sst.nc",
+		"climate/pub/big.nc":          "/pub/big.nc",
+		"climate/raw/table.csv":       "/raw/table.csv",
+		"astronomy/cat/a.fits":        "/apache/cat/a.fits",
+		"astronomy/cat/sub/b.fits":    "/apache/cat/sub/b.fits",
+		"spectroscopy/obs/p.dat":      "/bkt/obs/p.dat",
+		"spectroscopy/obs/deep/q.dat": "/bkt/obs/deep/q.dat",
+		"biology/genomes/r1.fa":       "/man/r1.fa",
+		"biology/genomes/r2.fa":       "/man/r2.fa",
+	}
+	f.ids = []string{"apache-cat", "http-pub-big", "http-pub-sst", "md5-genomes", "raw-table", "s3-obs"}
+	return f
+}
+
+func (f *mirrorFixture) registry() string {
+	u := f.srv.URL()
+	return registryYAML([]string{hostYAML(f.srv, 4, 200, "")},
+		fam{ID: "http-pub", Domain: "climate", Kind: "http", Names: []string{"sst", "big"},
+			Key: "pub/{n}.nc", URL: u + "/pub/{n}.nc", Checksums: u + "/pub/MD5SUMS"},
+		fam{ID: "raw-table", Domain: "climate", Kind: "http", Key: "raw/table.csv", URL: u + "/raw/table.csv"},
+		fam{ID: "apache-cat", Domain: "astronomy", Kind: "index", Key: "cat", URL: u + "/apache/cat/",
+			Params: map[string]string{"recursive": "true"}},
+		fam{ID: "s3-obs", Domain: "spectroscopy", Kind: "index", Key: "obs", URL: u + "/bkt/?list-type=2&prefix=obs/",
+			Params: map[string]string{"recursive": "true"}},
+		fam{ID: "md5-genomes", Domain: "biology", Kind: "manifest", Key: "genomes", URL: u + "/man/MD5SUM.txt",
+			Params: map[string]string{"format": "md5sum"}},
+	)
+}
+
+var dataPrefixes = []string{"climate/", "astronomy/", "spectroscopy/", "biology/"}
+
+func (x *e2e) dataObjects() map[string]objInfo {
+	all := map[string]objInfo{}
+	for _, p := range dataPrefixes {
+		for k, v := range x.list(p) {
+			all[k] = v
+		}
+	}
+	return all
+}
+
+// Tests 1 and 2: every kind mirrored byte-exactly, the manifests and the
+// catalog describe the bucket, verify --deep agrees; then a rerun transfers
+// nothing and rewrites no object.
+func TestE2EMirrorAndRerun(t *testing.T) {
+	x := newE2E(t)
+	f := newMirrorFixture(t)
+	x.writeRegistry(f.registry())
+
+	p := x.run(0, "backfill", "--source", "*", "--json")
+	var rec ingest.RunRecord
+	if err := json.Unmarshal([]byte(p.stdout.String()), &rec); err != nil {
+		t.Fatalf("--json summary: %v\n%s", err, p.stdout.String())
+	}
+	if rec.Counts.Done != len(f.ids) || rec.Counts.ObjectsUploaded != len(f.want) || len(rec.Failures) != 0 {
+		t.Fatalf("first run: counts %+v failures %+v", rec.Counts, rec.Failures)
+	}
+
+	// Byte-exact: every data object equals the publisher's file, and
+	// nothing else sits under the data prefixes.
+	objs := x.dataObjects()
+	var got []string
+	for k := range objs {
+		got = append(got, k)
+	}
+	var wantKeys []string
+	for k := range f.want {
+		wantKeys = append(wantKeys, k)
+	}
+	slices.Sort(got)
+	slices.Sort(wantKeys)
+	if !slices.Equal(got, wantKeys) {
+		t.Fatalf("bucket data keys\n %q\nwant\n %q", got, wantKeys)
+	}
+	sums := map[string]string{}
+	for k, path := range f.want {
+		b := x.get(k)
+		sums[k] = sha256Hex(b)
+		if int64(len(b)) != f.srv.Size(path) || sums[k] != f.srv.SHA256(path) {
+			t.Errorf("%s: %d bytes sha256 %s; publisher %s has %d bytes sha256 %s", k, len(b), sums[k], path, f.srv.Size(path), f.srv.SHA256(path))
+		}
+	}
+
+	// The manifests name exactly these objects, with the sha256 read back.
+	claimed := map[string]bool{}
+	for _, id := range f.ids {
+		var m ingest.Manifest
+		x.getJSON(ingest.ManifestKey(id), &m)
+		if m.ID != id || m.License == "" || m.Citation == "" || m.CheckedAt.IsZero() {
+			t.Errorf("manifest %s: id %q license %q citation %q checked_at %v", id, m.ID, m.License, m.Citation, m.CheckedAt)
+		}
+		for _, o := range m.Objects {
+			claimed[o.Key] = true
+			if sums[o.Key] == "" {
+				t.Errorf("manifest %s names %s, which is not a mirrored object", id, o.Key)
+				continue
+			}
+			if o.SHA256 != sums[o.Key] || o.Size != objs[o.Key].size {
+				t.Errorf("manifest %s: %s sha256 %s size %d; bucket has sha256 %s size %d", id, o.Key, o.SHA256, o.Size, sums[o.Key], objs[o.Key].size)
+			}
+			if o.SourceURL != f.srv.URL()+f.want[o.Key] {
+				t.Errorf("manifest %s: %s source_url %s, want %s", id, o.Key, o.SourceURL, f.srv.URL()+f.want[o.Key])
+			}
+		}
+	}
+	for k := range f.want {
+		if !claimed[k] {
+			t.Errorf("no manifest claims %s", k)
+		}
+	}
+	var cat ingest.Catalog
+	x.getJSON(ingest.CatalogKey, &cat)
+	var catIDs []string
+	objCount := 0
+	for _, e := range cat.Entries {
+		catIDs = append(catIDs, e.ID)
+		objCount += e.Objects
+		if e.Manifest != ingest.ManifestKey(e.ID) {
+			t.Errorf("catalog entry %s: manifest %q", e.ID, e.Manifest)
+		}
+	}
+	if !slices.Equal(catIDs, f.ids) || objCount != len(f.want) {
+		t.Errorf("catalog entries %q with %d objects, want %q with %d", catIDs, objCount, f.ids, len(f.want))
+	}
+	if runs := x.list(ingest.RunPrefix); len(runs) != 1 {
+		t.Errorf("run records %v, want one", runs)
+	}
+	x.run(0, "verify", "--deep")
+
+	// Test 2: the rerun downloads no data file. Every request the emulator
+	// sees for one must be conditional and answered 304.
+	vals := map[string]validators{}
+	for _, path := range f.want {
+		vals[path] = headValidators(t, f.srv, path)
+	}
+	f.srv.ResetRequests()
+	p = x.run(0, "backfill", "--source", "*", "--json")
+	rec = ingest.RunRecord{}
+	if err := json.Unmarshal([]byte(p.stdout.String()), &rec); err != nil {
+		t.Fatalf("--json summary: %v", err)
+	}
+	if rec.Counts.Unchanged != len(f.ids) || rec.Counts.ObjectsUploaded != 0 || rec.Counts.ObjectsUnchanged != len(f.want) || rec.Bytes != 0 {
+		t.Errorf("rerun: counts %+v bytes %d", rec.Counts, rec.Bytes)
+	}
+	conditional := 0
+	for _, r := range f.srv.RequestLog("/") {
+		v, isData := vals[r.Path]
+		if !isData {
+			continue // listings and checksum files are read every run
+		}
+		if !notModified(r, v) {
+			t.Errorf("rerun: %s %s (If-None-Match %q, If-Modified-Since %q) is answered with the body", r.Method, r.Path, r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since"))
+		}
+		conditional++
+	}
+	// raw/table.csv has no checksum and an http listing gives no validator,
+	// so it must have been asked conditionally; the rest may cost nothing.
+	if n := f.srv.RequestsMethod(http.MethodGet, "/raw/table.csv"); n != 1 {
+		t.Errorf("rerun: %d requests for /raw/table.csv, want one conditional GET", n)
+	}
+	t.Logf("rerun: %d conditional requests for %d data files", conditional, len(f.want))
+	after := x.dataObjects()
+	for k, before := range objs {
+		a := after[k]
+		if a.etag != before.etag || !a.lastMod.Equal(before.lastMod) || before.file == nil || a.file == nil ||
+			!os.SameFile(before.file, a.file) || !a.file.ModTime().Equal(before.file.ModTime()) {
+			t.Errorf("rerun rewrote %s: etag %s -> %s, last-modified %v -> %v", k, before.etag, a.etag, before.lastMod, a.lastMod)
+		}
+	}
+
+	// verify --deep is able to fail: one object replaced by other bytes of
+	// the same size passes the size audit and fails the deep one.
+	tampered := "astronomy/cat/a.fits"
+	if _, err := x.s3.PutObject(x.ctx(), &awss3.PutObjectInput{Bucket: aws.String(x.bucket), Key: aws.String(tampered),
+		Body: bytes.NewReader(randBytes(99, int(objs[tampered].size)))}); err != nil {
+		t.Fatal(err)
+	}
+	x.run(0, "verify")
+	if v := x.run(1, "verify", "--deep"); !strings.Contains(v.stdout.String(), tampered) {
+		t.Errorf("verify --deep does not name %s:\n%s", tampered, v.stdout.String())
+	}
+}
+
+// interruptFixture serves three small entries, which finish at once, and
+// two big ones, throttled so that a run is still uploading them (as
+// multipart uploads of 16 MiB parts) for a few seconds.
+type interruptFixture struct {
+	srv        *sourcetest.Server
+	small, big []string // bucket keys
+	paths      map[string]string
+}
+
+const (
+	bigSize = 48 << 20
+	bigRate = 16 << 20 // bytes/s: the upload starts after ~2 s, ends after ~3 s
+)
+
+func newInterruptFixture(t *testing.T, x *e2e) *interruptFixture {
+	srv := sourcetest.NewServer()
+	t.Cleanup(srv.Close)
+	f := &interruptFixture{srv: srv, paths: map[string]string{}}
+	mod := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i, n := range []string{"s1", "s2", "s3"} {
+		srv.AddFile("/small/"+n+".nc", randBytes(uint64(100+i), 50_000+i), mod)
+		k := "climate/small/" + n + ".nc"
+		f.small = append(f.small, k)
+		f.paths[k] = "/small/" + n + ".nc"
+	}
+	for i, n := range []string{"b1", "b2"} {
+		srv.AddGenerated("/big/"+n+".nc", bigSize, int64(200+i))
+		k := "climate/big/" + n + ".nc"
+		f.big = append(f.big, k)
+		f.paths[k] = "/big/" + n + ".nc"
+	}
+	srv.AddChecksumFile("/small/MD5SUMS", sourcetest.MD5Sum)
+	srv.AddChecksumFile("/big/MD5SUMS", sourcetest.MD5Sum)
+	srv.Fault("/big/*.nc", sourcetest.Fault{Kind: sourcetest.Slow, Method: http.MethodGet, BytesPerSecond: bigRate})
+	u := srv.URL()
+	x.writeRegistry(registryYAML([]string{hostYAML(srv, 4, 200, "")},
+		fam{ID: "small", Domain: "climate", Kind: "http", Names: []string{"s1", "s2", "s3"},
+			Key: "small/{n}.nc", URL: u + "/small/{n}.nc", Checksums: u + "/small/MD5SUMS"},
+		fam{ID: "big", Domain: "climate", Kind: "http", Names: []string{"b1", "b2"},
+			Key: "big/{n}.nc", URL: u + "/big/{n}.nc", Checksums: u + "/big/MD5SUMS"},
+	))
+	return f
+}
+
+// startMidUpload starts a backfill and returns once the small entries are
+// recorded and a multipart upload of a big one is in flight.
+func (f *interruptFixture) startMidUpload(t *testing.T, x *e2e) *proc {
+	p := x.start("backfill", "--family", "small", "--family", "big", "--workers", "4")
+	waitFor(t, 20*time.Second, "small entries recorded and a multipart upload in flight", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("run ended (exit %d) before it was interrupted:\n%s", p.code, tail(p.stderr.String()))
+		default:
+		}
+		return len(x.list(ingest.ManifestPrefix)) == 3 && len(x.uploads()) > 0
+	})
+	return p
+}
+
+// checkBytes compares each key with its publisher file.
+func (f *interruptFixture) checkBytes(t *testing.T, x *e2e, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		if got, want := sha256Hex(x.get(k)), f.srv.SHA256(f.paths[k]); got != want {
+			t.Errorf("%s: sha256 %s, publisher %s", k, got, want)
+		}
+	}
+}
+
+// Test 3: SIGTERM mid-upload exits 3, aborts the in-flight multipart
+// uploads, leaves no partial object, records the run, releases the lease;
+// the rerun completes without refetching what had finished.
+func TestE2ESigtermMidRun(t *testing.T) {
+	x := newE2E(t)
+	f := newInterruptFixture(t, x)
+	p := f.startMidUpload(t, x)
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != exitInterrupted {
+		t.Fatalf("exit %d after SIGTERM, want %d\n%s", code, exitInterrupted, tail(p.stderr.String()))
+	}
+	if u := x.uploads(); len(u) != 0 {
+		t.Errorf("multipart uploads left after SIGTERM: %q", u)
+	}
+	for _, k := range f.big {
+		if x.exists(k) {
+			t.Errorf("%s is visible although its transfer was interrupted", k)
+		}
+	}
+	f.checkBytes(t, x, f.small)
+	runs := x.list(ingest.RunPrefix)
+	if len(runs) != 1 {
+		t.Fatalf("run records %v, want one", runs)
+	}
+	for k := range runs {
+		var rec ingest.RunRecord
+		x.getJSON(k, &rec)
+		if !rec.Interrupted || rec.Counts.Done != 3 || rec.Counts.Unfinished != 2 || len(rec.Failures) != 0 {
+			t.Errorf("run record %s: interrupted %v counts %+v failures %+v", k, rec.Interrupted, rec.Counts, rec.Failures)
+		}
+	}
+	if l := x.list(ingest.LeasePrefix); len(l) != 0 {
+		t.Errorf("interrupted run left its lease: %v", l)
+	}
+
+	vals := map[string]validators{}
+	for _, k := range f.small {
+		vals[f.paths[k]] = headValidators(t, f.srv, f.paths[k])
+	}
+	f.srv.ClearFaults()
+	f.srv.ResetRequests()
+	p = x.run(0, "backfill", "--family", "small", "--family", "big", "--json")
+	var rec ingest.RunRecord
+	if err := json.Unmarshal([]byte(p.stdout.String()), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Counts.Done != 2 || rec.Counts.Unchanged != 3 || rec.Counts.ObjectsUploaded != 2 {
+		t.Errorf("rerun counts %+v, want the 2 big entries done and the 3 small unchanged", rec.Counts)
+	}
+	for _, r := range f.srv.RequestLog("/small/") {
+		if v, ok := vals[r.Path]; ok && !notModified(r, v) {
+			t.Errorf("rerun refetched %s, finished before the signal", r.Path)
+		}
+	}
+	for _, k := range f.big {
+		if n := f.srv.RequestsMethod(http.MethodGet, f.paths[k]); n != 1 {
+			t.Errorf("rerun: %d GETs of %s, want 1", n, f.paths[k])
+		}
+	}
+	f.checkBytes(t, x, f.big)
+	if u := x.uploads(); len(u) != 0 {
+		t.Errorf("multipart uploads left after the rerun: %q", u)
+	}
+	x.run(0, "verify", "--deep")
+}
+
+// Test 4: kill -9 leaves multipart uploads and a live lease behind. Once
+// the lease has expired, the rerun takes it over, aborts those uploads,
+// completes, and the bucket verifies.
+func TestE2EKillMidRun(t *testing.T) {
+	x := newE2E(t)
+	f := newInterruptFixture(t, x)
+	p := f.startMidUpload(t, x)
+	p.signal(t, syscall.SIGKILL)
+	if code := p.wait(t, 10*time.Second); code != -1 {
+		t.Fatalf("exit %d after SIGKILL, want death by signal", code)
+	}
+	killed := time.Now().UTC()
+	left := x.uploads()
+	if len(left) == 0 {
+		t.Fatal("no multipart upload left after kill -9; the test did not catch the run mid-upload")
+	}
+	leases := x.list(ingest.LeasePrefix)
+	if len(leases) != 1 {
+		t.Fatalf("leases after kill -9: %v, want the dead run's", leases)
+	}
+	var leaseKey string
+	for k := range leases {
+		leaseKey = k
+	}
+	var lease ingest.Lease
+	x.getJSON(leaseKey, &lease)
+
+	// While the dead run's lease is live, a rerun is refused.
+	if r := x.run(exitUsage, "backfill", "--family", "small", "--family", "big"); !strings.Contains(r.stderr.String(), lease.Holder) {
+		t.Errorf("refusal does not name the holder %q:\n%s", lease.Holder, r.stderr.String())
+	}
+
+	// Let the lease expire: the TTL is 10 minutes, so its expiry is moved
+	// to the moment of the kill, as if that time had passed.
+	lease.Expires = killed
+	data, _ := json.Marshal(lease)
+	if _, err := x.s3.PutObject(x.ctx(), &awss3.PutObjectInput{Bucket: aws.String(x.bucket), Key: aws.String(leaseKey), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.ClearFaults()
+	r := x.run(0, "backfill", "--family", "small", "--family", "big")
+	if u := x.uploads(); len(u) != 0 {
+		t.Errorf("the rerun left the dead run's multipart uploads %q (were %q)\n%s", u, left, tail(r.stderr.String()))
+	}
+	if !strings.Contains(r.stderr.String(), "taking over expired lease") {
+		t.Errorf("the rerun did not report taking over the expired lease:\n%s", tail(r.stderr.String()))
+	}
+	f.checkBytes(t, x, append(slices.Clone(f.small), f.big...))
+	if l := x.list(ingest.LeasePrefix); len(l) != 0 {
+		t.Errorf("leases after the rerun: %v", l)
+	}
+	x.run(0, "verify", "--deep")
+}
+
+// Test 5: while one run holds the lease, a second with the same selection
+// exits 2 naming the holder and writes nothing.
+func TestE2EOverlappingRunsRefused(t *testing.T) {
+	x := newE2E(t)
+	srv := sourcetest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddFile("/slow/a.nc", randBytes(300, 200_000), time.Now())
+	srv.Fault("/slow/a.nc", sourcetest.Fault{Kind: sourcetest.Slow, Method: http.MethodGet, BytesPerSecond: 100_000})
+	x.writeRegistry(registryYAML([]string{hostYAML(srv, 4, 200, "")},
+		fam{ID: "slow", Domain: "astronomy", Kind: "http", Key: "slow/a.nc", URL: srv.URL() + "/slow/a.nc"}))
+
+	a := x.start("backfill", "--family", "slow")
+	var leaseKey string
+	waitFor(t, 10*time.Second, "the first run's lease", func() bool {
+		for k := range x.list(ingest.LeasePrefix) {
+			leaseKey = k
+		}
+		return leaseKey != ""
+	})
+	var lease ingest.Lease
+	x.getJSON(leaseKey, &lease)
+	if !strings.Contains(lease.Holder, fmt.Sprintf("pid-%d", a.cmd.Process.Pid)) {
+		t.Errorf("lease holder %q does not name the first run's pid %d", lease.Holder, a.cmd.Process.Pid)
+	}
+	b := x.run(exitUsage, "backfill", "--family", "slow")
+	if !strings.Contains(b.stderr.String(), lease.Holder) {
+		t.Errorf("second run's error does not name the holder %q:\n%s", lease.Holder, b.stderr.String())
+	}
+	if code := a.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("first run: exit %d\n%s", code, tail(a.stderr.String()))
+	}
+	if runs := x.list(ingest.RunPrefix); len(runs) != 1 {
+		t.Errorf("run records %v: the refused run must write nothing", runs)
+	}
+	if n := srv.RequestsMethod(http.MethodGet, "/slow/a.nc"); n != 1 {
+		t.Errorf("%d GETs of the data file, want 1 (the refused run fetches nothing)", n)
+	}
+}
