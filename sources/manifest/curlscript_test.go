@@ -282,3 +282,60 @@ func TestCurlScriptEntryErrors(t *testing.T) {
 		t.Errorf("unknown format error %v does not list curl_script", err)
 	}
 }
+
+// The registry's script-backed families, pointed at the emulator, list and
+// fetch the files their scripts name under their own key prefixes.
+func TestRegistryScriptFamilies(t *testing.T) {
+	reg, err := sources.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]sources.Entry{}
+	for _, e := range reg.Entries {
+		byID[e.ID] = e
+	}
+	s := sourcetest.NewServer()
+	defer s.Close()
+	s.ServeMASTDownloads("/mastfiles")
+	s.AddGenerated("/mastfiles/TESS/product/"+dvName2, 4096, 1)
+	s.AddGenerated("/mastfiles/TESS/product/"+fastName, 8192, 2)
+	kep := "/missions/kepler/lightcurves/0007/000757076/kplr000757076-2009131105131_llc.fits"
+	s.AddGenerated(kep, 1000, 3)
+	tests := []struct {
+		id, key, scriptID string
+		files             []sourcetest.ScriptFile
+		tree              string
+	}{
+		{"tess-sector-95-dv", "tess/spoc/sector-95/dv", "tess-sector-95-dv-sh", s.MASTScriptFiles("mast:TESS/product/" + dvName2), "/mastfiles/TESS/product/" + dvName2},
+		{"tess-sector-27-fast-lc", "tess/spoc/sector-27/fast-lc", "tess-sector-27-fast-lc-sh", s.MASTScriptFiles("mast:TESS/product/" + fastName), "/mastfiles/TESS/product/" + fastName},
+		{"kepler-lightcurves-q00-long", "kepler/quarters/Q00/long", "kepler-lightcurves-q00-long-sh", s.ScriptFiles(kep), kep},
+	}
+	for _, tc := range tests {
+		e, ok := byID[tc.id]
+		sh, shOK := byID[tc.scriptID]
+		if !ok || !shOK {
+			t.Fatalf("registry lacks %s or %s", tc.id, tc.scriptID)
+		}
+		if e.Kind != "manifest" || e.Params["format"] != "curl_script" || e.Key != tc.key {
+			t.Fatalf("%s: kind %s format %q key %s, want manifest curl_script %s", e.ID, e.Kind, e.Params["format"], e.Key, tc.key)
+		}
+		if sh.Kind != "http" || sh.URL != e.URL || !strings.HasSuffix(sh.Key, ".sh") {
+			t.Fatalf("%s: kind %s url %s key %s, want the http script %s", sh.ID, sh.Kind, sh.URL, sh.Key, e.URL)
+		}
+		const public = "https://archive.stsci.edu"
+		if !strings.HasPrefix(e.URL, public+"/") {
+			t.Fatalf("%s: url %s is not on %s", e.ID, e.URL, public)
+		}
+		local := strings.TrimPrefix(e.URL, public)
+		s.AddScript(local, sourcetest.CurlScript, tc.files)
+		e.URL = s.URL() + local
+		objs, err := New().Objects(context.Background(), s.Client(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(objs) != 1 || objs[0].Name != tc.files[0].Name {
+			t.Fatalf("%s: objects %q, want %q", e.ID, names(objs), tc.files[0].Name)
+		}
+		fetchAll(t, s, objs, func(string) string { return tc.tree })
+	}
+}
