@@ -410,16 +410,26 @@ func TestMetricsAndPush(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer pg.Close()
-	if err := Push(ctx, pg.URL, Shard{2, 4}, reg, nil); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if gotPath != "/metrics/job/astroingest/shard/2" || gotMethod != http.MethodPost || !strings.Contains(gotBody, "astroingest_objects_total") {
-		t.Fatalf("push: %s %s (%d bytes)", gotMethod, gotPath, len(gotBody))
+	// A failed run leaves the last success time out of its push, so that
+	// the gateway keeps the previous one; a successful run includes it.
+	for _, tc := range []struct {
+		succeeded   bool
+		lastSuccess bool
+	}{{false, false}, {true, true}} {
+		if err := Push(ctx, pg.URL, "backfill", Shard{2, 4}, tc.succeeded, reg, nil); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if gotPath != "/metrics/job/astroingest/command/backfill/shard/2" || gotMethod != http.MethodPost || !strings.Contains(gotBody, "astroingest_objects_total") {
+			t.Fatalf("push: %s %s (%d bytes)", gotMethod, gotPath, len(gotBody))
+		}
+		if got := strings.Contains(gotBody, "astroingest_last_success_timestamp_seconds"); got != tc.lastSuccess {
+			t.Errorf("succeeded=%v: push contains last_success_timestamp_seconds = %v, want %v", tc.succeeded, got, tc.lastSuccess)
+		}
+		mu.Unlock()
 	}
 	pg.Close()
-	if err := Push(ctx, pg.URL, Shard{0, 1}, reg, nil); err == nil {
+	if err := Push(ctx, pg.URL, "run", Shard{0, 1}, true, reg, nil); err == nil {
 		t.Fatal("push to a closed gateway succeeded")
 	}
 }

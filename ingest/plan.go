@@ -292,7 +292,12 @@ func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
 		prev := prevs[i]
 		t := Task{Entry: e, Prev: prev}
 		iv := e.Interval()
-		if prev != nil && iv > 0 && !prev.CheckedAt.Add(iv).After(in.Now) {
+		// A run that starts a little earlier than the last one finished
+		// must still find the entry due, or a daily entry would be fetched
+		// only every other day; hence the slack of an eighth of the interval.
+		due := iv > 0 && prev != nil && !prev.CheckedAt.Add(iv-iv/8).After(in.Now)
+		// Stale means a whole interval overdue: missed at least one run.
+		if prev != nil && iv > 0 && !prev.CheckedAt.Add(2*iv).After(in.Now) {
 			t.Stale = true
 		}
 		hp := hostPolicyFor(in.Hosts, e.URL)
@@ -309,7 +314,7 @@ func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
 			t.State = StateForced
 		case in.Mode == ModeBackfill:
 			t.State = StateDue
-		case iv > 0 && !prev.CheckedAt.Add(iv).After(in.Now):
+		case due:
 			t.State = StateDue
 		default:
 			t.State = StateFresh

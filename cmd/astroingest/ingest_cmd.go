@@ -258,7 +258,8 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 		// sees the run that went wrong; a push failure never changes the
 		// exit code.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		if perr := ingest.Push(pctx, *f.pushgateway, cfg.Shard, reg, nil); perr != nil {
+		succeeded := err == nil && rec != nil && rec.Counts.Failed == 0 && ctx.Err() == nil
+		if perr := ingest.Push(pctx, *f.pushgateway, string(mode), cfg.Shard, succeeded, reg, nil); perr != nil {
 			logger.Warn("pushing metrics failed", "err", perr)
 		}
 		cancel()

@@ -1,0 +1,45 @@
+package ingest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/sources"
+)
+
+// A daily entry checked a little less than a day ago is due (runs start at
+// slightly different times), and one not refreshed for two intervals is
+// stale.
+func TestScheduleDueAndStale(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 3, 17, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		checked   time.Duration // before now
+		wantState string
+		wantStale bool
+	}{
+		{"checked an hour ago", time.Hour, StateFresh, false},
+		{"checked 23h37m ago by yesterday's slower run", 23*time.Hour + 37*time.Minute, StateDue, false},
+		{"checked 30h ago", 30 * time.Hour, StateDue, false},
+		{"missed a whole run", 49 * time.Hour, StateDue, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := mem.New()
+			e := sources.Entry{ID: "e1", Domain: "climate", Kind: "http", Schedule: "daily", Key: "x/e1", URL: "https://example.org/e1"}
+			m := &Manifest{ID: e.ID, CheckedAt: now.Add(-tc.checked)}
+			if err := writeJSON(ctx, b, ManifestKey(e.ID), m); err != nil {
+				t.Fatal(err)
+			}
+			p, err := buildPlan(ctx, planInput{Bucket: b, Entries: []sources.Entry{e}, Mode: ModeRun, Now: now, Getenv: func(string) string { return "" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Tasks[0]; got.State != tc.wantState || got.Stale != tc.wantStale {
+				t.Errorf("state %s stale %v, want %s %v", got.State, got.Stale, tc.wantState, tc.wantStale)
+			}
+		})
+	}
+}
