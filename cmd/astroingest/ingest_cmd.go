@@ -227,19 +227,34 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	if *f.dryRun {
 		return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
 	}
+	code, _ = runEngine(ctx, name, cfg, engineOutput{metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
+	return code
+}
 
+// engineOutput is how a run reports: /metrics while running, a push at the
+// end, and the --json summary.
+type engineOutput struct {
+	metricsListen, pushgateway string
+	jsonOut                    bool
+}
+
+// runEngine runs cfg the way run, backfill and demo share: metrics, the
+// terminal progress, the push, the summary and the exit-code mapping.
+// name is the command, which also groups the pushed metrics.
+func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOutput, stdout, stderr io.Writer) (int, *ingest.RunRecord) {
+	logger := cfg.Logger
 	reg := prometheus.NewRegistry()
 	m, err := ingest.NewMetrics(reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return exitFailed
+		return exitFailed, nil
 	}
 	cfg.Metrics = m
-	if *f.metricsListen != "" {
-		ln, err := net.Listen("tcp", *f.metricsListen)
+	if out.metricsListen != "" {
+		ln, err := net.Listen("tcp", out.metricsListen)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: --metrics-listen %q: %v\n", name, *f.metricsListen, err)
-			return exitUsage
+			fmt.Fprintf(stderr, "%s: --metrics-listen %q: %v\n", name, out.metricsListen, err)
+			return exitUsage, nil
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -253,13 +268,13 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	}
 
 	rec, err := ingest.Run(ctx, cfg)
-	if *f.pushgateway != "" {
+	if out.pushgateway != "" {
 		// Pushed also after failures and interruptions, so the dashboard
 		// sees the run that went wrong; a push failure never changes the
 		// exit code.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		succeeded := err == nil && rec != nil && rec.Counts.Failed == 0 && ctx.Err() == nil
-		if perr := ingest.Push(pctx, *f.pushgateway, string(mode), cfg.Shard, succeeded, reg, nil); perr != nil {
+		if perr := ingest.Push(pctx, out.pushgateway, name, cfg.Shard, succeeded, reg, nil); perr != nil {
 			logger.Warn("pushing metrics failed", "err", perr)
 		}
 		cancel()
@@ -269,19 +284,19 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 		var lh *ingest.LeaseHeldError
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		if errors.As(err, &ue) || errors.As(err, &lh) {
-			return exitUsage
+			return exitUsage, rec
 		}
 		if rec == nil && ctx.Err() != nil {
-			return exitInterrupted
+			return exitInterrupted, rec
 		}
-		return exitFailed
+		return exitFailed, rec
 	}
-	if *f.jsonOut {
+	if out.jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rec)
 	}
-	return runExitCode(rec)
+	return runExitCode(rec), rec
 }
 
 // runExitCode maps a finished run to the exit-code contract.

@@ -36,6 +36,7 @@ func commands() []command {
 		{"verify", "audit the bucket against the manifests: missing, wrong size, orphans (--deep re-hashes)", runVerify},
 		{"sources", "inspect the registry: list, show ID, validate [FILE...], stats [--json]", runSources},
 		{"probe", "validate the bucket's data flow: rounds of put/stat/get/delete with latency percentiles", runProbe},
+		{"demo", "the whole pipeline offline: emulated publishers on 127.0.0.1 mirrored into --bucket", runDemo},
 	}
 }
 

@@ -43,7 +43,7 @@ const (
 type DemoOptions struct {
 	// Entries is how many registry entries the world serves (exactly);
 	// 0 means DefaultDemoEntries. It must be at least DemoMinEntries().
-	// Data volume grows with it, about 0.45 MiB per entry.
+	// Data volume grows with it, about 0.4 MiB per entry.
 	Entries int
 	// Seed derives every file's size and content; the same seed gives
 	// byte-identical files, listings and registry (but for the port).
