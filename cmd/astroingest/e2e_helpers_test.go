@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -60,7 +61,13 @@ func binary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "astroingest")
 	buildOnce.Do(func() {
-		cmd := exec.Command("go", "build", "-o", bin, ".")
+		args := []string{"build", "-o", bin}
+		if raceEnabled() {
+			// Under go test -race the subprocess is raced too; GORACE in
+			// cleanEnv makes a race fail it with exitRace.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, ".")...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -70,6 +77,23 @@ func binary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return bin
+}
+
+// exitRace is the subprocess's exit code when the race detector fires.
+const exitRace = 66
+
+// raceEnabled reports whether this test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // e2e is one test's world: a gateway bucket, a registry and the binary.
@@ -106,11 +130,12 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(name, "AWS_"), strings.HasPrefix(name, "ASTROINGEST_"), strings.HasPrefix(name, "R2_"),
-			name == "JOB_COMPLETION_INDEX", name == "SHARD_COUNT", name == "CDS_API_KEY", name == "NCBI_API_KEY":
+			name == "JOB_COMPLETION_INDEX", name == "SHARD_COUNT", name == "CDS_API_KEY", name == "NCBI_API_KEY", name == "GORACE":
 			continue
 		}
 		env = append(env, kv)
 	}
+	env = append(env, fmt.Sprintf("GORACE=halt_on_error=1 exitcode=%d", exitRace))
 	return append(env, extra...)
 }
 
