@@ -932,8 +932,7 @@ func (b *demoBuilder) tess(n int) {
 	var rows [][]string
 	for s := 1; s <= n; s++ {
 		rows = append(rows, []string{fmt.Sprint(s)})
-		var sh strings.Builder
-		sh.WriteString("#!/bin/sh\n")
+		var files []ScriptFile
 		var products []MASTProduct
 		for k := range 8 {
 			tic := 8195886 + s*100003 + k*7717
@@ -941,13 +940,15 @@ func (b *demoBuilder) tess(n int) {
 			size := b.size(name, 24<<10, 64<<10)
 			products = append(products, MASTProduct{Filename: name, Size: size, Fields: map[string]any{"productType": "SCIENCE", "calib_level": 2}})
 			b.expect(size)
-			fmt.Fprintf(&sh, "curl -C - -L -o %s %s/mast/api/v0.1/Download/file?uri=mast:TESS/product/%s\n", name, b.base, name)
+			// MAST's scripts write ".../Download/file/?uri="; the MAST
+			// emulator answers the form without the slash.
+			files = append(files, ScriptFile{Name: name, URL: b.base + "/mast/api/v0.1/Download/file?uri=mast:TESS/product/" + name})
 		}
 		b.mast.AddObservation(map[string]any{
 			"obsid": fmt.Sprint(90000000 + s), "obs_id": fmt.Sprintf("tess-s%04d-lc", s), "obs_collection": "TESS",
 			"proposal_id": "N/A", "instrument_name": "Photometer", "dataRights": "PUBLIC",
 		}, products...)
-		b.text(fmt.Sprintf("/missions/tess/download_scripts/sector/tesscurl_sector_%d_lc.sh", s), sh.String())
+		b.srv.AddScript(fmt.Sprintf("/missions/tess/download_scripts/sector/tesscurl_sector_%d_lc.sh", s), CurlScript, files)
 	}
 	b.family(yFamily{
 		ID: "tess-sector-lightcurves", Domain: "astronomy", Kind: "manifest", Schedule: "once",
