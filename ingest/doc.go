@@ -21,6 +21,10 @@
 //   - Failures never stop other entries. Cancellation is never a failure:
 //     in-flight uploads are aborted, finished entries are recorded and the
 //     run record is still written.
+//   - After a kill -9 the dead run's lease expires; the next run of the
+//     same selection and shard takes it over and aborts the unfinished
+//     uploads the dead run left under its entries' keys. Leftovers of
+//     other runs are aborted once they are older than StaleGrace.
 //   - Byte budgets end a run cleanly: what did not fit is listed under
 //     "skipped" with reason budget_exceeded and is not a failure, like
 //     rclone's --max-transfer with --cutoff-mode=soft. Gated hosts are
