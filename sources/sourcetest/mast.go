@@ -174,7 +174,8 @@ func (m *MAST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/api/v0/invoke":
 		m.invoke(w, r)
-	case p == "/api/v0.1/Download/file":
+	// Real MAST bulk scripts use the form with a trailing slash before "?".
+	case p == "/api/v0.1/Download/file" || p == "/api/v0.1/Download/file/":
 		m.download(w, r)
 	case strings.HasPrefix(p, "/files/") && m.opts.FileBase == "":
 		m.serveFile(w, r, "mast:"+strings.TrimPrefix(p, "/files/"))

@@ -104,15 +104,18 @@ func TestMASTProtocol(t *testing.T) {
 
 	// Download/file redirects to the file; unknown URIs are 404.
 	nf := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := nf.Get(srv.URL + "/api/v0.1/Download/file?uri=" + url.QueryEscape("mast:HST/product/o6au01msq_raw.fits"))
-	if err != nil {
-		t.Fatal(err)
+	// Both forms: the API documentation's, and the bulk scripts' with "/?".
+	for _, path := range []string{"/api/v0.1/Download/file?uri=", "/api/v0.1/Download/file/?uri="} {
+		resp, err := nf.Get(srv.URL + path + url.QueryEscape("mast:HST/product/o6au01msq_raw.fits"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != srv.URL+"/files/HST/product/o6au01msq_raw.fits" {
+			t.Errorf("download %s: %s to %q", path, resp.Status, resp.Header.Get("Location"))
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != srv.URL+"/files/HST/product/o6au01msq_raw.fits" {
-		t.Errorf("download: %s to %q", resp.Status, resp.Header.Get("Location"))
-	}
-	resp, err = c.Get(srv.URL + "/api/v0.1/Download/file?uri=mast:HST/product/missing.fits")
+	resp, err := c.Get(srv.URL + "/api/v0.1/Download/file?uri=mast:HST/product/missing.fits")
 	if err != nil {
 		t.Fatal(err)
 	}
