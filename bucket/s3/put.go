@@ -38,14 +38,12 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		return fail(context.Cause(ctx))
 	}
 	size := b.partSizeFor(opts.SizeHint)
-	first := b.bufs.get(size)
-	n, err := readPart(ctx, r, first)
+	first, n, pooled, err := b.readFirst(ctx, r, size, opts.SizeHint)
 	if err != nil {
-		b.bufs.put(first)
 		return fail(err)
 	}
 	if n < size {
-		return &singlePending{b: b, key: key, opts: opts, buf: first, n: n}, nil
+		return &singlePending{b: b, key: key, opts: opts, buf: first, n: n, pooled: pooled}, nil
 	}
 	// The first part is full: read one more to learn whether the stream is
 	// exactly one part long, in which case a plain PutObject still does.
@@ -58,13 +56,62 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	}
 	if m == 0 {
 		b.bufs.put(second)
-		return &singlePending{b: b, key: key, opts: opts, buf: first, n: n}, nil
+		return &singlePending{b: b, key: key, opts: opts, buf: first, n: n, pooled: true}, nil
 	}
 	mp, err := b.uploadMultipart(ctx, key, r, opts, size, first, second, m)
 	if err != nil {
 		return fail(err)
 	}
 	return mp, nil
+}
+
+// firstBufSize is where the first read of a stream of unknown length starts
+// when no pooled part buffer is free.
+const firstBufSize = 32 << 10
+
+// readFirst reads up to one part of r. Small objects must not cost a whole
+// part buffer: allocating and zeroing 16 MiB for a 16 KiB object dominated
+// the CPU of many-small mirrors and held workers x part size of memory. So
+// unless the stream is known (hinted) to fill a part, or a pooled buffer is
+// free, the bytes go into a buffer of the hinted size (+1 to see EOF), or one
+// that doubles from firstBufSize, up to the part size. A buffer that reaches
+// the part size joins the pool's accounting (pooled is then true); a smaller
+// one is left to the garbage collector.
+func (b *Bucket) readFirst(ctx context.Context, r io.Reader, size int, hint int64) (buf []byte, n int, pooled bool, err error) {
+	if hint >= int64(size) {
+		buf = b.bufs.get(size)
+	} else if hint <= 0 {
+		buf = b.bufs.getFree(size)
+	}
+	if buf != nil {
+		n, err = readPart(ctx, r, buf)
+		if err != nil {
+			b.bufs.put(buf)
+			return nil, 0, false, err
+		}
+		return buf, n, true, nil
+	}
+	c := firstBufSize
+	if hint > 0 {
+		c = int(hint) + 1
+	}
+	buf = make([]byte, min(c, size))
+	for {
+		m, err := readPart(ctx, r, buf[n:])
+		n += m
+		switch {
+		case err != nil:
+			return nil, 0, false, err
+		case n < len(buf):
+			return buf, n, false, nil
+		case len(buf) == size:
+			b.bufs.adopt()
+			return buf, n, true, nil
+		}
+		grown := make([]byte, min(2*len(buf), size))
+		copy(grown, buf[:n])
+		buf = grown
+	}
 }
 
 // partSizeFor picks the smallest part size, at least the configured one and
@@ -231,6 +278,9 @@ type singlePending struct {
 	state state
 	buf   []byte
 	n     int
+	// pooled is whether buf counts as one of the pool's part buffers;
+	// small first reads do not.
+	pooled bool
 }
 
 func (p *singlePending) Size() int64 { return int64(p.n) }
@@ -268,7 +318,9 @@ func (p *singlePending) Abort(context.Context) error {
 
 func (p *singlePending) release(s state) {
 	p.state = s
-	p.b.bufs.put(p.buf)
+	if p.pooled {
+		p.b.bufs.put(p.buf)
+	}
 	p.buf = nil
 }
 
@@ -374,6 +426,31 @@ func (bp *bufferPool) get(size int) []byte {
 	}
 	bp.allocs++
 	return make([]byte, size)
+}
+
+// getFree returns a free buffer of the pool's size, or nil when none is
+// free: the caller then reads into a smaller buffer of its own.
+func (bp *bufferPool) getFree(size int) []byte {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	if size != bp.size || len(bp.free) == 0 {
+		return nil
+	}
+	bp.live++
+	bp.peak = max(bp.peak, bp.live)
+	b := bp.free[len(bp.free)-1]
+	bp.free = bp.free[:len(bp.free)-1]
+	return b
+}
+
+// adopt counts a part buffer the caller allocated itself (a first read that
+// grew to the part size) as handed out; it is returned with put.
+func (bp *bufferPool) adopt() {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	bp.live++
+	bp.peak = max(bp.peak, bp.live)
+	bp.allocs++
 }
 
 func (bp *bufferPool) put(b []byte) {
