@@ -193,6 +193,54 @@ type Plan struct {
 	Selection Selection
 	Shard     Shard
 	Tasks     []Task
+
+	// manifestETags are the ETags the manifest listing gave, by key, when
+	// planning listed them; the catalog rebuild reuses a manifest read
+	// here while its ETag is unchanged.
+	manifestETags map[string]string
+}
+
+// listManifestsAbove is the selection size from which planning lists the
+// manifest prefix first: one LIST page per 1,000 manifests is cheaper than a
+// GET per entry when many selected entries have none (a first run over a
+// 100,000-entry registry was 100,000 GETs answered 404). Small selections
+// keep the direct GETs, as the bucket may hold many more manifests.
+const listManifestsAbove = 64
+
+// readManifests returns the last manifest of every selected entry (nil when
+// there is none) and, when it listed them, their ETags by key.
+func readManifests(ctx context.Context, b bucket.Bucket, sel []sources.Entry) ([]*Manifest, map[string]string, error) {
+	var etags map[string]string
+	if len(sel) > listManifestsAbove {
+		etags = map[string]string{}
+		for info, err := range b.List(ctx, ManifestPrefix) {
+			if err != nil {
+				return nil, nil, &bucketError{fmt.Errorf("list %s: %w", ManifestPrefix, err)}
+			}
+			etags[info.Key] = info.ETag
+		}
+	}
+	// Manifests are small; reading them in parallel keeps planning of a
+	// large registry against a remote bucket to seconds.
+	prevs := make([]*Manifest, len(sel))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, e := range sel {
+		if etags != nil {
+			if _, ok := etags[ManifestKey(e.ID)]; !ok {
+				continue
+			}
+		}
+		g.Go(func() error {
+			m, err := ReadManifest(gctx, b, e.ID)
+			prevs[i] = m
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return prevs, etags, nil
 }
 
 // Counts summarises a plan per domain and family.
@@ -273,21 +321,11 @@ func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
 			sel = append(sel, e)
 		}
 	}
-	// Manifests are small; reading them in parallel keeps planning of a
-	// large registry against a remote bucket to seconds.
-	prevs := make([]*Manifest, len(sel))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i, e := range sel {
-		g.Go(func() error {
-			m, err := ReadManifest(gctx, in.Bucket, e.ID)
-			prevs[i] = m
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	prevs, etags, err := readManifests(ctx, in.Bucket, sel)
+	if err != nil {
 		return nil, err
 	}
+	p.manifestETags = etags
 	for i, e := range sel {
 		prev := prevs[i]
 		t := Task{Entry: e, Prev: prev}

@@ -1,0 +1,127 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/sources"
+)
+
+// countingBucket counts the requests the engine makes, by operation and
+// key prefix, so tests can hold the engine to its per-object request budget.
+type countingBucket struct {
+	bucket.Bucket
+	mu    sync.Mutex
+	calls map[string]int // "op" and "op prefix"
+}
+
+func newCountingBucket() *countingBucket {
+	return &countingBucket{Bucket: mem.New(), calls: map[string]int{}}
+}
+
+func (c *countingBucket) note(op, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+	if i := strings.Index(key, "/"); i >= 0 {
+		c.calls[op+" "+key[:i+1]]++
+	}
+}
+
+func (c *countingBucket) count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[op]
+}
+
+func (c *countingBucket) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = map[string]int{}
+}
+
+func (c *countingBucket) Stat(ctx context.Context, key string) (bucket.ObjectInfo, error) {
+	c.note("stat", key)
+	return c.Bucket.Stat(ctx, key)
+}
+
+func (c *countingBucket) Open(ctx context.Context, key string, rng *bucket.Range) (io.ReadCloser, error) {
+	c.note("open", key)
+	return c.Bucket.Open(ctx, key, rng)
+}
+
+func (c *countingBucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.ObjectInfo, error] {
+	c.note("list", prefix)
+	return c.Bucket.List(ctx, prefix)
+}
+
+func (c *countingBucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
+	c.note("put", key)
+	return c.Bucket.Put(ctx, key, r, opts)
+}
+
+// TestPlanReadsOnlyExistingManifests: a large selection lists the manifest
+// prefix once and reads only the manifests that exist, while a small one
+// reads each entry's manifest directly; both plan the same states.
+func TestPlanReadsOnlyExistingManifests(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		entries   int
+		withPrev  int
+		wantLists int
+		wantOpens int
+	}{
+		{"large-first-run", 500, 0, 1, 0},
+		{"large-partly-mirrored", 500, 40, 1, 40},
+		{"small-selection", listManifestsAbove, 10, 0, listManifestsAbove},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newCountingBucket()
+			var es []sources.Entry
+			for i := range tc.entries {
+				es = append(es, entry(fmt.Sprintf("p%05d", i), "climate", "fam", nil))
+			}
+			for _, e := range es[:tc.withPrev] {
+				m := newManifest(e)
+				m.CheckedAt = now.Add(-time.Hour)
+				if err := writeJSON(ctx, b, ManifestKey(e.ID), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A manifest of an entry outside the selection must not matter.
+			if err := writeJSON(ctx, b, ManifestKey("zz-other"), newManifest(entry("zz-other", "climate", "x", nil))); err != nil {
+				t.Fatal(err)
+			}
+			b.reset()
+			p, err := buildPlan(ctx, planInput{Bucket: b, Entries: es, Mode: ModeRun, Now: now, Getenv: func(string) string { return "" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := b.count("list"); got != tc.wantLists {
+				t.Errorf("%d listings, want %d", got, tc.wantLists)
+			}
+			if got := b.count("open"); got != tc.wantOpens {
+				t.Errorf("%d manifest reads, want %d", got, tc.wantOpens)
+			}
+			for i, task := range p.Tasks {
+				wantState := StateNew
+				if i < tc.withPrev {
+					wantState = StateFresh
+				}
+				if task.State != wantState || (task.Prev != nil) != (i < tc.withPrev) {
+					t.Fatalf("task %s: state %v, prev %v; want state %v, prev %v", task.Entry.ID, task.State, task.Prev != nil, wantState, i < tc.withPrev)
+				}
+			}
+		})
+	}
+}
