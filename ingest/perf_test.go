@@ -16,7 +16,7 @@ import (
 )
 
 // countingBucket counts the requests the engine makes, by operation and
-// key prefix, so tests can hold the engine to its per-object request budget.
+// key's directory, so tests can hold the engine to its per-object request budget.
 type countingBucket struct {
 	bucket.Bucket
 	mu    sync.Mutex
@@ -31,7 +31,7 @@ func (c *countingBucket) note(op, key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls[op]++
-	if i := strings.Index(key, "/"); i >= 0 {
+	if i := strings.LastIndex(key, "/"); i >= 0 {
 		c.calls[op+" "+key[:i+1]]++
 	}
 }
@@ -123,5 +123,71 @@ func TestPlanReadsOnlyExistingManifests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCatalogReusesKnownManifests: a rerun of many unchanged entries reads
+// each manifest once (at plan time), not a second time for the catalog, and
+// the catalog is still exactly what a rebuild from the bucket gives.
+func TestCatalogReusesKnownManifests(t *testing.T) {
+	ctx := context.Background()
+	const n = listManifestsAbove + 16
+	fx := newFixture(t, n, 1, 100, nil)
+	b := newCountingBucket()
+	c := fx.cfg(b, ModeBackfill)
+	c.Workers = 8
+	if rec := mustRun(t, ctx, c); rec.Counts.Done != n {
+		t.Fatalf("first run: %+v", rec.Counts)
+	}
+	b.reset()
+	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	if rec.Counts.Unchanged != n || rec.CatalogEntries != n {
+		t.Fatalf("rerun: %+v, catalog %d", rec.Counts, rec.CatalogEntries)
+	}
+	if got := b.count("open " + ManifestPrefix); got != n {
+		t.Errorf("rerun read %s %d times, want %d (each manifest once, at plan time)", ManifestPrefix, got, n)
+	}
+	var got Catalog
+	if ok, err := readJSON(ctx, b, CatalogKey, &got); !ok || err != nil {
+		t.Fatalf("read catalog: %v %v", ok, err)
+	}
+	want, err := RebuildCatalog(ctx, b.Bucket, got.Generated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Entries) != fmt.Sprint(want.Entries) {
+		t.Errorf("catalog from known manifests differs from one rebuilt from the bucket:\n got %v\nwant %v", got.Entries, want.Entries)
+	}
+}
+
+// TestKnownManifestReadWhenChanged: a known manifest whose ETag no longer
+// matches the listing (another run rewrote it) is read from the bucket.
+func TestKnownManifestReadWhenChanged(t *testing.T) {
+	ctx := context.Background()
+	b := newCountingBucket()
+	var known knownManifests
+	for _, id := range []string{"same", "changed"} {
+		m := newManifest(entry(id, "climate", "fam", nil))
+		info, err := writeJSONInfo(ctx, b, ManifestKey(id), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		known.add(ManifestKey(id), info.ETag, m)
+	}
+	newer := newManifest(entry("changed", "climate", "fam", nil))
+	newer.Title = "rewritten by another run"
+	if err := writeJSON(ctx, b, ManifestKey("changed"), newer); err != nil {
+		t.Fatal(err)
+	}
+	b.reset()
+	ms, err := allManifests(ctx, b, &known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].ID != "changed" || ms[0].Title != newer.Title {
+		t.Fatalf("got %d manifests, first %+v; want the rewritten one", len(ms), ms[0])
+	}
+	if got := b.count("open"); got != 1 {
+		t.Errorf("%d reads, want 1 (only the changed manifest)", got)
 	}
 }

@@ -312,6 +312,12 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	}
 	r.rec.Started = started.UTC()
 	r.rec.EstimatedBytes = counts.EstimatedBytes
+	for _, t := range plan.Tasks {
+		if t.Prev != nil {
+			k := ManifestKey(t.Entry.ID)
+			r.known.add(k, plan.manifestETags[k], t.Prev)
+		}
+	}
 	r.rec.Counts.Selected = counts.Selected
 	for _, t := range plan.Tasks {
 		cfg.Metrics.entryState(t.Entry.Domain, "planned", 1)
@@ -331,7 +337,7 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	rec := r.rec
 	rec.Interrupted = ctx.Err() != nil
 	rec.BudgetReached = r.budget.reached()
-	if cat, err := RebuildCatalog(bctx, cfg.Bucket, cfg.Now()); err != nil {
+	if cat, err := rebuildCatalog(bctx, cfg.Bucket, cfg.Now(), &r.known); err != nil {
 		log.Error("rebuilding the catalog failed", "err", err)
 	} else {
 		rec.CatalogEntries = len(cat.Entries)
@@ -385,6 +391,10 @@ type runner struct {
 	// scope: uploads under this run's entries begun before it are that
 	// run's leftovers.
 	staleBefore time.Time
+
+	// known are the manifests planned or written by this run, which the
+	// catalog rebuild need not read back.
+	known knownManifests
 
 	mu  sync.Mutex
 	rec *RunRecord
@@ -617,10 +627,12 @@ func (r *runner) finishEntry(ctx context.Context, t Task, results []objResult) {
 		m.CheckedAt = now
 	}
 	if complete || uploaded > 0 {
-		if err := writeJSON(context.WithoutCancel(ctx), r.cfg.Bucket, ManifestKey(e.ID), m); err != nil {
+		info, err := writeJSONInfo(context.WithoutCancel(ctx), r.cfg.Bucket, ManifestKey(e.ID), m)
+		if err != nil {
 			r.fail(e, fmt.Errorf("write manifest: %w", err))
 			return
 		}
+		r.known.add(ManifestKey(e.ID), info.ETag, m)
 	}
 	switch {
 	case firstFail != nil:
