@@ -150,6 +150,11 @@ type meteredReader struct {
 }
 
 func (m *meteredReader) Read(p []byte) (int, error) {
+	// The bucket's Put outlives a cancellation for a grace period (see
+	// attempt), so the reader itself must stop feeding it.
+	if m.ctx.Err() != nil {
+		return 0, context.Cause(m.ctx)
+	}
 	if m.lim != nil && len(p) > m.lim.Burst() {
 		p = p[:m.lim.Burst()]
 	}

@@ -329,6 +329,7 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 		}
 	}
 	stopProgress := r.prog.start(cfg.Progress, cfg.ProgressTTY, cfg.ProgressInterval, log)
+	r.present = buildPresence(ctx, cfg.Bucket, plan, cfg.Force)
 	r.execute(ctx, plan)
 	stopProgress()
 
@@ -392,6 +393,9 @@ type runner struct {
 	// run's leftovers.
 	staleBefore time.Time
 
+	// present is a listing of the objects the run compares with their
+	// records, nil when it stats them one by one.
+	present *presence
 	// known are the manifests planned or written by this run, which the
 	// catalog rebuild need not read back.
 	known knownManifests
@@ -683,7 +687,7 @@ func (r *runner) object(ctx context.Context, e sources.Entry, o sources.Object, 
 
 	var cond *ObjectRecord
 	if prev != nil && !r.cfg.Force {
-		info, err := r.cfg.Bucket.Stat(ctx, key)
+		info, err := r.present.stat(ctx, r.cfg.Bucket, key)
 		switch {
 		case err == nil && info.Size == prev.Size:
 			switch u := unchangedByListing(o, prev); {
@@ -754,6 +758,10 @@ func (r *runner) object(ctx context.Context, e sources.Entry, o sources.Object, 
 		return result(objFailed, fmt.Errorf("%s: %w", key, err))
 	}
 }
+
+// abortGrace is how long an upload may finish the parts it has in flight
+// after the run is cancelled, before its context is cut too.
+const abortGrace = 15 * time.Second
 
 type listingVerdict int
 
@@ -858,7 +866,18 @@ func (r *runner) attempt(ctx context.Context, e sources.Entry, o sources.Object,
 	}
 	r.cfg.Metrics.inflightAdd(1)
 	defer r.cfg.Metrics.inflightAdd(-1)
-	p, err := r.cfg.Bucket.Put(octx, key, io.TeeReader(mr, io.MultiWriter(hashes...)), bucket.PutOptions{SizeHint: hint, ContentType: ctype})
+	// The bucket gets a context of its own. On cancellation the source
+	// read stops at once (mr and the body are bound to octx) and Put
+	// aborts, but parts already on the wire may finish first: a part
+	// the server is still storing can bring an aborted multipart upload
+	// back (S3 documents that an abort may have to be repeated, and
+	// versitygw does it), which left uploads behind after SIGTERM.
+	// abortGrace bounds the wait.
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(octx))
+	defer pcancel()
+	stopGrace := context.AfterFunc(octx, func() { time.AfterFunc(abortGrace, pcancel) })
+	defer stopGrace()
+	p, err := r.cfg.Bucket.Put(pctx, key, io.TeeReader(mr, io.MultiWriter(hashes...)), bucket.PutOptions{SizeHint: hint, ContentType: ctype})
 	if err != nil {
 		var te *transientError
 		var be *budgetError
