@@ -306,16 +306,29 @@ func newInterruptFixture(t *testing.T, x *e2e) *interruptFixture {
 
 // startMidUpload starts a backfill and returns once the small entries are
 // recorded and a multipart upload of a big one is in flight.
-func (f *interruptFixture) startMidUpload(t *testing.T, x *e2e) *proc {
-	p := x.start("backfill", "--family", "small", "--family", "big", "--workers", "4")
-	waitFor(t, 20*time.Second, "small entries recorded and a multipart upload in flight", func() bool {
+func (f *interruptFixture) startMidUpload(t *testing.T, x *e2e, extra ...string) *proc {
+	p := x.start(append([]string{"backfill", "--family", "small", "--family", "big", "--workers", "4"}, extra...)...)
+	alive := func() {
 		select {
 		case <-p.done:
 			t.Fatalf("run ended (exit %d) before it was interrupted:\n%s", p.code, tail(p.stderr.String()))
 		default:
 		}
-		return len(x.list(ingest.ManifestPrefix)) == 3 && len(x.uploads()) > 0
+	}
+	waitFor(t, 20*time.Second, "the small entries' manifests", func() bool {
+		alive()
+		return len(x.list(ingest.ManifestPrefix)) == 3
 	})
+	// Poll tightly: right after the upload is created its first two parts
+	// are on the wire, the moment an interruption is hardest to clean up.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(x.uploads()) == 0 {
+		alive()
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload started within 20s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	return p
 }
 
@@ -335,13 +348,15 @@ func (f *interruptFixture) checkBytes(t *testing.T, x *e2e, keys []string) {
 func TestE2ESigtermMidRun(t *testing.T) {
 	x := newE2E(t)
 	f := newInterruptFixture(t, x)
-	p := f.startMidUpload(t, x)
+	p := f.startMidUpload(t, x, "--debug")
+	signalled := time.Now()
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 20*time.Second); code != exitInterrupted {
 		t.Fatalf("exit %d after SIGTERM, want %d\n%s", code, exitInterrupted, tail(p.stderr.String()))
 	}
+	t.Logf("exited %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
 	if u := x.uploads(); len(u) != 0 {
-		t.Errorf("multipart uploads left after SIGTERM: %q", u)
+		t.Errorf("multipart uploads left after SIGTERM: %q\n%s", u, tail(p.stderr.String()))
 	}
 	for _, k := range f.big {
 		if x.exists(k) {
