@@ -191,3 +191,84 @@ func TestKnownManifestReadWhenChanged(t *testing.T) {
 		t.Errorf("%d reads, want 1 (only the changed manifest)", got)
 	}
 }
+
+// TestRerunListsInsteadOfStating: a rerun checks that unchanged objects are
+// present with their recorded size through one listing, not a Stat each;
+// objects the listing does not show (deleted from the bucket, resized) are
+// still caught and fetched again. Below the threshold it stats as before.
+func TestRerunListsInsteadOfStating(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		entries   int
+		files     int
+		wantStats int // on the rerun, with one object deleted and one resized
+		wantLists int // under the data prefix
+	}{
+		{"one-large-entry", 1, 100, 1, 1},
+		{"many-one-file-entries", 80, 1, 1, 1},
+		{"below-threshold", 4, 4, 16, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, tc.entries, tc.files, 200, map[string]string{"checksum": "md5"})
+			for i := range fx.entries {
+				e := &fx.entries[i]
+				old := e.KeyPrefix() + "/"
+				e.Domain = "climate" // one domain, one listing
+				for k, v := range fx.content {
+					if rest, ok := strings.CutPrefix(k, old); ok {
+						delete(fx.content, k)
+						fx.content[e.KeyPrefix()+"/"+rest] = v
+					}
+				}
+			}
+			b := newCountingBucket()
+			if rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill)); rec.Counts.ObjectsUploaded != tc.entries*tc.files {
+				t.Fatalf("first run: %+v", rec.Counts)
+			}
+			var keys []string
+			for info, err := range b.Bucket.List(ctx, "climate/") {
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, info.Key)
+			}
+			// One object vanishes and another is replaced by a different
+			// size behind the engine's back.
+			if err := b.Bucket.Delete(ctx, keys[0]); err != nil {
+				t.Fatal(err)
+			}
+			p, err := b.Bucket.Put(ctx, keys[1], strings.NewReader("short"), bucket.PutOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b.reset()
+			rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+			if rec.Counts.ObjectsUploaded != 2 || rec.Counts.ObjectsUnchanged != len(keys)-2 {
+				t.Errorf("rerun uploaded %d, unchanged %d; want 2 and %d", rec.Counts.ObjectsUploaded, rec.Counts.ObjectsUnchanged, len(keys)-2)
+			}
+			for _, k := range keys[:2] {
+				if got := readAll(t, b.Bucket, k); string(got) != string(fx.content[k]) {
+					t.Errorf("%s not restored: %d bytes", k, len(got))
+				}
+			}
+			// keys[1] is in the listing with the wrong size (no Stat needed
+			// to see it changed); keys[0] is missing and is stated.
+			if got := b.count("stat"); got != tc.wantStats {
+				t.Errorf("%d Stats on the rerun, want %d", got, tc.wantStats)
+			}
+			lists := 0
+			for k, n := range b.calls {
+				if strings.HasPrefix(k, "list climate/") {
+					lists += n
+				}
+			}
+			if lists != tc.wantLists {
+				t.Errorf("%d listings under climate/, want %d", lists, tc.wantLists)
+			}
+		})
+	}
+}

@@ -71,7 +71,11 @@ func (g *gateway) launch(ctx context.Context, bin, addr string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", g.dir)
+	// versitygw closes every connection after one response unless told
+	// otherwise; S3 and R2 keep them alive, and so must the benchmark, or
+	// both tools spend their time dialling (every request was a new TCP
+	// connection).
+	cmd := exec.Command(bin, "--port", addr, "--quiet", "--keep-alive", "posix", g.dir)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+g.accessKey, "ROOT_SECRET_KEY="+g.secretKey)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
