@@ -3,7 +3,7 @@
 GO ?= go
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: test vet build deploy-test
+.PHONY: test vet build deploy-test metrics-e2e
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -15,6 +15,11 @@ vet:
 
 deploy-test:
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# Metrics, rules and dashboard against Debian's prometheus and
+# prometheus-pushgateway on loopback; deploy-test runs it too.
+metrics-e2e:
+	cd deploy && $(GO) test -count=1 -run '^TestMetricsEndToEnd$$' -v .
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/astroingest ./cmd/astroingest
