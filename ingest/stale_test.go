@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +83,64 @@ func TestTakeoverSweepsDeadRunsUploadsPerEntry(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("swept %q up to the dead lease's expiry, want exactly this run's entries %q", got, want)
+	}
+}
+
+// cancelInPut cancels the run from inside the first Put once some bytes
+// have been read, then reads on and records what its reader and its own
+// context say.
+type cancelInPut struct {
+	bucket.Bucket
+	cancel context.CancelFunc
+	once   sync.Once
+	mu     sync.Mutex
+	seen   []putSeen
+}
+
+type putSeen struct {
+	readErr error
+	ctxErr  error // Put's context when the read failed
+}
+
+func (b *cancelInPut) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
+	if strings.HasPrefix(key, "annotations/") {
+		return b.Bucket.Put(ctx, key, r, opts)
+	}
+	buf := make([]byte, 1024)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	b.once.Do(b.cancel)
+	_, err := io.Copy(io.Discard, r)
+	if err == nil {
+		return nil, errors.New("the reader ran to EOF after the run was cancelled")
+	}
+	b.mu.Lock()
+	b.seen = append(b.seen, putSeen{readErr: err, ctxErr: ctx.Err()})
+	b.mu.Unlock()
+	return nil, err
+}
+
+// On cancellation the source read stops at once while the bucket's own
+// context stays live, so a backend can let parts already on the wire
+// finish before it aborts (an abort raced by a part can be undone).
+func TestCancelStopsReadNotBucket(t *testing.T) {
+	fx := newFixture(t, 1, 1, 1<<20, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &cancelInPut{Bucket: mem.New(), cancel: cancel}
+	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	if !rec.Interrupted || rec.Counts.Unfinished != 1 || len(rec.Failures) != 0 {
+		t.Fatalf("record: interrupted %v counts %+v failures %+v", rec.Interrupted, rec.Counts, rec.Failures)
+	}
+	if len(b.seen) != 1 {
+		t.Fatalf("%d Puts saw the cancellation, want 1", len(b.seen))
+	}
+	s := b.seen[0]
+	if !errors.Is(s.readErr, context.Canceled) {
+		t.Errorf("the source read failed with %v, want the cancellation", s.readErr)
+	}
+	if s.ctxErr != nil {
+		t.Errorf("Put's context was already %v when its reader stopped; in-flight parts get no chance to finish", s.ctxErr)
 	}
 }
