@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"sync"
+	"time"
+
 	"github.com/astroingest/astroingest/sources"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -123,4 +126,31 @@ func (m *Metrics) finish(seconds float64, successUnix float64) {
 	if successUnix > 0 {
 		m.lastSuccess.Set(successUnix)
 	}
+}
+
+// runClock keeps run_duration_seconds current while the run goes on, so a
+// live scrape (the dashboard's running-pod row) sees the elapsed time and
+// not zero until the very end.
+func (m *Metrics) runClock(start time.Time, now func() time.Time, every time.Duration) (stop func()) {
+	if m == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			m.runDuration.Set(now().Sub(start).Seconds())
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return sync.OnceFunc(func() {
+		close(quit)
+		wg.Wait()
+	})
 }

@@ -329,8 +329,10 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 		}
 	}
 	stopProgress := r.prog.start(cfg.Progress, cfg.ProgressTTY, cfg.ProgressInterval, log)
+	stopClock := cfg.Metrics.runClock(started, cfg.Now, time.Second)
 	r.present = buildPresence(ctx, cfg.Bucket, plan, cfg.Force)
 	r.execute(ctx, plan)
+	stopClock()
 	stopProgress()
 
 	// Bookkeeping must survive an interruption: it records what finished.

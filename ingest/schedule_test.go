@@ -7,6 +7,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket/mem"
 	"github.com/astroingest/astroingest/sources"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A daily entry checked a little less than a day ago is due (runs start at
@@ -42,4 +43,20 @@ func TestScheduleDueAndStale(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRunClock(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-42 * time.Second)
+	stop := m.runClock(start, time.Now, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	if v := value(t, m.runDuration); v < 42 || v > 60 {
+		t.Errorf("run_duration_seconds while running = %v, want about 42", v)
+	}
+	stop()
+	stop() // idempotent
 }
