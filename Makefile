@@ -3,7 +3,7 @@
 GO ?= go
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: test vet build deploy-test metrics-e2e
+.PHONY: test vet build deploy-test bench metrics-e2e
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -23,3 +23,9 @@ metrics-e2e:
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/astroingest ./cmd/astroingest
+
+# Races astroingest against rclone on loopback (versitygw + generated source)
+# and prints a table of medians; see cmd/astrobench/README.md. About ten
+# minutes on two cores. e.g. make bench BENCHFLAGS='--workloads small --runs 5'
+bench:
+	$(GO) run ./cmd/astrobench $(BENCHFLAGS)
