@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"strings"
 	"time"
 )
 
@@ -89,4 +90,33 @@ type Bucket interface {
 // prefix and returns how many it removed.
 type StaleCleaner interface {
 	CleanStale(ctx context.Context, prefix string, cutoff time.Time) (int, error)
+}
+
+// NormalizeMetadata lower-cases user metadata keys, as S3 does on the wire,
+// so every backend returns the same map for the same Put.
+func NormalizeMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// ContextReader makes a read fail once ctx is done, so a Put that copies a
+// body stops at cancellation even when the body itself would not.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

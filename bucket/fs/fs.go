@@ -85,18 +85,6 @@ type sidecar struct {
 	Size        int64             `json:"size"`
 }
 
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
 	if err := checkKey("put", key); err != nil {
 		return nil, err
@@ -106,7 +94,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		return nil, fmt.Errorf("fs: put %s: %w", key, err)
 	}
 	h := md5.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	n, err := io.Copy(io.MultiWriter(f, h), bucket.ContextReader(ctx, r))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -147,7 +135,7 @@ func (p *pending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	meta := sidecar{
 		ETag:        hex.EncodeToString(p.md5.Sum(nil)),
 		ContentType: p.opts.ContentType,
-		Metadata:    lowerKeys(p.opts.Metadata),
+		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 		Size:        p.size,
 	}
 	info, err := p.b.install(p.key, p.tmp, meta, false)
@@ -254,17 +242,6 @@ func (b *Bucket) readMeta(key string) sidecar {
 		}
 	}
 	return m
-}
-
-func lowerKeys(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[strings.ToLower(k)] = v
-	}
-	return out
 }
 
 func (b *Bucket) Stat(_ context.Context, key string) (bucket.ObjectInfo, error) {
@@ -426,7 +403,7 @@ func (b *Bucket) CreateIfAbsent(_ context.Context, key string, data []byte, opts
 		return fmt.Errorf("fs: create %s: %w", key, bucket.ErrExists)
 	}
 	sum := md5.Sum(data)
-	meta := sidecar{ETag: hex.EncodeToString(sum[:]), ContentType: opts.ContentType, Metadata: lowerKeys(opts.Metadata), Size: int64(len(data))}
+	meta := sidecar{ETag: hex.EncodeToString(sum[:]), ContentType: opts.ContentType, Metadata: bucket.NormalizeMetadata(opts.Metadata), Size: int64(len(data))}
 	if _, err := b.install(key, f.Name(), meta, true); err != nil {
 		return fmt.Errorf("fs: create %s: %w", key, err)
 	}

@@ -52,25 +52,13 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		return nil, fmt.Errorf("mem: put: %w", err)
 	}
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(&buf, bucket.ContextReader(ctx, r)); err != nil {
 		return nil, fmt.Errorf("mem: put %s: %w", key, err)
 	}
 	b.mu.Lock()
 	b.staged++
 	b.mu.Unlock()
 	return &pending{b: b, key: key, data: buf.Bytes(), opts: opts}, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 type pending struct {
@@ -101,7 +89,7 @@ func (p *pending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 		ETag:        hex.EncodeToString(sum[:]),
 		ModTime:     p.b.now(),
 		ContentType: p.opts.ContentType,
-		Metadata:    lowerKeys(p.opts.Metadata),
+		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 	}
 	p.b.objects[p.key] = object{data: p.data, info: info}
 	return info, nil
@@ -115,17 +103,6 @@ func (p *pending) Abort(context.Context) error {
 		p.b.staged--
 	}
 	return nil
-}
-
-func lowerKeys(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[strings.ToLower(k)] = v
-	}
-	return out
 }
 
 func (b *Bucket) Stat(_ context.Context, key string) (bucket.ObjectInfo, error) {
@@ -211,7 +188,7 @@ func (b *Bucket) CreateIfAbsent(ctx context.Context, key string, data []byte, op
 	sum := md5.Sum(data)
 	b.objects[key] = object{data: bytes.Clone(data), info: bucket.ObjectInfo{
 		Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
-		ModTime: b.now(), ContentType: opts.ContentType, Metadata: lowerKeys(opts.Metadata),
+		ModTime: b.now(), ContentType: opts.ContentType, Metadata: bucket.NormalizeMetadata(opts.Metadata),
 	}}
 	return nil
 }

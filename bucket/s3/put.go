@@ -149,7 +149,7 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:   &b.bucket,
 		Key:      aws.String(b.key(key)),
-		Metadata: lowerKeys(opts.Metadata),
+		Metadata: bucket.NormalizeMetadata(opts.Metadata),
 	}
 	if opts.ContentType != "" {
 		in.ContentType = aws.String(opts.ContentType)
@@ -303,7 +303,7 @@ func (p *singlePending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 		ETag:        trimETag(out.ETag),
 		ModTime:     responseTime(out.ResultMetadata),
 		ContentType: p.opts.ContentType,
-		Metadata:    lowerKeys(p.opts.Metadata),
+		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 	}, nil
 }
 
@@ -361,7 +361,7 @@ func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error
 		ETag:        trimETag(out.ETag),
 		ModTime:     responseTime(out.ResultMetadata),
 		ContentType: p.opts.ContentType,
-		Metadata:    lowerKeys(p.opts.Metadata),
+		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 	}, nil
 }
 

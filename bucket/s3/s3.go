@@ -250,7 +250,7 @@ func (b *Bucket) Stat(ctx context.Context, key string) (bucket.ObjectInfo, error
 		ETag:        trimETag(out.ETag),
 		ModTime:     aws.ToTime(out.LastModified),
 		ContentType: aws.ToString(out.ContentType),
-		Metadata:    lowerKeys(out.Metadata),
+		Metadata:    bucket.NormalizeMetadata(out.Metadata),
 	}, nil
 }
 
@@ -408,7 +408,7 @@ func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions)
 		Key:           aws.String(b.key(key)),
 		Body:          bytesReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
-		Metadata:      lowerKeys(opts.Metadata),
+		Metadata:      bucket.NormalizeMetadata(opts.Metadata),
 	}
 	if opts.ContentType != "" {
 		in.ContentType = aws.String(opts.ContentType)
@@ -448,17 +448,6 @@ func httpStatus(err error) int {
 }
 
 func trimETag(s *string) string { return strings.Trim(aws.ToString(s), `"`) }
-
-func lowerKeys(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[strings.ToLower(k)] = v
-	}
-	return out
-}
 
 // responseTime is the server's Date header, the best available stand-in for
 // Last-Modified after a write (S3 does not return it).
