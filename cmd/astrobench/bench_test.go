@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/astroingest/astroingest/sources"
@@ -125,4 +126,25 @@ func TestChildEnv(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("childEnv = %v, want %v", got, want)
 	}
+}
+
+// TestChildPeakRSSIsTheChilds: the peak RSS reported for a tiny command
+// must not include this process's memory (wait4's ru_maxrss does, after a
+// vfork-style start).
+func TestChildPeakRSSIsTheChilds(t *testing.T) {
+	if _, err := os.Stat(timeBin); err != nil {
+		t.Skipf("%s not installed (apt-get install time)", timeBin)
+	}
+	ballast := make([]byte, 300<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	s, _, err := child(t.Context(), filepath.Join(t.TempDir(), "log"), nil, "/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxRSS <= 0 || s.MaxRSS > 50<<20 {
+		t.Errorf("peak RSS of /bin/true reported as %d MiB (this test holds %d MiB)", s.MaxRSS>>20, len(ballast)>>20)
+	}
+	runtime.KeepAlive(ballast)
 }
