@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -22,7 +24,9 @@ import (
 // at Commit. A longer one becomes a multipart upload whose parts are sent
 // concurrently (at most Concurrency in flight and Concurrency+1 buffers held)
 // and which is completed only by Commit. On a read error, a failed part or a
-// cancelled ctx the upload is aborted before Put returns.
+// cancelled ctx the upload is aborted, and the abort verified, before Put
+// returns; cancelling ctx stops the reading of r at once, but the requests
+// already sent are awaited first (see requestGrace).
 //
 // Without opts.SizeHint the part size is the configured one, so the largest
 // object is MaxParts × PartSize (about 156 GiB at the default 16 MiB); with a
@@ -143,8 +147,28 @@ func readPart(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	return n, err
 }
 
+// requestGrace is how long the requests of a multipart upload may run on
+// once the caller's context is done or a part has failed. They are not cut
+// at once, because a request cut off client-side may still be carried out
+// by the server: a CreateMultipartUpload whose answer is lost creates an
+// upload whose id we never learn, and a part the server is still storing
+// brings an aborted upload back (S3 documents that an abort may have to be
+// repeated; versitygw recreates the upload's directory). So those requests
+// run on a context detached from the caller's and are waited for, and only
+// requests still running after requestGrace are cut.
+const requestGrace = 15 * time.Second
+
 // uploadMultipart sends first (full), second (m bytes) and the rest of r as
 // parts of one upload. It owns first and second from here on.
+//
+// Cancelling ctx stops reading r at once and starts no further request; the
+// requests already sent finish (within requestGrace) and the upload is then
+// aborted, and the abort verified. CreateMultipartUpload itself is not cut
+// by ctx, so its upload id is always learned and the upload aborted. Only
+// when it fails outright (a network fault after the server acted, or no
+// answer within requestGrace after a cancel) can an upload be left whose id
+// is unknown; no caller can abort that one safely, since another writer
+// may be uploading the same key, and bucket.StaleCleaner removes it later.
 func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions, size int, first, second []byte, m int) (_ *multipartPending, err error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:   &b.bucket,
@@ -154,10 +178,24 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 	if opts.ContentType != "" {
 		in.ContentType = aws.String(opts.ContentType)
 	}
-	out, err := b.client.CreateMultipartUpload(ctx, in)
+	// stop ends the upload early: done when ctx is, or when a part fails.
+	sctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	rctx, release := outlive(sctx, requestGrace)
+	defer release()
+
+	if sctx.Err() != nil {
+		b.bufs.put(first)
+		b.bufs.put(second)
+		return nil, context.Cause(ctx)
+	}
+	out, err := b.client.CreateMultipartUpload(rctx, in)
 	if err != nil {
 		b.bufs.put(first)
 		b.bufs.put(second)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("create multipart upload: %w", errors.Join(context.Cause(ctx), mapErr(err)))
+		}
 		return nil, fmt.Errorf("create multipart upload: %w", mapErr(err))
 	}
 	mp := &multipartPending{b: b, key: key, uploadID: aws.ToString(out.UploadId), opts: opts}
@@ -169,7 +207,9 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 		}
 	}()
 
-	g, gctx := errgroup.WithContext(ctx)
+	// Parts run on rctx: a failed part must not cut the others off (see
+	// requestGrace), it only keeps new ones from starting.
+	var g errgroup.Group
 	g.SetLimit(b.concurrency)
 	var mu sync.Mutex
 	send := func(num int32, buf []byte, n int) {
@@ -178,9 +218,14 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 		// never runs more than one buffer ahead.
 		g.Go(func() error {
 			defer b.bufs.put(buf)
-			etag, err := b.uploadPart(gctx, mp.uploadID, key, num, buf[:n])
+			if sctx.Err() != nil {
+				return nil // stopping: the error that stopped us is reported
+			}
+			etag, err := b.uploadPart(rctx, mp.uploadID, key, num, buf[:n])
 			if err != nil {
-				return fmt.Errorf("upload part %d: %w", num, err)
+				err = fmt.Errorf("upload part %d: %w", num, err)
+				stop(err)
+				return err
 			}
 			mu.Lock()
 			mp.parts = append(mp.parts, types.CompletedPart{ETag: etag, PartNumber: aws.Int32(num)})
@@ -197,7 +242,7 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 		if n < size {
 			break
 		}
-		if gctx.Err() != nil {
+		if sctx.Err() != nil {
 			break // a part failed or ctx is done; g.Wait reports which
 		}
 		buf = b.bufs.get(size)
@@ -213,6 +258,9 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 		}
 	}
 	werr := g.Wait()
+	// Parts cut off by requestGrace may still land on the server after the
+	// abort; the abort then watches for the upload coming back.
+	mp.cut = rctx.Err() != nil
 	if cerr := ctx.Err(); cerr != nil {
 		// Report the cancellation itself, not the part that noticed it.
 		return nil, context.Cause(ctx)
@@ -227,6 +275,33 @@ func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, o
 		return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber))
 	})
 	return mp, nil
+}
+
+// outlive returns a context for requests that must not be cut off the
+// moment parent is done (see requestGrace). It keeps parent's values, is
+// cancelled grace after parent is done, and by the returned cancel.
+func outlive(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	var mu sync.Mutex
+	var timer *time.Timer
+	released := false
+	stopWatch := context.AfterFunc(parent, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !released {
+			timer = time.AfterFunc(grace, cancel)
+		}
+	})
+	return ctx, func() {
+		stopWatch()
+		mu.Lock()
+		released = true
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 func (b *Bucket) uploadPart(ctx context.Context, uploadID, key string, num int32, data []byte) (*string, error) {
@@ -291,7 +366,15 @@ func (p *singlePending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	if err := p.state.check(p.key); err != nil {
 		return bucket.ObjectInfo{}, err
 	}
-	out, err := p.b.client.PutObject(ctx, p.b.putObjectInput(p.key, p.buf[:p.n], p.opts))
+	if ctx.Err() != nil {
+		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: %w", p.key, context.Cause(ctx))
+	}
+	// Once sent, the PutObject is awaited rather than cut off by ctx (see
+	// requestGrace): an object the server stored after we gave up would be
+	// visible although Commit failed, and Abort could not take it back.
+	rctx, release := outlive(ctx, requestGrace)
+	defer release()
+	out, err := p.b.client.PutObject(rctx, p.b.putObjectInput(p.key, p.buf[:p.n], p.opts))
 	if err != nil {
 		// Still staged: the caller may retry Commit or Abort.
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: %w", p.key, mapErr(err))
@@ -335,24 +418,46 @@ type multipartPending struct {
 
 	mu    sync.Mutex
 	state state
+	// cut is whether a request of the upload was cut off after
+	// requestGrace, so the server may still be acting on it.
+	cut bool
 }
 
 func (p *multipartPending) Size() int64 { return p.size }
 
+// Commit completes the upload. CompleteMultipartUpload is not cut off by
+// ctx (see requestGrace): once sent, its answer is awaited, so a commit the
+// server carried out is reported as one. When ctx is done before the
+// request, or the request fails once ctx is done, the caller is going away
+// and will not retry, so the upload is aborted rather than left staged.
+// Other failures leave it staged for the caller to retry Commit or Abort.
 func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.state.check(p.key); err != nil {
 		return bucket.ObjectInfo{}, err
 	}
-	out, err := p.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	if ctx.Err() != nil {
+		return bucket.ObjectInfo{}, p.abandon(ctx, fmt.Errorf("s3: commit %s: %w", p.key, context.Cause(ctx)))
+	}
+	rctx, release := outlive(ctx, requestGrace)
+	defer release()
+	out, err := p.b.client.CompleteMultipartUpload(rctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          &p.b.bucket,
 		Key:             aws.String(p.b.key(p.key)),
 		UploadId:        &p.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: p.parts},
 	})
 	if err != nil {
-		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: complete multipart upload: %w", p.key, mapErr(err))
+		err = fmt.Errorf("s3: commit %s: complete multipart upload: %w", p.key, mapErr(err))
+		if ctx.Err() == nil {
+			return bucket.ObjectInfo{}, err
+		}
+		if rctx.Err() != nil {
+			p.cut = true
+			err = fmt.Errorf("%w (no answer within %v of the cancellation: the server may still have committed the object)", err, requestGrace)
+		}
+		return bucket.ObjectInfo{}, p.abandon(ctx, err)
 	}
 	p.state = committed
 	return bucket.ObjectInfo{
@@ -363,6 +468,15 @@ func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error
 		ContentType: p.opts.ContentType,
 		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 	}, nil
+}
+
+// abandon aborts the upload after a Commit that failed with err.
+func (p *multipartPending) abandon(ctx context.Context, err error) error {
+	if aerr := p.abort(ctx); aerr != nil {
+		return errors.Join(err, fmt.Errorf("s3: abort %s: %w", p.key, aerr))
+	}
+	p.state = aborted
+	return err
 }
 
 func (p *multipartPending) Abort(ctx context.Context) error {
@@ -378,20 +492,87 @@ func (p *multipartPending) Abort(ctx context.Context) error {
 	return nil
 }
 
-// abort removes the upload even when ctx is already cancelled: leaving it to
-// the bucket's lifecycle rule would keep paying for the parts for days.
+const (
+	// abortAttempts bounds the AbortMultipartUpload requests for an upload
+	// that keeps coming back.
+	abortAttempts = 5
+	// settleChecks is how many checks in a row (0.1, 0.2, 0.4 and 0.8 s
+	// apart) must find a cut-off upload gone before it is believed gone.
+	settleChecks = 5
+	// firstCheckWait is the wait before a check is repeated; it doubles up
+	// to maxCheckWait.
+	firstCheckWait = 100 * time.Millisecond
+	maxCheckWait   = 1600 * time.Millisecond
+)
+
+// abort removes the upload, even when ctx is already cancelled: leaving it
+// to the bucket's lifecycle rule would keep paying for the parts for days.
+// S3 documents that a part still being stored when its upload is aborted
+// can bring it back, so that the abort has to be repeated; so abort checks
+// with ListParts that the upload is gone, and aborts again while it is not.
+// All parts have answered by now unless some were cut off (p.cut); then
+// one may still land, so the check is repeated for a while.
 func (p *multipartPending) abort(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_, err := p.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+	need := 1
+	if p.cut {
+		need = settleChecks
+	}
+	wait := firstCheckWait
+	gone, aborts := 0, 0
+	for {
+		if gone == 0 {
+			aborts++
+			_, err := p.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket:   &p.b.bucket,
+				Key:      aws.String(p.b.key(p.key)),
+				UploadId: &p.uploadID,
+			})
+			if err != nil && !isNoSuchUpload(err) {
+				return fmt.Errorf("abort multipart upload %s: %w", p.uploadID, err)
+			}
+		}
+		exists, err := p.exists(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !exists:
+			if gone++; gone >= need {
+				return nil
+			}
+		case aborts == abortAttempts:
+			return fmt.Errorf("multipart upload %s still exists after %d aborts", p.uploadID, aborts)
+		default:
+			gone = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("abort multipart upload %s: %w", p.uploadID, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, maxCheckWait)
+	}
+}
+
+// exists asks the server whether the upload is still there.
+func (p *multipartPending) exists(ctx context.Context) (bool, error) {
+	_, err := p.b.client.ListParts(ctx, &s3.ListPartsInput{
 		Bucket:   &p.b.bucket,
 		Key:      aws.String(p.b.key(p.key)),
 		UploadId: &p.uploadID,
+		MaxParts: aws.Int32(1),
 	})
-	if err != nil && !isNoSuchUpload(err) {
-		return fmt.Errorf("abort multipart upload %s: %w", p.uploadID, err)
+	switch {
+	case err == nil:
+		return true, nil
+	case isNoSuchUpload(err), httpStatus(err) == http.StatusNotFound:
+		return false, nil
 	}
-	return nil
+	return false, fmt.Errorf("check abort of multipart upload %s: list parts: %w", p.uploadID, err)
 }
 
 // bufferPool recycles part buffers of the configured size across uploads.
