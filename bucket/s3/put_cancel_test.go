@@ -235,7 +235,7 @@ func TestPutCancelLeavesNothing(t *testing.T) {
 		case 0:
 			mode = "delay"
 			timer := time.AfterFunc(time.Duration(rng.IntN(60_000))*time.Microsecond, fire)
-			defer timer.Stop()
+			defer timer.Stop() // at most one per iteration, all spent by the end
 		case 1:
 			mode = "bytes"
 			src = &cancelAfterReader{r: src, n: int64(rng.IntN(size)), cancel: fire}
