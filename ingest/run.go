@@ -761,10 +761,6 @@ func (r *runner) object(ctx context.Context, e sources.Entry, o sources.Object, 
 	}
 }
 
-// abortGrace is how long an upload may finish the parts it has in flight
-// after the run is cancelled, before its context is cut too.
-const abortGrace = 15 * time.Second
-
 type listingVerdict int
 
 const (
@@ -868,18 +864,11 @@ func (r *runner) attempt(ctx context.Context, e sources.Entry, o sources.Object,
 	}
 	r.cfg.Metrics.inflightAdd(1)
 	defer r.cfg.Metrics.inflightAdd(-1)
-	// The bucket gets a context of its own. On cancellation the source
-	// read stops at once (mr and the body are bound to octx) and Put
-	// aborts, but parts already on the wire may finish first: a part
-	// the server is still storing can bring an aborted multipart upload
-	// back (S3 documents that an abort may have to be repeated, and
-	// versitygw does it), which left uploads behind after SIGTERM.
-	// abortGrace bounds the wait.
-	pctx, pcancel := context.WithCancel(context.WithoutCancel(octx))
-	defer pcancel()
-	stopGrace := context.AfterFunc(octx, func() { time.AfterFunc(abortGrace, pcancel) })
-	defer stopGrace()
-	p, err := r.cfg.Bucket.Put(pctx, key, io.TeeReader(mr, io.MultiWriter(hashes...)), bucket.PutOptions{SizeHint: hint, ContentType: ctype})
+	// On cancellation the source read stops at once (mr and the body are
+	// bound to octx) and Put aborts. Letting parts already on the wire
+	// finish before the abort, so that none revives the upload, is the
+	// bucket's job (bucket/s3 does it under its own bounded grace).
+	p, err := r.cfg.Bucket.Put(octx, key, io.TeeReader(mr, io.MultiWriter(hashes...)), bucket.PutOptions{SizeHint: hint, ContentType: ctype})
 	if err != nil {
 		var te *transientError
 		var be *budgetError
