@@ -5,32 +5,23 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/astroingest/astroingest/internal/versitygw"
 )
 
 // gateway is a versitygw process (posix backend) on loopback. Each
 // measured run gets a fresh bucket, whose directory is removed afterwards
 // so that a long benchmark does not fill the disk.
 type gateway struct {
-	endpoint  string
-	accessKey string
-	secretKey string
-	dir       string
-	cmd       *exec.Cmd
-	done      chan error
-	client    *s3.Client
+	*versitygw.Gateway
+	client *s3.Client
+	log    *os.File
 }
-
-const gatewayRegion = "us-east-1"
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -38,78 +29,21 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// startGateway starts bin with dir as its root; its output goes to
+// versitygw.log next to dir.
 func startGateway(ctx context.Context, bin, dir string) (*gateway, error) {
-	g := &gateway{accessKey: "AK" + randHex(8), secretKey: randHex(20), dir: dir}
-	var lastErr error
-	// Picking a free port and releasing it races with other processes:
-	// retry a few times.
-	for range 5 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("versitygw: pick a port: %w", err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if lastErr = g.launch(ctx, bin, addr); lastErr == nil {
-			g.endpoint = "http://" + addr
-			g.client = s3.New(s3.Options{
-				Region:                     gatewayRegion,
-				BaseEndpoint:               aws.String(g.endpoint),
-				UsePathStyle:               true,
-				Credentials:                credentials.NewStaticCredentialsProvider(g.accessKey, g.secretKey, ""),
-				RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-				ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-			})
-			return g, nil
-		}
-	}
-	return nil, fmt.Errorf("versitygw %s: %w", bin, lastErr)
-}
-
-func (g *gateway) launch(ctx context.Context, bin, addr string) error {
-	log, err := os.Create(filepath.Join(g.dir, "..", "versitygw.log"))
+	log, err := os.Create(filepath.Join(dir, "..", "versitygw.log"))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("versitygw log: %w", err)
 	}
-	// versitygw closes every connection after one response unless told
-	// otherwise; S3 and R2 keep them alive, and so must the benchmark, or
-	// both tools spend their time dialling (every request was a new TCP
-	// connection).
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "--keep-alive", "posix", g.dir)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+g.accessKey, "ROOT_SECRET_KEY="+g.secretKey)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	// S3 and R2 keep connections alive, and so must the benchmark, or both
+	// tools spend their time dialling.
+	g, err := versitygw.Launch(ctx, bin, dir, versitygw.Options{KeepAlive: true, Log: log})
+	if err != nil {
 		log.Close()
-		return err
+		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); log.Close() }()
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			return fmt.Errorf("exited before answering on %s: %v (see versitygw.log)", addr, err)
-		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			<-done
-			return ctx.Err()
-		default:
-		}
-		if resp, err := hc.Get("http://" + addr + "/"); err == nil {
-			resp.Body.Close()
-			if resp.Header.Get("Server") == "VERSITYGW" {
-				g.cmd, g.done = cmd, done
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-done
-			return fmt.Errorf("no answer on %s within 15s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &gateway{Gateway: g, client: g.Client(), log: log}, nil
 }
 
 // newBucket creates an empty bucket named after the run.
@@ -125,7 +59,7 @@ func (g *gateway) newBucket(ctx context.Context, label string) (string, error) {
 // deleting thousands of objects through the API would cost more than the
 // measured run.
 func (g *gateway) dropBucket(name string) {
-	_ = os.RemoveAll(filepath.Join(g.dir, name))
+	_ = os.RemoveAll(filepath.Join(g.Dir, name))
 }
 
 // countObjects lists the bucket under prefix: the check that a tool really
@@ -146,8 +80,6 @@ func (g *gateway) countObjects(ctx context.Context, bucket, prefix string) (n in
 }
 
 func (g *gateway) stop() {
-	if g.cmd != nil {
-		_ = g.cmd.Process.Kill()
-		<-g.done
-	}
+	g.Stop()
+	g.log.Close()
 }

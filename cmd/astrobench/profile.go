@@ -12,6 +12,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket/s3"
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/versitygw"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/httpkind"
 	"github.com/astroingest/astroingest/sources/index"
@@ -43,8 +44,8 @@ func profileEngine(ctx context.Context, e *env, res *results, regPath string, ws
 			return err
 		}
 		b, err := s3.New(ctx, s3.Config{
-			Bucket: bn, Endpoint: e.gw.endpoint, Region: gatewayRegion, PathStyle: true,
-			AccessKeyID: e.gw.accessKey, SecretAccessKey: s3.Secret(e.gw.secretKey),
+			Bucket: bn, Endpoint: e.gw.Endpoint, Region: versitygw.Region, PathStyle: true,
+			AccessKeyID: e.gw.AccessKey, SecretAccessKey: s3.Secret(e.gw.SecretKey),
 		})
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/s3"
+	"github.com/astroingest/astroingest/internal/versitygw"
 )
 
 // sample is one measured run.
@@ -135,10 +136,10 @@ type env struct {
 
 func (e *env) awsEnv() []string {
 	return []string{
-		"AWS_ACCESS_KEY_ID=" + e.gw.accessKey,
-		"AWS_SECRET_ACCESS_KEY=" + e.gw.secretKey,
-		"AWS_ENDPOINT_URL_S3=" + e.gw.endpoint,
-		"AWS_REGION=" + gatewayRegion,
+		"AWS_ACCESS_KEY_ID=" + e.gw.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + e.gw.SecretKey,
+		"AWS_ENDPOINT_URL_S3=" + e.gw.Endpoint,
+		"AWS_REGION=" + versitygw.Region,
 		"ASTROINGEST_BUCKET=",
 	}
 }
@@ -179,10 +180,10 @@ func (e *env) rcloneEnv() []string {
 	return []string{
 		"RCLONE_CONFIG_BENCHS3_TYPE=s3",
 		"RCLONE_CONFIG_BENCHS3_PROVIDER=Other",
-		"RCLONE_CONFIG_BENCHS3_ENDPOINT=" + e.gw.endpoint,
-		"RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID=" + e.gw.accessKey,
-		"RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY=" + e.gw.secretKey,
-		"RCLONE_CONFIG_BENCHS3_REGION=" + gatewayRegion,
+		"RCLONE_CONFIG_BENCHS3_ENDPOINT=" + e.gw.Endpoint,
+		"RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID=" + e.gw.AccessKey,
+		"RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY=" + e.gw.SecretKey,
+		"RCLONE_CONFIG_BENCHS3_REGION=" + versitygw.Region,
 		"RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE=true",
 		"AWS_CA_BUNDLE=",
 	}
@@ -255,8 +256,8 @@ func readSource(ctx context.Context, base string, w workload, workers int) (samp
 // concurrency) from memory, W at a time.
 func writeBucket(ctx context.Context, e *env, bucketName string, w workload) (sample, error) {
 	b, err := s3.New(ctx, s3.Config{
-		Bucket: bucketName, Endpoint: e.gw.endpoint, Region: gatewayRegion, PathStyle: true,
-		AccessKeyID: e.gw.accessKey, SecretAccessKey: s3.Secret(e.gw.secretKey),
+		Bucket: bucketName, Endpoint: e.gw.Endpoint, Region: versitygw.Region, PathStyle: true,
+		AccessKeyID: e.gw.AccessKey, SecretAccessKey: s3.Secret(e.gw.SecretKey),
 		PartSize: e.partSize, Concurrency: e.concurrency,
 	})
 	if err != nil {

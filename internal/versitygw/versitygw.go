@@ -1,6 +1,6 @@
 // Package versitygw starts a local Versity S3 Gateway (posix backend) for
 // tests, so that the S3 bucket backend is proven against a real S3 server on
-// loopback rather than against a mock.
+// loopback rather than against a mock, and for cmd/astrobench (Launch).
 package versitygw
 
 import (
@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -27,15 +28,37 @@ import (
 // Region is the region the gateway is started with.
 const Region = "us-east-1"
 
-// Server is a running gateway with one empty bucket.
-type Server struct {
+// Options configure Launch.
+type Options struct {
+	// KeepAlive keeps client connections open between requests, as S3 and
+	// R2 do. Without it versitygw closes every connection after one
+	// response, and a client measured against it spends its time dialling.
+	KeepAlive bool
+	// Log, if set, also receives the gateway's output for its whole life;
+	// the start of it is always kept for the error of a failed start.
+	Log io.Writer
+}
+
+// Gateway is a running versitygw process (posix backend) on loopback with
+// random root credentials. Stop it when done.
+type Gateway struct {
 	// Endpoint is the base URL, e.g. http://127.0.0.1:41234.
 	Endpoint  string
-	Bucket    string
 	AccessKey string
 	SecretKey string
-	// Dir is the posix root; Dir/Bucket holds the objects.
+	// Dir is the posix root; Dir/<bucket> holds a bucket's objects.
 	Dir string
+
+	cmd      *exec.Cmd
+	done     chan error
+	stopOnce sync.Once
+}
+
+// Server is a running gateway with one empty bucket, stopped when the test
+// that started it ends.
+type Server struct {
+	*Gateway
+	Bucket string
 }
 
 // Binary returns the path of the versitygw executable: $PATH first, then
@@ -76,52 +99,63 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
-
-	dir := t.TempDir()
-	s := &Server{
-		Bucket:    "test-" + randHex(t, 6),
-		AccessKey: "AK" + randHex(t, 8),
-		SecretKey: randHex(t, 20),
-		Dir:       dir,
+	g, err := Launch(context.Background(), bin, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(g.Stop)
+	s := &Server{Gateway: g, Bucket: "test-" + randHex(6)}
+	s.createBucket(t)
+	return s
+}
 
+// Launch starts bin on a free loopback port with dir as its posix root and
+// waits until it answers. A cancelled ctx stops the waiting (and the
+// process); once started, the process runs until Stop.
+func Launch(ctx context.Context, bin, dir string, opts Options) (*Gateway, error) {
+	g := &Gateway{AccessKey: "AK" + randHex(8), SecretKey: randHex(20), Dir: dir}
 	// Picking a port then releasing it races with other processes, so retry
 	// a few times if the gateway fails to bind.
 	var lastErr error
 	for range 5 {
 		addr, err := freePort()
 		if err != nil {
-			t.Fatalf("versitygw: pick port: %v", err)
+			return nil, fmt.Errorf("versitygw: pick a port: %w", err)
 		}
-		if err := s.launch(t, bin, addr); err != nil {
-			lastErr = err
-			continue
+		if lastErr = g.launch(ctx, bin, addr, opts); lastErr == nil {
+			g.Endpoint = "http://" + addr
+			return g, nil
 		}
-		s.Endpoint = "http://" + addr
-		s.createBucket(t)
-		return s
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	t.Fatalf("versitygw: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("versitygw %s: %w", bin, lastErr)
 }
 
 // launch starts the process and waits for it to answer HTTP.
-func (s *Server) launch(t testing.TB, bin, addr string) error {
-	t.Helper()
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", s.Dir)
+func (g *Gateway) launch(ctx context.Context, bin, addr string, opts Options) error {
+	args := []string{"--port", addr, "--quiet"}
+	if opts.KeepAlive {
+		args = append(args, "--keep-alive")
+	}
+	cmd := exec.Command(bin, append(args, "posix", g.Dir)...)
 	cmd.Env = append(os.Environ(),
-		"ROOT_ACCESS_KEY="+s.AccessKey,
-		"ROOT_SECRET_KEY="+s.SecretKey,
+		"ROOT_ACCESS_KEY="+g.AccessKey,
+		"ROOT_SECRET_KEY="+g.SecretKey,
 	)
 	var out syncBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	var w io.Writer = &out
+	if opts.Log != nil {
+		w = io.MultiWriter(&out, opts.Log)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	stop := func() {
+	kill := func() {
 		_ = cmd.Process.Kill()
 		<-done
 	}
@@ -131,33 +165,45 @@ func (s *Server) launch(t testing.TB, bin, addr string) error {
 	for {
 		select {
 		case err := <-done:
-			return fmt.Errorf("exited before answering (%v): %s", err, out.String())
+			return fmt.Errorf("exited before answering on %s (%v): %s", addr, err, out.String())
+		case <-ctx.Done():
+			kill()
+			return ctx.Err()
 		default:
 		}
 		resp, err := client.Get("http://" + addr + "/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.Header.Get("Server") == "VERSITYGW" {
-				t.Cleanup(stop)
+				g.cmd, g.done = cmd, done
 				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			stop()
+			kill()
 			return fmt.Errorf("no answer on %s within 15s: %s", addr, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
+// Stop kills the gateway and waits for it to exit. It may be called more
+// than once.
+func (g *Gateway) Stop() {
+	g.stopOnce.Do(func() {
+		_ = g.cmd.Process.Kill()
+		<-g.done
+	})
+}
+
 // Client returns a plain SDK client for the gateway, for assertions that go
 // around the code under test (listing multipart uploads, raw heads).
-func (s *Server) Client() *s3.Client {
+func (g *Gateway) Client() *s3.Client {
 	return s3.New(s3.Options{
 		Region:       Region,
-		BaseEndpoint: aws.String(s.Endpoint),
+		BaseEndpoint: aws.String(g.Endpoint),
 		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(g.AccessKey, g.SecretKey, ""),
 		// Same settings as the backend: no default CRC32 headers.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
@@ -168,7 +214,7 @@ func (s *Server) Client() *s3.Client {
 // name, for tests that need isolation without a second process.
 func (s *Server) NewBucket(t testing.TB) string {
 	t.Helper()
-	name := "test-" + randHex(t, 6)
+	name := "test-" + randHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
@@ -198,12 +244,11 @@ func freePort() (string, error) {
 	return addr, nil
 }
 
-func randHex(t testing.TB, n int) string {
-	t.Helper()
+// randHex returns n random bytes in hex. crypto/rand.Read does not fail
+// (it crashes the program instead, since Go 1.24).
+func randHex(n int) string {
 	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("versitygw: random: %v", err)
-	}
+	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 

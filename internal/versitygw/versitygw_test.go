@@ -2,6 +2,11 @@ package versitygw
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
 	"testing"
 	"time"
 
@@ -23,5 +28,59 @@ func TestStartServesBucket(t *testing.T) {
 	}
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(other)}); err != nil {
 		t.Fatalf("head bucket %s: %v", other, err)
+	}
+}
+
+// TestLaunchKeepAlive: the option decides whether a client's second
+// request reuses the first one's connection (the benchmark depends on it).
+func TestLaunchKeepAlive(t *testing.T) {
+	bin := Binary()
+	if bin == "" {
+		t.Skip("versitygw binary not found")
+	}
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprint("keepalive=", keep), func(t *testing.T) {
+			g, err := Launch(context.Background(), bin, t.TempDir(), Options{KeepAlive: keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Stop()
+			defer g.Stop() // a second Stop must not block
+			hc := &http.Client{Timeout: 5 * time.Second}
+			var reused []bool
+			for range 2 {
+				req, err := http.NewRequest(http.MethodGet, g.Endpoint+"/", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+					GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) },
+				}))
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if len(reused) != 2 || reused[1] != keep {
+				t.Errorf("second request reused its connection: %v, want %v", reused, keep)
+			}
+		})
+	}
+}
+
+func TestLaunchCancelled(t *testing.T) {
+	bin := Binary()
+	if bin == "" {
+		t.Skip("versitygw binary not found")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if g, err := Launch(ctx, bin, t.TempDir(), Options{}); !errors.Is(err, context.Canceled) {
+		if g != nil {
+			g.Stop()
+		}
+		t.Fatalf("Launch on a cancelled context: %v, want context.Canceled", err)
 	}
 }
