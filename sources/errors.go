@@ -1,7 +1,10 @@
 package sources
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 )
 
@@ -58,4 +61,19 @@ func StatusReason(code int) string {
 		return ReasonHTTP4xx
 	}
 	return ReasonBadResponse
+}
+
+// TransportError classifies err from an HTTP client's Do, for the kinds
+// that speak a service's protocol: cancellation stays unclassified (it is
+// not a failure), a network timeout becomes ReasonTimeout, and anything
+// else is wrapped as is. what names the request, e.g. "tap: POST <url>".
+func TransportError(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &FetchError{Reason: ReasonTimeout, Detail: what, Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

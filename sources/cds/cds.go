@@ -16,10 +16,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -265,14 +263,7 @@ func (j *job) send(ctx context.Context, method, u string, body []byte) (int, []b
 	}
 	resp, err := j.c.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("cds: %s %s: %w", method, u, ctx.Err())
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return 0, nil, &sources.FetchError{Reason: sources.ReasonTimeout, Detail: fmt.Sprintf("cds: %s %s", method, u), Err: err}
-		}
-		return 0, nil, fmt.Errorf("cds: %s %s: %w", method, u, err)
+		return 0, nil, sources.TransportError(ctx, "cds: "+method+" "+u, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

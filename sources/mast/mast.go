@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -354,7 +353,7 @@ func (inv invoker) post(ctx context.Context, service, form string) (*invokeReply
 	req.Header.Set("Accept", "application/json")
 	resp, err := inv.c.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, "mast: "+service, err)
+		return nil, sources.TransportError(ctx, "mast: "+service, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -371,17 +370,4 @@ func (inv invoker) post(ctx context.Context, service, form string) (*invokeReply
 		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("mast: %s: reply is not MAST JSON", service), Err: err}
 	}
 	return &rep, nil
-}
-
-// transportError keeps cancellation unclassified (it is not a failure) and
-// marks network timeouts.
-func transportError(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", what, ctx.Err())
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return &sources.FetchError{Reason: sources.ReasonTimeout, Detail: what, Err: err}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

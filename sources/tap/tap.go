@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -77,14 +76,7 @@ func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]
 	req.Header.Set("Accept", "text/csv, application/x-votable+xml;q=0.5, text/xml;q=0.5")
 	resp, err := c.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("tap: POST %s: %w", syncURL, ctx.Err())
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, &sources.FetchError{Reason: sources.ReasonTimeout, Detail: "tap: POST " + syncURL, Err: err}
-		}
-		return nil, fmt.Errorf("tap: POST %s: %w", syncURL, err)
+		return nil, sources.TransportError(ctx, "tap: POST "+syncURL, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
