@@ -158,3 +158,16 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 		return exitUsage
 	}
 }
+
+// parseNoArgs is parseFlags for commands that take flags only: a positional
+// argument is a usage error that names it.
+func parseNoArgs(fs *flag.FlagSet, args []string) int {
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage
+	}
+	return -1
+}

@@ -61,12 +61,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	pushgateway := fs.String("pushgateway", "", "push the run's metrics to this Pushgateway URL at the end")
 	keepServing := fs.Bool("keep-serving", false, "after the run, keep the emulators up and write their registry to a temporary folder until interrupted")
 	debug := fs.Bool("debug", false, "debug logging")
-	if code := parseFlags(fs, args); code >= 0 {
+	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "demo: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if *workers < 1 {
 		fmt.Fprintf(stderr, "demo: --workers %d: must be at least 1\n", *workers)

@@ -212,12 +212,8 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	name := string(mode)
 	fs := newFlagSet(name, help, stderr)
 	f := addRunFlags(fs, name)
-	if code := parseFlags(fs, args); code >= 0 {
+	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
-		return exitUsage
 	}
 	logger := newLogger(stderr, *f.debug)
 	cfg, code := f.config(ctx, mode, name, stderr, logger)

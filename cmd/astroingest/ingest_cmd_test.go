@@ -160,3 +160,18 @@ func TestRunExitCode(t *testing.T) {
 		}
 	}
 }
+
+// TestStrayArgument: the commands that take flags only refuse a positional
+// argument before doing anything, naming the command and the argument.
+func TestStrayArgument(t *testing.T) {
+	for _, cmd := range []string{"run", "backfill", "verify", "probe", "demo"} {
+		t.Run(cmd, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := dispatch(context.Background(), []string{cmd, "--bucket", "file://" + t.TempDir(), "extra"}, &out, &errb)
+			want := cmd + `: unexpected argument "extra"`
+			if code != exitUsage || !strings.Contains(errb.String(), want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errb.String(), exitUsage, want)
+			}
+		})
+	}
+}

@@ -52,12 +52,8 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sizes := fs.String("sizes", "1KiB,1MiB,64MiB", "comma-separated object sizes (B, KiB, MiB, GiB)")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	debugOn := fs.Bool("debug", false, "log debug events")
-	if code := parseFlags(fs, args); code >= 0 {
+	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "probe: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if *rounds < 1 {
 		fmt.Fprintf(stderr, "probe: --rounds %d: must be at least 1\n", *rounds)

@@ -30,12 +30,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	workers := fs.Int("workers", 8, "concurrent checks")
 	jsonOut := fs.Bool("json", false, "print the report as JSON on stdout")
 	debug := fs.Bool("debug", false, "debug logging")
-	if code := parseFlags(fs, args); code >= 0 {
+	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "verify: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	logger := newLogger(stderr, *debug)
 	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger)
