@@ -237,13 +237,19 @@ func similarIDs(reg *sources.Registry, id string, n int) []string {
 	return out
 }
 
-func showEntry(w io.Writer, reg *sources.Registry, e sources.Entry) {
+// fieldRows prints aligned "key: value" lines for show, leaving out empty
+// values; flush writes them.
+func fieldRows(w io.Writer) (row func(k, v string), flush func()) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	row := func(k, v string) {
+	return func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
 		}
-	}
+	}, func() { tw.Flush() }
+}
+
+func showEntry(w io.Writer, reg *sources.Registry, e sources.Entry) {
+	row, flush := fieldRows(w)
 	row("id", e.ID)
 	row("family", e.Family)
 	row("domain", e.Domain)
@@ -261,16 +267,11 @@ func showEntry(w io.Writer, reg *sources.Registry, e sources.Entry) {
 	}
 	row("host", describePolicy(reg.Policy(e)))
 	row("declared", fmt.Sprintf("%s:%d", e.File, e.Line))
-	tw.Flush()
+	flush()
 }
 
 func showFamily(w io.Writer, reg *sources.Registry, f sources.Family) {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
-		}
-	}
+	row, flush := fieldRows(w)
 	row("family", f.ID)
 	row("domain", f.Domain)
 	row("kind", f.Kind)
@@ -297,7 +298,7 @@ func showFamily(w io.Writer, reg *sources.Registry, f sources.Family) {
 		row("allow http", f.AllowHTTPReason)
 	}
 	row("declared", fmt.Sprintf("%s:%d", f.File, f.Line))
-	tw.Flush()
+	flush()
 }
 
 func showMeta(row func(k, v string), m sources.Meta) {
