@@ -308,30 +308,12 @@ func TestDemoPushgateway(t *testing.T) {
 	}
 }
 
-// demoLogBuffer is a bytes.Buffer safe to read while the command writes.
-type demoLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *demoLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *demoLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // --keep-serving leaves the emulators and their registry up until the
 // context ends, usable by the other commands; the run's exit code stays.
 func TestDemoKeepServing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr demoLogBuffer
+	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- dispatch(ctx, []string{"demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()), "--bucket", "file://" + t.TempDir(), "--keep-serving"}, io.Discard, &stderr)

@@ -231,8 +231,8 @@ func tail(s string) string {
 	return s
 }
 
-// lockedBuffer is written by the exec package's copying goroutine while the
-// test reads it.
+// lockedBuffer is written by the exec package's copying goroutine (or a
+// command running in-process) while the test reads it.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
