@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"regexp"
@@ -26,18 +25,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/astroingest/astroingest/bucket/buckettest"
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func randBytes(seed uint64, n int) []byte { return buckettest.Data(int64(n), seed) }
 
 // mirrorFixture is the emulator side of TestE2EMirrorAndRerun: the http,
 // index (Apache and S3 listing) and manifest (md5sum) kinds, with the key
