@@ -195,15 +195,7 @@ func TestPutCancelLeavesNothing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 
 	ct := &cancelTransport{next: http.DefaultTransport, inflight: map[string]int{}, sent: map[string]int{}}
-	b, err := New(context.Background(), Config{
-		Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: Secret(srv.SecretKey),
-		PartSize: MinPartSize, Concurrency: 2,
-		HTTPClient: &http.Client{Transport: ct},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTestBucket(t, srv, 2, ct)
 	data := buckettest.Data(3*MinPartSize, 21)
 	stagingDir := filepath.Join(srv.Dir, srv.Bucket, ".sgwtmp", "multipart")
 	assertStagingDir(t, srv, stagingDir)
@@ -400,15 +392,7 @@ func TestAbortRepeatsUntilGone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sw := &swallowAborts{next: http.DefaultTransport}
-			b, err := New(context.Background(), Config{
-				Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-				AccessKeyID: srv.AccessKey, SecretAccessKey: Secret(srv.SecretKey),
-				PartSize: MinPartSize, Concurrency: 2,
-				HTTPClient: &http.Client{Transport: sw},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := newTestBucket(t, srv, 2, sw)
 			key := "abort/" + tc.name
 			p, err := b.Put(context.Background(), key, bytes.NewReader(buckettest.Data(2*MinPartSize+1, 7)), bucket.PutOptions{})
 			if err != nil {
@@ -448,14 +432,7 @@ func TestAbortRepeatsUntilGone(t *testing.T) {
 // it behave as the Pending contract says.
 func TestCommitOnCancelledContext(t *testing.T) {
 	srv := versitygw.Start(t)
-	b, err := New(context.Background(), Config{
-		Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: Secret(srv.SecretKey),
-		PartSize: MinPartSize, Concurrency: 2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTestBucket(t, srv, 2, nil)
 	for _, tc := range []struct {
 		name string
 		size int

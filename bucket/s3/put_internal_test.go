@@ -58,15 +58,7 @@ func TestBufferBound(t *testing.T) {
 	srv := versitygw.Start(t)
 	ctx := context.Background()
 	const conc = 2
-	b, err := New(ctx, Config{
-		Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: Secret(srv.SecretKey),
-		PartSize: MinPartSize, Concurrency: conc,
-		HTTPClient: &http.Client{Transport: slowTransport{delay: 30 * time.Millisecond}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTestBucket(t, srv, conc, slowTransport{delay: 30 * time.Millisecond})
 	data := bytes.Repeat([]byte("0123456789abcdef"), 9*MinPartSize/16+1)
 	for i := range 2 {
 		p, err := b.Put(ctx, "bound/obj", struct{ *bytes.Reader }{bytes.NewReader(data)}, bucket.PutOptions{})
@@ -91,4 +83,23 @@ func TestBufferBound(t *testing.T) {
 	if b.bufs.live != 0 {
 		t.Errorf("%d buffers not returned", b.bufs.live)
 	}
+}
+
+// newTestBucket opens srv's bucket with the smallest part size and conc
+// parts in flight; rt, if not nil, is the transport the test watches.
+func newTestBucket(t testing.TB, srv *versitygw.Server, conc int, rt http.RoundTripper) *Bucket {
+	t.Helper()
+	cfg := Config{
+		Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: Secret(srv.SecretKey),
+		PartSize: MinPartSize, Concurrency: conc,
+	}
+	if rt != nil {
+		cfg.HTTPClient = &http.Client{Transport: rt}
+	}
+	b, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

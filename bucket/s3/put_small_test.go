@@ -18,14 +18,7 @@ import (
 func TestSmallPutsTakeNoPartBuffer(t *testing.T) {
 	srv := versitygw.Start(t)
 	ctx := context.Background()
-	b, err := New(ctx, Config{
-		Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: Secret(srv.SecretKey),
-		PartSize: MinPartSize, Concurrency: 2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newTestBucket(t, srv, 2, nil)
 	for _, tc := range []struct {
 		name        string
 		size        int
