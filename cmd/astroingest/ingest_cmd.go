@@ -310,7 +310,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("plan", planHelp, stderr)
 	f := addRunFlags(fs, "plan")
 	backfill := fs.Bool("backfill", false, "plan a backfill (ignore schedules) instead of a run")
-	if code := parseFlags(fs, args); code >= 0 {
+	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
 	}
 	mode := ingest.ModeRun

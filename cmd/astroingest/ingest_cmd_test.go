@@ -164,7 +164,7 @@ func TestRunExitCode(t *testing.T) {
 // TestStrayArgument: the commands that take flags only refuse a positional
 // argument before doing anything, naming the command and the argument.
 func TestStrayArgument(t *testing.T) {
-	for _, cmd := range []string{"run", "backfill", "verify", "probe", "demo"} {
+	for _, cmd := range []string{"run", "backfill", "plan", "verify", "probe", "demo"} {
 		t.Run(cmd, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := dispatch(context.Background(), []string{cmd, "--bucket", "file://" + t.TempDir(), "extra"}, &out, &errb)
