@@ -249,7 +249,7 @@ func entry(id, domain, family string, params map[string]string) sources.Entry {
 // newFixture makes n entries of files objects each, spread over domains.
 func newFixture(t *testing.T, n, files, size int, params map[string]string) *fixture {
 	fx := &fixture{srv: newSrcServer(t), content: map[string][]byte{}}
-	doms := sources.Domains
+	doms := sources.Domains()
 	for i := range n {
 		id := fmt.Sprintf("e%03d", i)
 		var names []string

@@ -64,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	for _, d := range sources.Domains {
+	for _, d := range sources.Domains() {
 		for _, r := range []string{"uploaded", "unchanged", "failed"} {
 			m.objects.WithLabelValues(d, r)
 		}

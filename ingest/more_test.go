@@ -394,7 +394,7 @@ func TestMetricsAndPush(t *testing.T) {
 		t.Errorf("http_requests_total{200} = %v", v)
 	}
 	var bytesTotal float64
-	for _, d := range sources.Domains {
+	for _, d := range sources.Domains() {
 		bytesTotal += value(t, m.bytes.WithLabelValues(d))
 	}
 	if int64(bytesTotal) != rec.Bytes || value(t, m.inflight) != 0 || value(t, m.lastSuccess) != 0 {

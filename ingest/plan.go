@@ -48,8 +48,8 @@ func (s Selection) Validate() error {
 		}
 	}
 	for _, d := range s.Domains {
-		if !slices.Contains(sources.Domains, d) {
-			return fmt.Errorf("--domain %q: not one of %s", d, strings.Join(sources.Domains, ", "))
+		if !slices.Contains(sources.Domains(), d) {
+			return fmt.Errorf("--domain %q: not one of %s", d, strings.Join(sources.Domains(), ", "))
 		}
 	}
 	return nil

@@ -91,7 +91,7 @@ func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*Veri
 			rep.Problems = append(rep.Problems, *p)
 		}
 	}
-	for _, d := range sources.Domains {
+	for _, d := range sources.Domains() {
 		for info, err := range b.List(ctx, d+"/") {
 			if err != nil {
 				return nil, fmt.Errorf("list %s/: %w", d, err)

@@ -259,7 +259,7 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	decs := make([]*fileDecoder, len(files))
 	for i, f := range files {
 		f.order = i
-		decs[i] = &fileDecoder{f: f, kinds: kinds, domains: Domains}
+		decs[i] = &fileDecoder{f: f, kinds: kinds, domains: Domains()}
 	}
 	if err := decodeAll(decs); err != nil {
 		return nil, err

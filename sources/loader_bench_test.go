@@ -32,7 +32,7 @@ func syntheticRegistry(entries, perFamily int) fstest.MapFS {
     citation: "Synthetic (2025)"
     doi: "10.5555/synthetic.%d"
     kind: http
-`, i, Domains[i%len(Domains)], i, i%37, i)
+`, i, Domains()[i%len(Domains())], i, i%37, i)
 			if perFamily > 1 {
 				fmt.Fprintf(&b, "    expand:\n      - range: {var: n, from: 1, to: %d, format: \"%%06d\"}\n", perFamily)
 				fmt.Fprintf(&b, "    entry:\n      id: \"fam-%d-{n}\"\n      key: \"synthetic/fam-%d/{n}.dat\"\n      url: \"https://data%d.example.org/fam-%d/{n}.dat\"\n", i, i, i%50, i)

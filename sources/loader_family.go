@@ -281,7 +281,7 @@ func expandEntries(sp *familySpec, out []Entry, errs *errList) {
 	f, fam, pos := sp.pos.f, &sp.fam, sp.pos
 	// Without a valid domain the key cannot be judged; the domain error
 	// is already reported.
-	checkKeys := slices.Contains(Domains, fam.Domain)
+	checkKeys := slices.Contains(Domains(), fam.Domain)
 	// Only the first of a family's entries with a given problem is reported
 	// in full; the rest are counted, so one bad template is one error.
 	type repeat struct {

@@ -16,11 +16,11 @@ type Stats struct {
 func CountEntries(entries []Entry) Stats {
 	st := Stats{
 		Total:      len(entries),
-		ByDomain:   make(map[string]int, len(Domains)),
+		ByDomain:   make(map[string]int, len(Domains())),
 		ByFamily:   map[string]int{},
 		ByProvider: map[string]int{},
 	}
-	for _, d := range Domains {
+	for _, d := range Domains() {
 		st.ByDomain[d] = 0
 	}
 	for _, e := range entries {

@@ -9,8 +9,10 @@ import (
 	"time"
 )
 
-// Domains are the top-level bucket prefixes. Nothing may be written outside them.
-var Domains = []string{"climate", "biology", "astronomy", "spectroscopy"}
+// Domains returns the top-level bucket prefixes. Nothing may be written
+// outside them; a fresh slice each call keeps that list out of reach of
+// callers that would modify it.
+func Domains() []string { return []string{"climate", "biology", "astronomy", "spectroscopy"} }
 
 // Meta is the descriptive metadata a family gives all its entries. It is
 // copied into every manifest.

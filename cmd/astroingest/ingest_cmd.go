@@ -88,7 +88,7 @@ func addRunFlags(fs *flag.FlagSet, mode string) *runFlags {
 	f := &runFlags{}
 	f.bucket = bucketFlag(fs, defaultBucket)
 	fs.Var(&f.registry, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
-	fs.Var(&f.domains, "domain", "select entries of this domain, repeatable: "+strings.Join(sources.Domains, ", "))
+	fs.Var(&f.domains, "domain", "select entries of this domain, repeatable: "+strings.Join(sources.Domains(), ", "))
 	fs.Var(&f.families, "family", "select entries of this family ID, repeatable")
 	fs.Var(&f.sourceGlobs, "source", "select entries whose ID matches this glob, repeatable (e.g. 'noaa-ersst-v5-2024*')")
 	f.workers = fs.Int("workers", 4, "concurrent object transfers")

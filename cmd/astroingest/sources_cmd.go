@@ -132,7 +132,7 @@ Examples:
   astroingest sources list --domain biology
   astroingest sources list --family noaa-ersst-v5 --registry ./my-sources/
 `, stderr)
-	domain := fs.String("domain", "", "only entries of this domain: "+strings.Join(sources.Domains, ", "))
+	domain := fs.String("domain", "", "only entries of this domain: "+strings.Join(sources.Domains(), ", "))
 	family := fs.String("family", "", "only entries of this family ID")
 	var paths sourcesRegistryFlag
 	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
@@ -143,8 +143,8 @@ Examples:
 	case len(pos) > 0:
 		fmt.Fprintf(stderr, "sources list: unexpected argument %q (filter with --domain or --family)\n", pos[0])
 		return exitUsage
-	case *domain != "" && !slices.Contains(sources.Domains, *domain):
-		fmt.Fprintf(stderr, "sources list: --domain %q: want one of %s\n", *domain, strings.Join(sources.Domains, ", "))
+	case *domain != "" && !slices.Contains(sources.Domains(), *domain):
+		fmt.Fprintf(stderr, "sources list: --domain %q: want one of %s\n", *domain, strings.Join(sources.Domains(), ", "))
 		return exitUsage
 	}
 	reg, err := loadSourcesRegistry(paths)

@@ -140,7 +140,7 @@ func TestDemoWorldThroughRealKinds(t *testing.T) {
 			t.Errorf("kind %s: registry has %d entries, demo says %d", want, kinds[want], d.Kinds[want])
 		}
 	}
-	for _, dom := range sources.Domains {
+	for _, dom := range sources.Domains() {
 		if domains[dom] == 0 || domains[dom] != d.Domains[dom] {
 			t.Errorf("domain %s: registry has %d entries, demo says %d", dom, domains[dom], d.Domains[dom])
 		}
