@@ -9,6 +9,9 @@
 // A staged file is renamed into place only on Commit, so a partial object is
 // never visible; a process killed mid-upload leaves only a temp file, which
 // CleanStale removes.
+//
+// New creates the directory and its .astroingest/ folders; Open is for
+// commands that only read, and creates nothing.
 package fs
 
 import (
@@ -38,9 +41,32 @@ const (
 	metaDir  = reserved + "/meta"
 )
 
+// ErrReadOnly is returned by the writing methods of a bucket from Open.
+var ErrReadOnly = errors.New("bucket opened read-only")
+
 // Bucket is safe for concurrent use.
 type Bucket struct {
-	root string
+	root     string
+	readOnly bool
+}
+
+// Open opens the bucket rooted at dir for reading only, creating nothing:
+// plan and verify must leave the disk as they found it. A dir that does not
+// exist is an empty bucket; every writing method fails with ErrReadOnly.
+func Open(dir string) (*Bucket, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fs: %s: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("fs: open %s: %w", abs, err)
+	case !st.IsDir():
+		return nil, fmt.Errorf("fs: open %s: not a directory", abs)
+	}
+	return &Bucket{root: abs, readOnly: true}, nil
 }
 
 // New opens (creating if needed) a bucket rooted at dir.
@@ -59,6 +85,16 @@ func New(dir string) (*Bucket, error) {
 
 // Root is the absolute directory of the bucket.
 func (b *Bucket) Root() string { return b.root }
+
+func (b *Bucket) checkWrite(op, key string) error {
+	if err := checkKey(op, key); err != nil {
+		return err
+	}
+	if b.readOnly {
+		return fmt.Errorf("fs: %s %s: %w", op, key, ErrReadOnly)
+	}
+	return nil
+}
 
 func checkKey(op, key string) error {
 	if err := bucket.ValidateKey(key); err != nil {
@@ -86,7 +122,7 @@ type sidecar struct {
 }
 
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
-	if err := checkKey("put", key); err != nil {
+	if err := b.checkWrite("put", key); err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(filepath.Join(b.root, tmpDir), "put-*")
@@ -358,7 +394,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 }
 
 func (b *Bucket) Delete(_ context.Context, key string) error {
-	if err := checkKey("delete", key); err != nil {
+	if err := b.checkWrite("delete", key); err != nil {
 		return err
 	}
 	if err := os.Remove(b.path(key)); err != nil && !errors.Is(err, iofs.ErrNotExist) && !isNotDir(err) {
@@ -381,7 +417,7 @@ func (b *Bucket) pruneDirs(dir, stop string) {
 }
 
 func (b *Bucket) CreateIfAbsent(_ context.Context, key string, data []byte, opts bucket.PutOptions) error {
-	if err := checkKey("create", key); err != nil {
+	if err := b.checkWrite("create", key); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(filepath.Join(b.root, tmpDir), "create-*")
@@ -414,6 +450,9 @@ func (b *Bucket) CreateIfAbsent(_ context.Context, key string, data []byte, opts
 // that died without aborting. Prefix is ignored: temp files carry no key.
 func (b *Bucket) CleanStale(ctx context.Context, _ string, cutoff time.Time) (int, error) {
 	dir := filepath.Join(b.root, tmpDir)
+	if b.readOnly {
+		return 0, fmt.Errorf("fs: clean %s: %w", dir, ErrReadOnly)
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, fmt.Errorf("fs: clean %s: %w", dir, err)

@@ -86,3 +86,79 @@ func TestDeletePrunesEmptyDirs(t *testing.T) {
 		}
 	}
 }
+
+// Open is for commands that only read (plan, verify): it creates nothing,
+// not even for a directory that does not exist, and refuses every write.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	t.Run("missing dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "mirror")
+		b, err := fs.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stat(ctx, "annotations/catalog.json"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Stat: %v, want ErrNotExist", err)
+		}
+		n := 0
+		for _, err := range b.List(ctx, "annotations/") {
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			n++
+		}
+		if n != 0 {
+			t.Errorf("List of a missing dir yielded %d objects", n)
+		}
+		writes := []struct {
+			name string
+			err  error
+		}{
+			{"Put", func() error { _, err := b.Put(ctx, "x/y", strings.NewReader("data"), bucket.PutOptions{}); return err }()},
+			{"CreateIfAbsent", b.CreateIfAbsent(ctx, "x/y", []byte("data"), bucket.PutOptions{})},
+			{"Delete", b.Delete(ctx, "x/y")},
+			{"CleanStale", func() error { _, err := b.CleanStale(ctx, "", time.Now()); return err }()},
+		}
+		for _, w := range writes {
+			if !errors.Is(w.err, fs.ErrReadOnly) {
+				t.Errorf("%s: %v, want ErrReadOnly", w.name, w.err)
+			}
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Open created %s (%v)", dir, err)
+		}
+	})
+	t.Run("existing bucket", func(t *testing.T) {
+		dir := t.TempDir()
+		w, err := fs.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.CreateIfAbsent(ctx, "x/y", []byte("data"), bucket.PutOptions{ContentType: "text/plain"}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := fs.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := b.Stat(ctx, "x/y")
+		if err != nil || info.Size != 4 || info.ContentType != "text/plain" {
+			t.Fatalf("Stat through Open: %+v, %v", info, err)
+		}
+		if err := b.Delete(ctx, "x/y"); !errors.Is(err, fs.ErrReadOnly) {
+			t.Fatalf("Delete: %v, want ErrReadOnly", err)
+		}
+		if _, err := w.Stat(ctx, "x/y"); err != nil {
+			t.Fatalf("the object is gone after a refused Delete: %v", err)
+		}
+	})
+	t.Run("file, not a directory", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Open(p); err == nil || !strings.Contains(err.Error(), p) {
+			t.Fatalf("Open(%s): %v, want an error naming it", p, err)
+		}
+	})
+}

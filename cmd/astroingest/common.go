@@ -43,9 +43,19 @@ type configError struct{ err error }
 func (e configError) Error() string { return e.err.Error() }
 func (e configError) Unwrap() error { return e.err }
 
+// access says whether a command writes to the bucket. Commands that only
+// read (plan, --dry-run, verify) open a file:// bucket without creating
+// anything, as the contract "plan writes nothing" asks.
+type access bool
+
+const (
+	readWrite access = false
+	readOnly  access = true
+)
+
 // openBucket builds the bucket named by raw and checks that it answers, so
 // that a wrong endpoint or credential is reported before any work starts.
-func openBucket(ctx context.Context, raw string, getenv func(string) string, logger *slog.Logger) (bucket.Bucket, error) {
+func openBucket(ctx context.Context, raw string, mode access, getenv func(string) string, logger *slog.Logger) (bucket.Bucket, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return nil, configError{fmt.Errorf("--bucket %q: want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", raw)}
@@ -59,7 +69,11 @@ func openBucket(ctx context.Context, raw string, getenv func(string) string, log
 		if rest == "" {
 			return nil, configError{fmt.Errorf("--bucket %q: file:// needs a directory, e.g. file://./mirror", raw)}
 		}
-		b, err = fsbucket.New(filepath.FromSlash(rest))
+		open := fsbucket.New
+		if mode == readOnly {
+			open = fsbucket.Open
+		}
+		b, err = open(filepath.FromSlash(rest))
 		if err != nil {
 			return nil, configError{fmt.Errorf("--bucket %q: %w", raw, err)}
 		}

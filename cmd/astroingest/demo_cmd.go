@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, *debug)
 
 	// The bucket first: a wrong --bucket is reported before anything starts.
-	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger)
+	b, err := openBucket(ctx, *bucketURL, readWrite, os.Getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage

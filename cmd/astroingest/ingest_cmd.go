@@ -180,7 +180,12 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: the selection (%s) matches no registry entry\n", name, sel)
 		return ingest.Config{}, exitUsage
 	}
-	b, err := openBucket(ctx, *f.bucket, os.Getenv, logger)
+	// plan and --dry-run only read the manifests.
+	acc := readWrite
+	if f.dryRun == nil || *f.dryRun {
+		acc = readOnly
+	}
+	b, err := openBucket(ctx, *f.bucket, acc, os.Getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage

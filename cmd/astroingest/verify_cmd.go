@@ -34,7 +34,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	logger := newLogger(stderr, *debug)
-	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger)
+	b, err := openBucket(ctx, *bucketURL, readOnly, os.Getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "verify: %v\n", err)
 		return exitUsage
