@@ -25,6 +25,12 @@ const (
 	ProblemUnreadable = "unreadable"
 )
 
+// ErrNoMirror is Verify's answer for a bucket that holds no mirror at all:
+// no catalog, no manifest and no object under a domain. That is an empty
+// bucket or a wrong --bucket (a mistyped prefix), which must not pass as a
+// clean mirror.
+var ErrNoMirror = errors.New("no mirror found (no " + CatalogKey + ", no manifests)")
+
 // Problem is one discrepancy between the bucket and the manifests.
 type Problem struct {
 	Kind  string `json:"kind"`
@@ -49,11 +55,17 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // Verify audits the bucket against every manifest: each recorded object
 // must exist with its recorded size (and, with deep, its recorded sha256),
 // and every object under a domain prefix must be claimed by a manifest.
-// workers bounds concurrent stats and reads.
+// workers bounds concurrent stats and reads. A bucket without any of these
+// gives ErrNoMirror.
 func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*VerifyReport, error) {
 	ms, err := AllManifests(ctx, b)
 	if err != nil {
 		return nil, err
+	}
+	_, err = b.Stat(ctx, CatalogKey)
+	catalogAbsent := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !catalogAbsent {
+		return nil, fmt.Errorf("stat %s: %w", CatalogKey, err)
 	}
 	rep := &VerifyReport{Manifests: len(ms), Deep: deep, Problems: []Problem{}}
 	type item struct {
@@ -91,15 +103,20 @@ func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*Veri
 			rep.Problems = append(rep.Problems, *p)
 		}
 	}
+	data := 0
 	for _, d := range sources.Domains() {
 		for info, err := range b.List(ctx, d+"/") {
 			if err != nil {
 				return nil, fmt.Errorf("list %s/: %w", d, err)
 			}
+			data++
 			if !claimed[info.Key] {
 				rep.Problems = append(rep.Problems, Problem{Kind: ProblemOrphan, Key: info.Key, Got: fmt.Sprint(info.Size)})
 			}
 		}
+	}
+	if catalogAbsent && len(ms) == 0 && data == 0 {
+		return nil, ErrNoMirror
 	}
 	slices.SortStableFunc(rep.Problems, func(a, b Problem) int { return strings.Compare(a.Key, b.Key) })
 	return rep, nil

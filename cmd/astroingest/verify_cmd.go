@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,9 @@ Usage: astroingest verify [--deep] [--json] [--bucket URL]
 Audits the bucket against the manifests under annotations/sources/: every
 recorded object must exist with its recorded size (--deep also re-hashes
 its sha256), and every object under a domain prefix must be claimed by a
-manifest (otherwise it is reported as an orphan). Exit 1 on any discrepancy.
+manifest (otherwise it is reported as an orphan). Exit 1 on any discrepancy,
+exit 2 when the bucket holds no mirror at all (no annotations/catalog.json,
+no manifests, no data): usually a wrong --bucket or prefix.
 
 Examples:
   astroingest verify --bucket r2://mirror
@@ -40,6 +43,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	rep, err := ingest.Verify(ctx, b, *deep, *workers)
+	if errors.Is(err, ingest.ErrNoMirror) {
+		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact(*bucketURL), ingest.CatalogKey)
+		return exitUsage
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "verify: %v\n", err)
 		if ctx.Err() != nil {
