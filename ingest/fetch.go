@@ -67,7 +67,7 @@ func openObject(ctx context.Context, rc *retryablehttp.Client, obj sources.Objec
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, method, obj.URL, body)
 	if err != nil {
-		return nil, fmt.Errorf("build request for %s: %w", redactURL(obj.URL), err)
+		return nil, fmt.Errorf("build request for %s: %w", redactURL(obj.URL, false), err)
 	}
 	// Raw bytes only: a transparently decompressed body would not match the
 	// publisher's size or checksum.
@@ -197,14 +197,18 @@ func (r *resumingBody) resume() error {
 
 func (r *resumingBody) Close() error { return r.body.Close() }
 
-// redactURL drops the query, where some services carry keys, and userinfo.
-func redactURL(raw string) string {
+// redactURL is the one place a source URL is made fit to show or store.
+// Userinfo always goes: a password there would be published with the
+// manifests. The query goes too unless keepQuery, for messages, as some
+// services carry keys in it; manifests keep it (it can name the object, as
+// MAST's uri= does) and pass it through the redactor instead.
+func redactURL(raw string, keepQuery bool) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
 	u.User = nil
-	if u.RawQuery != "" {
+	if u.RawQuery != "" && !keepQuery {
 		u.RawQuery = "..."
 	}
 	return u.String()

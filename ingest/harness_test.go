@@ -208,6 +208,9 @@ func (k fakeKind) Objects(ctx context.Context, c *http.Client, e sources.Entry) 
 		f := k.srv.files[p]
 		k.srv.mu.Unlock()
 		o := sources.Object{Name: name, URL: k.srv.ts.URL + p, Size: -1}
+		if ui := e.Params["userinfo"]; ui != "" {
+			o.URL = "http://" + ui + "@" + k.srv.host() + p
+		}
 		if e.Params["single"] == "true" {
 			o.Name = ""
 		}

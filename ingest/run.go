@@ -528,7 +528,7 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 			k += "/" + o.Name
 		}
 		if err := bucket.ValidateKey(k); err != nil {
-			r.fail(e, &EntryError{Reason: ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redactURL(o.URL), err), Err: err})
+			r.fail(e, &EntryError{Reason: ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redactURL(o.URL, false), err), Err: err})
 			return
 		}
 		if seen[k] {
@@ -910,7 +910,7 @@ func (r *runner) attempt(ctx context.Context, e sources.Entry, o sources.Object,
 	}
 	r.cfg.Metrics.transfer(e.Domain, time.Since(start).Seconds())
 	rec := ObjectRecord{
-		Key: key, SourceURL: r.red.String(o.URL), Size: n, SHA256: hex.EncodeToString(sha.Sum(nil)),
+		Key: key, SourceURL: r.red.String(redactURL(o.URL, true)), Size: n, SHA256: hex.EncodeToString(sha.Sum(nil)),
 		PublisherChecksum: o.Checksum, SourceETag: dl.etag, LastModified: dl.lastModified,
 		ContentType: ctype, RetrievedAt: r.cfg.Now().UTC(), RunID: r.cfg.RunID,
 	}

@@ -250,11 +250,16 @@ func checkKey(domain, key string) string {
 // checkFetchURL returns why a URL cannot be fetched, or "". Plain http:// is
 // refused unless the family allows it: every publisher in scope serves
 // https, and a downgrade would let a network path alter what we mirror.
+// Userinfo is refused first, and its message masks the password: source
+// URLs are copied into manifests and run records, so a password in one
+// would be published with the mirror.
 func checkFetchURL(raw string, allowHTTP bool) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("URL %q does not parse: %v", raw, errors.Unwrap(err))
+	case u.User != nil:
+		return fmt.Sprintf("URL %q carries a user name or password; give the secret through hosts[].credential (read from an environment variable), never in a URL", u.Redacted())
 	case u.Scheme != "https" && u.Scheme != "http":
 		return fmt.Sprintf("URL %q must be https:// (got scheme %q)", raw, u.Scheme)
 	case u.Host == "":
