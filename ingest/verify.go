@@ -23,6 +23,11 @@ const (
 	ProblemWrongHash  = "wrong_sha256"
 	ProblemOrphan     = "orphan"
 	ProblemUnreadable = "unreadable"
+	// The catalog is the index the training side reads first.
+	ProblemCatalogMissing    = "catalog_missing"
+	ProblemCatalogUnreadable = "catalog_unreadable"
+	ProblemNoManifest        = "no_manifest"    // in the catalog, no manifest
+	ProblemNotInCatalog      = "not_in_catalog" // a manifest the catalog lacks
 )
 
 // ErrNoMirror is Verify's answer for a bucket that holds no mirror at all:
@@ -55,19 +60,19 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // Verify audits the bucket against every manifest: each recorded object
 // must exist with its recorded size (and, with deep, its recorded sha256),
 // and every object under a domain prefix must be claimed by a manifest.
-// workers bounds concurrent stats and reads. A bucket without any of these
-// gives ErrNoMirror.
+// The catalog must exist, decode, and index exactly the manifests. workers
+// bounds concurrent stats and reads. A bucket without any of these gives
+// ErrNoMirror.
 func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*VerifyReport, error) {
 	ms, err := AllManifests(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	_, err = b.Stat(ctx, CatalogKey)
-	catalogAbsent := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !catalogAbsent {
-		return nil, fmt.Errorf("stat %s: %w", CatalogKey, err)
+	catalogFound, catProblems, err := checkCatalog(ctx, b, ms)
+	if err != nil {
+		return nil, err
 	}
-	rep := &VerifyReport{Manifests: len(ms), Deep: deep, Problems: []Problem{}}
+	rep := &VerifyReport{Manifests: len(ms), Deep: deep, Problems: catProblems}
 	type item struct {
 		entry string
 		rec   ObjectRecord
@@ -115,11 +120,49 @@ func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*Veri
 			}
 		}
 	}
-	if catalogAbsent && len(ms) == 0 && data == 0 {
+	if !catalogFound && len(ms) == 0 && data == 0 {
 		return nil, ErrNoMirror
 	}
 	slices.SortStableFunc(rep.Problems, func(a, b Problem) int { return strings.Compare(a.Key, b.Key) })
 	return rep, nil
+}
+
+// checkCatalog compares annotations/catalog.json with the manifests. found
+// is false only when the catalog does not exist; a catalog that cannot be
+// read or decoded is a problem, not an error, so the audit goes on.
+func checkCatalog(ctx context.Context, b bucket.Bucket, ms []*Manifest) (found bool, probs []Problem, err error) {
+	probs = []Problem{}
+	var c Catalog
+	ok, err := readJSON(ctx, b, CatalogKey, &c)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return false, nil, ctx.Err()
+	case err != nil:
+		return true, append(probs, Problem{Kind: ProblemCatalogUnreadable, Key: CatalogKey, Got: err.Error()}), nil
+	case !ok:
+		return false, append(probs, Problem{Kind: ProblemCatalogMissing, Key: CatalogKey}), nil
+	}
+	manifests := make(map[string]string, len(ms)) // key -> entry ID
+	for _, m := range ms {
+		manifests[ManifestKey(m.ID)] = m.ID
+	}
+	listed := make(map[string]bool, len(c.Entries))
+	for _, e := range c.Entries {
+		key := e.Manifest
+		if key == "" {
+			key = ManifestKey(e.ID)
+		}
+		listed[key] = true
+		if _, ok := manifests[key]; !ok {
+			probs = append(probs, Problem{Kind: ProblemNoManifest, Key: key, Entry: e.ID})
+		}
+	}
+	for key, id := range manifests {
+		if !listed[key] {
+			probs = append(probs, Problem{Kind: ProblemNotInCatalog, Key: key, Entry: id})
+		}
+	}
+	return true, probs, nil
 }
 
 func checkObject(ctx context.Context, b bucket.Bucket, rec ObjectRecord, deep bool) (*Problem, error) {

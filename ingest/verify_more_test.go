@@ -2,9 +2,13 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
@@ -60,4 +64,86 @@ func hasProblem(rep *VerifyReport, kind, key string) bool {
 		}
 	}
 	return false
+}
+
+// mirrorEntry commits one data object for entry id and its manifest.
+func mirrorEntry(t *testing.T, b bucket.Bucket, id, data string) {
+	t.Helper()
+	key := "climate/" + id + ".nc"
+	putObject(t, b, key, data)
+	sum := sha256.Sum256([]byte(data))
+	m := Manifest{ID: id, Family: "f", Domain: "climate", Objects: []ObjectRecord{
+		{Key: key, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])},
+	}}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putObject(t, b, ManifestKey(id), string(raw))
+}
+
+func putCatalog(t *testing.T, b bucket.Bucket, ids ...string) {
+	t.Helper()
+	c := Catalog{Generated: time.Now().UTC(), Entries: []CatalogEntry{}}
+	for _, id := range ids {
+		c.Entries = append(c.Entries, CatalogEntry{ID: id, Domain: "climate", Family: "f", Manifest: ManifestKey(id)})
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putObject(t, b, CatalogKey, string(raw))
+}
+
+// The catalog is what the training side reads first, so Verify checks it
+// against the manifests: missing, unreadable, or naming other entries.
+func TestVerifyCatalog(t *testing.T) {
+	type want struct{ kind, key, entry string }
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, b bucket.Bucket)
+		want  []want
+	}{
+		{"consistent", func(t *testing.T, b bucket.Bucket) {
+			mirrorEntry(t, b, "a", "alpha")
+			mirrorEntry(t, b, "b", "bravo")
+			putCatalog(t, b, "a", "b")
+		}, nil},
+		{"missing", func(t *testing.T, b bucket.Bucket) {
+			mirrorEntry(t, b, "a", "alpha")
+		}, []want{{ProblemCatalogMissing, CatalogKey, ""}}},
+		{"not JSON", func(t *testing.T, b bucket.Bucket) {
+			mirrorEntry(t, b, "a", "alpha")
+			putObject(t, b, CatalogKey, `{"entries": [`)
+		}, []want{{ProblemCatalogUnreadable, CatalogKey, ""}}},
+		{"catalog only", func(t *testing.T, b bucket.Bucket) {
+			putCatalog(t, b, "gone")
+		}, []want{{ProblemNoManifest, ManifestKey("gone"), "gone"}}},
+		{"out of step", func(t *testing.T, b bucket.Bucket) {
+			mirrorEntry(t, b, "a", "alpha")
+			mirrorEntry(t, b, "new", "november")
+			putCatalog(t, b, "a", "gone")
+		}, []want{{ProblemNoManifest, ManifestKey("gone"), "gone"}, {ProblemNotInCatalog, ManifestKey("new"), "new"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := mem.New()
+			tt.setup(t, b)
+			rep, err := Verify(context.Background(), b, true, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Problems) != len(tt.want) {
+				t.Fatalf("problems %+v, want %+v", rep.Problems, tt.want)
+			}
+			for i, w := range tt.want {
+				if p := rep.Problems[i]; p.Kind != w.kind || p.Key != w.key || p.Entry != w.entry {
+					t.Errorf("problem %d: %+v, want %+v", i, p, w)
+				}
+			}
+			if rep.OK() != (len(tt.want) == 0) {
+				t.Errorf("OK() = %v with problems %+v", rep.OK(), rep.Problems)
+			}
+		})
+	}
 }

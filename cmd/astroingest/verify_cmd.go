@@ -17,7 +17,9 @@ Usage: astroingest verify [--deep] [--json] [--bucket URL]
 Audits the bucket against the manifests under annotations/sources/: every
 recorded object must exist with its recorded size (--deep also re-hashes
 its sha256), and every object under a domain prefix must be claimed by a
-manifest (otherwise it is reported as an orphan). Exit 1 on any discrepancy,
+manifest (otherwise it is reported as an orphan). annotations/catalog.json,
+which the training side reads first, must exist, decode and index exactly
+the manifests. Exit 1 on any discrepancy,
 exit 2 when the bucket holds no mirror at all (no annotations/catalog.json,
 no manifests, no data): usually a wrong --bucket or prefix.
 

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,5 +42,44 @@ func TestVerifyNoMirror(t *testing.T) {
 				t.Errorf("stdout %q, want nothing (no report of a bucket that holds no mirror)", out)
 			}
 		})
+	}
+}
+
+// mirrored returns a file:// bucket URL and its directory, holding a
+// complete mirror of entries t-a and t-b of testRegistry.
+func mirrored(t *testing.T) (url, dir string) {
+	t.Helper()
+	files := map[string]string{"/a.dat": "alpha alpha alpha", "/b.dat": "bravo"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	dir = t.TempDir()
+	url = "file://" + dir
+	code, _, errOut := runCmd(t, context.Background(), "backfill", "--source", "t-[ab]", "--registry", testRegistry(t, srv), "--bucket", url)
+	if code != exitOK {
+		t.Fatalf("backfill: exit %d\n%s", code, errOut)
+	}
+	if code, out, errOut := runCmd(t, context.Background(), "verify", "--deep", "--bucket", url); code != exitOK {
+		t.Fatalf("verify of a fresh mirror: exit %d\n%s%s", code, out, errOut)
+	}
+	return url, dir
+}
+
+// verify reads the catalog the training side reads first: without it the
+// mirror does not verify.
+func TestVerifyCatalogMissing(t *testing.T) {
+	url, dir := mirrored(t)
+	if err := os.Remove(filepath.Join(dir, "annotations", "catalog.json")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, context.Background(), "verify", "--bucket", url)
+	if code != exitFailed || !strings.Contains(out, "catalog_missing") || !strings.Contains(out, "annotations/catalog.json") {
+		t.Fatalf("exit %d, want %d and the missing catalog named\n%s%s", code, exitFailed, out, errOut)
 	}
 }
