@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,7 +128,7 @@ func (s *srcServer) serve(w http.ResponseWriter, r *http.Request) {
 	}()
 	if r.URL.Path == "/echo" {
 		status = 200
-		fmt.Fprintf(w, "you sent key=%s header=%s", r.URL.Query().Get("api_key"), r.Header.Get("PRIVATE-TOKEN"))
+		fmt.Fprintf(w, "you sent key=%s header=%s query=%s path=%s", r.URL.Query().Get("api_key"), r.Header.Get("PRIVATE-TOKEN"), r.URL.RawQuery, url.PathEscape(r.URL.Query().Get("api_key")))
 		return
 	}
 	if f == nil {

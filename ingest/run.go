@@ -177,15 +177,13 @@ func (c *Config) hostMap() map[string]sources.HostPolicy {
 
 // secrets are the values of every credential variable, for redaction.
 func (c *Config) secrets() redactor {
-	var r redactor
+	var vs []string
 	for _, h := range c.Hosts {
 		if h.Credential != nil && h.Credential.Env != "" {
-			if v := c.Getenv(h.Credential.Env); len(v) >= 4 {
-				r.secrets = append(r.secrets, v)
-			}
+			vs = append(vs, c.Getenv(h.Credential.Env))
 		}
 	}
-	return r
+	return newRedactor(vs...)
 }
 
 func (c *Config) planInput() planInput {

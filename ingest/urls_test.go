@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/sources"
 )
 
 // A source URL with userinfo (from a listing, as the registry validator
@@ -51,5 +52,69 @@ func TestUserinfoNeverStored(t *testing.T) {
 	}
 	if strings.Contains(all.String(), password) || strings.Contains(all.String(), "alice:") {
 		t.Errorf("userinfo stored or logged:\n%s", all.String())
+	}
+}
+
+// A key sent as a query parameter travels percent-encoded, so a server or
+// an error that echoes the request shows the encoded form: the redactor
+// removes the raw, query-escaped and path-escaped forms alike.
+func TestEncodedSecretsRedacted(t *testing.T) {
+	ctx := context.Background()
+	const secret = "k3y+with/slash=and:colon"
+	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
+	if forms[1] == secret || forms[2] == secret || forms[1] == forms[2] {
+		t.Fatalf("the secret %q does not exercise distinct encodings: %q", secret, forms)
+	}
+	fx := newFixture(t, 1, 1, 100, nil)
+	leaky := entry("leak", "climate", "famL", map[string]string{"echo": "1"})
+	leaky.URL = fx.srv.ts.URL + "/echo"
+	var logs bytes.Buffer
+	b := mem.New()
+	c := fx.cfg(b, ModeBackfill)
+	c.Entries = append(fx.entries, leaky)
+	c.Hosts[0].Credential = &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key"}
+	c.Getenv = func(k string) string {
+		if k == "NCBI_API_KEY" {
+			return secret
+		}
+		return ""
+	}
+	c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rec := mustRun(t, ctx, c)
+	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "leak" || strings.Count(rec.Failures[0].Detail, "**redacted**") != 3 {
+		t.Fatalf("failures = %+v, want the echo's three forms of the key redacted", rec.Failures)
+	}
+	var all bytes.Buffer
+	all.Write(logs.Bytes())
+	recJSON, _ := json.Marshal(rec)
+	all.Write(recJSON)
+	for info, err := range b.List(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(readAll(t, b, info.Key))
+	}
+	for _, f := range forms {
+		if strings.Contains(all.String(), f) {
+			t.Errorf("the key leaked as %q:\n%s", f, all.String())
+		}
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	tests := []struct {
+		secrets []string
+		in      string
+		want    string
+	}{
+		{[]string{"a+b/c=d:e"}, "q=a%2Bb%2Fc%3Dd%3Ae p=a+b%2Fc=d:e raw=a+b/c=d:e", "q=**redacted** p=**redacted** raw=**redacted**"},
+		{[]string{"plainkey"}, "key=plainkey", "key=**redacted**"},
+		{[]string{"abc", ""}, "abc stays: too short to be worth garbling messages", "abc stays: too short to be worth garbling messages"},
+		{[]string{"secret", "secret+more"}, "k=secret%2Bmore", "k=**redacted**"}, // longest first
+	}
+	for _, tt := range tests {
+		if got := newRedactor(tt.secrets...).String(tt.in); got != tt.want {
+			t.Errorf("redact %q from %q = %q, want %q", tt.secrets, tt.in, got, tt.want)
+		}
 	}
 }
