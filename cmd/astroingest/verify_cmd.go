@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/astroingest/astroingest/ingest"
 )
@@ -62,12 +63,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		_ = enc.Encode(rep)
 	} else {
 		for _, p := range rep.Problems {
-			switch {
-			case p.Want != "" || p.Got != "":
-				fmt.Fprintf(stdout, "%-13s %s (entry %s): want %s, got %s\n", p.Kind, p.Key, orDash(p.Entry), orDash(p.Want), orDash(p.Got))
-			default:
-				fmt.Fprintf(stdout, "%-13s %s (entry %s)\n", p.Kind, p.Key, orDash(p.Entry))
-			}
+			fmt.Fprintf(stdout, "%-18s %s\n", p.Kind, describe(p))
 		}
 		mode := "sizes"
 		if *deep {
@@ -75,6 +71,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		fmt.Fprintf(stdout, "checked %d manifests, %d objects (%s, %s): %d problem(s)\n",
 			rep.Manifests, rep.Objects, ingest.HumanBytes(rep.Bytes), mode, len(rep.Problems))
+		if ids := repairable(rep.Problems); len(ids) > 0 {
+			fmt.Fprintf(stdout, "to repair %s, fetch again:\n", plural(len(ids), "damaged entry"))
+			for _, id := range ids {
+				fmt.Fprintf(stdout, "  astroingest backfill --source %s --force --bucket %s\n", id, redact(*bucketURL))
+			}
+		}
 	}
 	if !rep.OK() {
 		return exitFailed
@@ -82,9 +84,49 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+// describe says in words what a problem is; the kind is printed before it.
+func describe(p ingest.Problem) string {
+	entry := ""
+	if p.Entry != "" {
+		entry = " (entry " + p.Entry + ")"
+	}
+	switch p.Kind {
+	case ingest.ProblemOrphan:
+		return fmt.Sprintf("%s (%s bytes): no manifest claims it", p.Key, p.Got)
+	case ingest.ProblemMissing:
+		return fmt.Sprintf("%s%s: in the manifest, not in the bucket", p.Key, entry)
+	case ingest.ProblemWrongSize:
+		return fmt.Sprintf("%s%s: want %s bytes, got %s", p.Key, entry, p.Want, p.Got)
+	case ingest.ProblemWrongHash:
+		return fmt.Sprintf("%s%s: want sha256 %s, got %s", p.Key, entry, p.Want, p.Got)
+	case ingest.ProblemUnreadable, ingest.ProblemCatalogUnreadable:
+		return fmt.Sprintf("%s%s: %s", p.Key, entry, p.Got)
+	case ingest.ProblemCatalogMissing:
+		return p.Key + ": not found; the next run or backfill rebuilds it from the manifests"
+	case ingest.ProblemNoManifest:
+		return fmt.Sprintf("%s%s: listed in the catalog, but the manifest does not exist", p.Key, entry)
+	case ingest.ProblemNotInCatalog:
+		return fmt.Sprintf("%s%s: manifest not listed in the catalog; the next run or backfill adds it", p.Key, entry)
+	}
+	s := p.Key + entry
+	if p.Want != "" || p.Got != "" {
+		s += fmt.Sprintf(": want %q, got %q", p.Want, p.Got)
 	}
 	return s
+}
+
+// repairable lists, sorted and once each, the entries whose objects are
+// damaged: a forced backfill fetches them again and rewrites them.
+func repairable(probs []ingest.Problem) []string {
+	var ids []string
+	for _, p := range probs {
+		switch p.Kind {
+		case ingest.ProblemMissing, ingest.ProblemWrongSize, ingest.ProblemWrongHash, ingest.ProblemUnreadable:
+			if p.Entry != "" {
+				ids = append(ids, p.Entry)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }

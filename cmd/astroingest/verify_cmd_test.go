@@ -83,3 +83,38 @@ func TestVerifyCatalogMissing(t *testing.T) {
 		t.Fatalf("exit %d, want %d and the missing catalog named\n%s%s", code, exitFailed, out, errOut)
 	}
 }
+
+// The text report says what each problem is in words, and how to repair
+// entries whose objects are damaged.
+func TestVerifyReportText(t *testing.T) {
+	url, dir := mirrored(t)
+	if err := os.MkdirAll(filepath.Join(dir, "climate"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "climate", "stray.nc"), []byte("1234567"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "astronomy", "test", "b.dat"), []byte("bra"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, context.Background(), "verify", "--bucket", url)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, out, errOut)
+	}
+	lines := map[string]bool{}
+	for l := range strings.Lines(out) {
+		lines[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for _, want := range []string{
+		"orphan climate/stray.nc (7 bytes): no manifest claims it",
+		"wrong_size astronomy/test/b.dat (entry t-b): want 5 bytes, got 3",
+		"astroingest backfill --source t-b --force --bucket " + url,
+	} {
+		if !lines[want] {
+			t.Errorf("no line %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "want -") || strings.Contains(out, "--source t-a") {
+		t.Errorf("report prints placeholders or repairs an intact entry:\n%s", out)
+	}
+}
