@@ -76,32 +76,47 @@ type Config struct {
 	StallTimeout     time.Duration // no bytes for this long aborts a download (default 2m)
 }
 
-// UsageError is invalid usage or configuration (exit 2); nothing was written.
-type UsageError struct{ Msg string }
+// UsageError is invalid usage or configuration (exit 2); nothing was
+// written. Err, when set, is the cause and is what Unwrap returns, so
+// callers can still test for it; Msg, when set, says what was checked.
+type UsageError struct {
+	Msg string
+	Err error
+}
 
-func (e *UsageError) Error() string { return e.Msg }
+func (e *UsageError) Error() string {
+	switch {
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *UsageError) Unwrap() error { return e.Err }
 
 func (c *Config) defaults() error {
 	if c.Bucket == nil {
-		return &UsageError{"no bucket configured"}
+		return &UsageError{Msg: "no bucket configured"}
 	}
 	if c.Mode == "" {
 		c.Mode = ModeRun
 	}
 	if c.Mode != ModeRun && c.Mode != ModeBackfill {
-		return &UsageError{fmt.Sprintf("unknown mode %q", c.Mode)}
+		return &UsageError{Msg: fmt.Sprintf("unknown mode %q", c.Mode)}
 	}
 	if err := c.Selection.Validate(); err != nil {
-		return &UsageError{err.Error()}
+		return &UsageError{Err: err}
 	}
 	if c.Mode == ModeBackfill && c.Selection.Empty() {
-		return &UsageError{"backfill needs a selection: give --domain, --family or --source GLOB"}
+		return &UsageError{Msg: "backfill needs a selection: give --domain, --family or --source GLOB"}
 	}
 	if c.Shard.Count < 1 {
 		c.Shard = Shard{Index: 0, Count: 1}
 	}
 	if c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count {
-		return &UsageError{fmt.Sprintf("shard %d/%d: index out of range", c.Shard.Index, c.Shard.Count)}
+		return &UsageError{Msg: fmt.Sprintf("shard %d/%d: index out of range", c.Shard.Index, c.Shard.Count)}
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
