@@ -280,6 +280,14 @@ func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOu
 		}
 		cancel()
 	}
+	// The record is printed whenever the engine returned one, also with an
+	// error (its write to the bucket failed): then it is the only account
+	// of what the run did.
+	if out.jsonOut && rec != nil {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rec)
+	}
 	if err != nil {
 		var ue *ingest.UsageError
 		var lh *ingest.LeaseHeldError
@@ -291,11 +299,6 @@ func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOu
 			return exitInterrupted, rec
 		}
 		return exitFailed, rec
-	}
-	if out.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rec)
 	}
 	return runExitCode(rec), rec
 }
