@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -445,18 +446,27 @@ func newRunner(cfg Config, log *slog.Logger) *runner {
 func (r *runner) execute(ctx context.Context, plan *Plan) {
 	var g errgroup.Group
 	g.SetLimit(r.cfg.Workers)
+	hosts := r.cfg.hostMap()
+	// A missing credential fails every entry of its host (1,442 for ERA5):
+	// each is recorded, but the log gets one line per host.
+	type missing struct {
+		env     string
+		entries int
+	}
+	noAuth := map[string]missing{}
 	for _, t := range plan.Tasks {
 		switch t.State {
 		case StateFresh:
 			r.count(func(c *RunCounts) { c.Fresh++ })
 			continue
 		case StateGated:
-			hp := hostPolicyFor(r.cfg.hostMap(), t.Entry.URL)
+			hp := hostPolicyFor(hosts, t.Entry.URL)
 			r.skip(t.Entry, ReasonGated, fmt.Sprintf("host %s needs %s=1 or --allow-gated: %s", hp.Host, hp.Gate, hp.GateReason))
 			continue
 		case StateNoAuth:
-			hp := hostPolicyFor(r.cfg.hostMap(), t.Entry.URL)
-			r.fail(t.Entry, &EntryError{Reason: ReasonAuthMissing, Detail: fmt.Sprintf("host %s requires the credential in env %s, which is not set", hp.Host, hp.Credential.Env)})
+			hp := hostPolicyFor(hosts, t.Entry.URL)
+			r.record(t.Entry, &EntryError{Reason: ReasonAuthMissing, Detail: fmt.Sprintf("host %s requires the credential in env %s, which is not set", hp.Host, hp.Credential.Env)})
+			noAuth[hp.Host] = missing{hp.Credential.Env, noAuth[hp.Host].entries + 1}
 			continue
 		case StateNoKind:
 			r.fail(t.Entry, &EntryError{Reason: ReasonOther, Detail: fmt.Sprintf("kind %q is not available in this build (%s:%d)", t.Entry.Kind, t.Entry.File, t.Entry.Line)})
@@ -471,6 +481,11 @@ func (r *runner) execute(ctx context.Context, plan *Plan) {
 			return nil
 		})
 	}
+	for _, h := range slices.Sorted(maps.Keys(noAuth)) {
+		m := noAuth[h]
+		r.log.Warn("entries failed: their host requires a credential that is not set", "host", h,
+			"env", m.env, "entries", m.entries, "reason", ReasonAuthMissing)
+	}
 	_ = g.Wait()
 }
 
@@ -480,7 +495,15 @@ func (r *runner) count(f func(*RunCounts)) {
 	r.mu.Unlock()
 }
 
+// fail records the entry's failure and logs it.
 func (r *runner) fail(e sources.Entry, err error) {
+	f := r.record(e, err)
+	r.log.Warn("entry failed", "entry", e.ID, "reason", f.Reason, "detail", f.Detail)
+}
+
+// record counts the entry as failed in the run record and metrics, without
+// a log line, for failures the caller reports in summary.
+func (r *runner) record(e sources.Entry, err error) Failure {
 	f := Failure{Entry: e.ID, Reason: classify(err), Detail: r.red.String(err.Error())}
 	r.mu.Lock()
 	r.rec.Failures = append(r.rec.Failures, f)
@@ -489,7 +512,7 @@ func (r *runner) fail(e sources.Entry, err error) {
 	r.prog.failed.Add(1)
 	r.cfg.Metrics.failure(e.Domain, f.Reason)
 	r.cfg.Metrics.entryState(e.Domain, "failed", 1)
-	r.log.Warn("entry failed", "entry", e.ID, "reason", f.Reason, "detail", f.Detail)
+	return f
 }
 
 func (r *runner) skip(e sources.Entry, reason, detail string) {
