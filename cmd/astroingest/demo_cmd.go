@@ -110,9 +110,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	code, rec := runEngine(ctx, "demo", cfg, engineOutput{metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
 	if rec != nil && !*jsonOut {
-		fmt.Fprintf(stderr, "\ndemo: %d entries: %d mirrored, %d unchanged, %d fresh, %d failed; %d objects uploaded (%s), %d unchanged, in %.1fs\n",
-			rec.Counts.Selected, rec.Counts.Done, rec.Counts.Unchanged, rec.Counts.Fresh, rec.Counts.Failed,
+		unfinished := ""
+		if rec.Counts.Unfinished > 0 {
+			unfinished = fmt.Sprintf(", %d unfinished", rec.Counts.Unfinished)
+		}
+		fmt.Fprintf(stderr, "\ndemo: %d entries: %d mirrored, %d unchanged, %d fresh, %d failed%s; %d objects uploaded (%s), %d unchanged, in %.1fs\n",
+			rec.Counts.Selected, rec.Counts.Done, rec.Counts.Unchanged, rec.Counts.Fresh, rec.Counts.Failed, unfinished,
 			rec.Counts.ObjectsUploaded, ingest.HumanBytes(rec.Bytes), rec.Counts.ObjectsUnchanged, rec.DurationSeconds)
+	}
+	// A half-made mirror is not one to verify: the rerun comes first.
+	if !noteInterrupted(stderr, "demo", rec) && rec != nil && !*jsonOut {
 		fmt.Fprintf(stderr, "next: astroingest verify --deep --bucket %s\n      astroingest demo --recheck --bucket %s\n", redact(*bucketURL), redact(*bucketURL))
 	}
 	if *keepServing && ctx.Err() == nil {

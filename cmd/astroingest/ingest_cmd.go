@@ -228,8 +228,20 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	if *f.dryRun {
 		return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
 	}
-	code, _ = runEngine(ctx, name, cfg, engineOutput{metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
+	code, rec := runEngine(ctx, name, cfg, engineOutput{metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
+	noteInterrupted(stderr, name, rec)
 	return code
+}
+
+// noteInterrupted tells a person reading stderr that the run did not
+// finish, what is left and that a rerun resumes, so that an interrupted
+// run's counts do not read like a finished one's.
+func noteInterrupted(stderr io.Writer, name string, rec *ingest.RunRecord) bool {
+	if rec == nil || !rec.Interrupted {
+		return false
+	}
+	fmt.Fprintf(stderr, "%s: interrupted: %s unfinished; rerun to resume\n", name, plural(rec.Counts.Unfinished, "entry"))
+	return true
 }
 
 // engineOutput is how a run reports: /metrics while running, a push at the
