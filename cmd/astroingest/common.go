@@ -8,6 +8,8 @@ import (
 	"io"
 	iofs "io/fs"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -184,4 +186,37 @@ func parseNoArgs(fs *flag.FlagSet, args []string) int {
 		return exitUsage
 	}
 	return -1
+}
+
+// checkOutputFlags checks --metrics-listen and --pushgateway when the flags
+// are parsed, so that a typo is a usage error before the run rather than a
+// failed listen or a warning after it. Empty values mean "off".
+func checkOutputFlags(metricsListen, pushgateway string) error {
+	if metricsListen != "" {
+		_, port, err := net.SplitHostPort(metricsListen)
+		if err == nil && port == "" {
+			err = errors.New("missing port")
+		}
+		if err == nil {
+			_, err = net.LookupPort("tcp", port)
+		}
+		if err != nil {
+			return fmt.Errorf("--metrics-listen %q: want HOST:PORT or :PORT, e.g. :9090 (%w)", metricsListen, err)
+		}
+	}
+	if pushgateway != "" {
+		u, err := url.Parse(pushgateway)
+		if err == nil && (u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "") {
+			err = errors.New("want an http:// or https:// URL with a host")
+		}
+		if err != nil {
+			// url.Parse's own error quotes the URL in full, password and all.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return fmt.Errorf("--pushgateway %q: %w, e.g. http://pushgateway:9091", redact(pushgateway), err)
+		}
+	}
+	return nil
 }

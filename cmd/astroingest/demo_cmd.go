@@ -68,6 +68,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: --workers %d: must be at least 1\n", *workers)
 		return exitUsage
 	}
+	if err := checkOutputFlags(*metricsListen, *pushgateway); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return exitUsage
+	}
 	if lo, hi := sourcetest.DemoMinEntries(), sourcetest.MaxDemoEntries; *entries < lo || *entries > hi {
 		fmt.Fprintf(stderr, "demo: --entries %d: want %d to %d (the smallest demo still covers every kind and domain)\n", *entries, lo, hi)
 		return exitUsage

@@ -154,6 +154,12 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 // setup parses the shared flags and builds the config (without metrics).
 func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger) (ingest.Config, int) {
+	if f.metricsListen != nil {
+		if err := checkOutputFlags(*f.metricsListen, *f.pushgateway); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return ingest.Config{}, exitUsage
+		}
+	}
 	sh, err := ingest.ParseShard(*f.shard, *f.shardCount, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A bad --pushgateway or --metrics-listen is a usage error found before
+// anything runs, not a warning after the whole run.
+func TestOutputFlagsCheckedFirst(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	reg := testRegistry(t, srv)
+	bad := []struct {
+		flag, value string
+	}{
+		{"--pushgateway", "ftp://pushgateway:9091"},
+		{"--pushgateway", "pushgateway:9091"},
+		{"--pushgateway", "http://"},
+		{"--pushgateway", "http:///metrics"},
+		{"--pushgateway", "://x"},
+		{"--metrics-listen", "9090"},
+		{"--metrics-listen", "localhost:"},
+		{"--metrics-listen", "localhost:no-such-port-name"},
+		{"--metrics-listen", "[::1"},
+	}
+	cmds := map[string][]string{
+		"run":      {"run", "--registry", reg},
+		"backfill": {"backfill", "--family", "t", "--registry", reg},
+		"demo":     {"demo"},
+	}
+	for name, base := range cmds {
+		for _, b := range bad {
+			t.Run(name+" "+b.flag+"="+b.value, func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "mirror")
+				args := append(append([]string{}, base...), "--bucket", "file://"+dir, b.flag, b.value)
+				code, _, errOut := runCmd(t, context.Background(), args...)
+				if code != exitUsage || !strings.Contains(errOut, b.flag) {
+					t.Fatalf("exit %d, stderr %q; want %d naming %s", code, errOut, exitUsage, b.flag)
+				}
+				if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a usage error wrote %s (%v)", dir, err)
+				}
+			})
+		}
+	}
+}
+
+func TestCheckOutputFlags(t *testing.T) {
+	for _, tc := range []struct {
+		listen, push string
+		ok           bool
+	}{
+		{"", "", true},
+		{":9090", "http://pushgateway:9091", true},
+		{"127.0.0.1:0", "https://push.example.org/prefix", true},
+		{"[::1]:9090", "", true},
+		{"localhost:http", "", true},
+		{"", "HTTP://PUSHGATEWAY:9091", true},
+		{"", "http://user:s3cr3t@:9091", false},
+		{":9090:1", "", false},
+	} {
+		err := checkOutputFlags(tc.listen, tc.push)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkOutputFlags(%q, %q) = %v, want ok %v", tc.listen, tc.push, err, tc.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error shows the URL's password: %v", err)
+		}
+	}
+}
