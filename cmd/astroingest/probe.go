@@ -74,6 +74,12 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "probe: %v\n", err)
 		return exitUsage
 	}
+	return probeAndReport(ctx, b, cfg, logger, stdout, stderr)
+}
+
+// probeAndReport probes b, prints the report and maps the outcome to an
+// exit code.
+func probeAndReport(ctx context.Context, b bucket.Bucket, cfg probeConfig, logger *slog.Logger, stdout, stderr io.Writer) int {
 	rep, err := probe(ctx, b, cfg, logger)
 	if rep != nil {
 		if cfg.json {

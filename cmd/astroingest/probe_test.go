@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/bucket/mem"
 )
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
@@ -145,5 +150,78 @@ func TestUsage(t *testing.T) {
 	code, _, errOut = runCmd(t, context.Background(), "probe", "--sizes", "1KiB,lots")
 	if code != exitUsage || !strings.Contains(errOut, `"lots"`) {
 		t.Fatalf("bad size: exit %d\n%s", code, errOut)
+	}
+}
+
+// corrupting hands back damaged bytes on every read, as a faulty disk,
+// proxy or backend would.
+type corrupting struct {
+	bucket.Bucket
+	damage func([]byte) []byte
+}
+
+func (c corrupting) Open(ctx context.Context, key string, rng *bucket.Range) (io.ReadCloser, error) {
+	rc, err := c.Bucket.Open(ctx, key, rng)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(c.damage(data))), nil
+}
+
+// The probe exists to catch a data flow that loses or changes bytes: a
+// bucket that does so must fail it (exit 1) with the mismatch reported.
+func TestProbeDetectsCorruption(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func([]byte) []byte
+		want   []string // in the report's errors
+	}{
+		{"bit flip", func(p []byte) []byte { p[len(p)/2] ^= 0x10; return p },
+			[]string{"get _probe/", "sha256", "get-range _probe/", "differ from what was written"}},
+		{"truncated", func(p []byte) []byte { return p[:len(p)-1] },
+			[]string{"get _probe/", "read back 1023 bytes", "get-range _probe/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			b := corrupting{mem.New(), tt.damage}
+			cfg := probeConfig{rounds: 2, sizes: []int64{1024}, json: true}
+			code := probeAndReport(context.Background(), b, cfg, slog.New(slog.DiscardHandler), &out, &errOut)
+			if code != exitFailed {
+				t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, out.String(), errOut.String())
+			}
+			var rep probeReport
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatalf("--json: %v\n%s", err, out.String())
+			}
+			// Every round's full read and ranged read is damaged.
+			if len(rep.Errors) != 2*cfg.rounds {
+				t.Errorf("%d errors, want %d: %q", len(rep.Errors), 2*cfg.rounds, rep.Errors)
+			}
+			all := strings.Join(rep.Errors, "\n")
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("errors lack %q:\n%s", w, all)
+				}
+			}
+			if !strings.Contains(errOut.String(), "probe: ") {
+				t.Errorf("stderr does not report the failure:\n%s", errOut.String())
+			}
+			n := 0
+			for _, err := range b.List(context.Background(), "_probe/") {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != 0 {
+				t.Errorf("%d probe objects left behind", n)
+			}
+		})
 	}
 }
