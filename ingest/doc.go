@@ -21,14 +21,20 @@
 //   - Failures never stop other entries. Cancellation is never a failure:
 //     in-flight uploads are aborted, finished entries are recorded and the
 //     run record is still written.
-//   - After a kill -9 the dead run's lease expires; the next run of the
-//     same selection and shard takes it over and aborts the unfinished
-//     uploads the dead run left under its entries' keys. Leftovers of
-//     other runs are aborted once they are older than StaleGrace.
+//   - Runs whose entries may overlap never write at once: every run first
+//     takes the bucket's write lease (BucketLeaseKey), so a nightly run, a
+//     backfill of one domain and runs with other shard counts refuse each
+//     other. Only the shards of one job (same mode, selection, shard count
+//     and job token, as the pods of one Indexed Job) share it; each also
+//     holds a lease on its shard, so a second pod of the same index is
+//     refused.
+//   - After a kill -9 the dead run's leases expire; the next run takes
+//     them over and aborts the unfinished uploads begun before their
+//     expiry under its own entries' keys, which only the dead holder (or
+//     an earlier dead run) can have written. Leftovers elsewhere are
+//     aborted once they are older than StaleGrace.
 //   - Byte budgets end a run cleanly: what did not fit is listed under
 //     "skipped" with reason budget_exceeded and is not a failure, like
 //     rclone's --max-transfer with --cutoff-mode=soft. Gated hosts are
 //     skipped the same way.
-//   - Only runs with the same selection and shard exclude each other
-//     (see Lease).
 package ingest

@@ -80,7 +80,7 @@ func TestMirrorAndRerun(t *testing.T) {
 			if n := staged(b); n != 0 {
 				t.Errorf("%d uploads left staged", n)
 			}
-			if _, err := b.Stat(ctx, LeasePrefix+LeaseScope(fx.cfg(b, ModeBackfill).Selection, Shard{0, 1})+".json"); err == nil {
+			if _, err := b.Stat(ctx, BucketLeaseKey); err == nil {
 				t.Error("lease not released")
 			}
 
@@ -347,10 +347,9 @@ func TestOverlappingRunsRefused(t *testing.T) {
 	fx := newFixture(t, 2, 1, 100, nil)
 	b := mem.New()
 	c := fx.cfg(b, ModeBackfill)
-	scope := LeaseScope(c.Selection, Shard{0, 1})
 	now := time.Now()
-	held := Lease{Holder: "other-host/pid-7/r1", RunID: "r1", Scope: scope, Acquired: now, Expires: now.Add(time.Hour)}
-	if err := writeJSON(ctx, b, LeasePrefix+scope+".json", held); err != nil {
+	held := Lease{Holder: "other-host/pid-7/r1", RunID: "r1", Acquired: now, Expires: now.Add(time.Hour)}
+	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Run(ctx, c)
@@ -361,15 +360,16 @@ func TestOverlappingRunsRefused(t *testing.T) {
 	if len(fx.srv.requests()) != 0 {
 		t.Fatal("a refused run touched the source")
 	}
-	// A different shard has its own lease.
+	// A shard has no lease of its own to hide behind: the bucket lease of
+	// an unsharded run refuses it too.
 	c2 := c
 	c2.Shard = Shard{1, 2}
-	if _, err := Run(ctx, c2); err != nil {
-		t.Fatalf("other shard refused: %v", err)
+	if _, err := Run(ctx, c2); !errors.As(err, &lh) || lh.Holder != held.Holder {
+		t.Fatalf("shard 1/2 while an unsharded run holds the bucket: err = %v, want LeaseHeldError", err)
 	}
 	// An expired lease is taken over.
 	held.Expires = now.Add(-time.Minute)
-	if err := writeJSON(ctx, b, LeasePrefix+scope+".json", held); err != nil {
+	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Run(ctx, c); err != nil {
@@ -381,23 +381,24 @@ func TestLeaseRenewal(t *testing.T) {
 	ctx := context.Background()
 	b := mem.New()
 	now := time.Now
-	h, err := acquireLease(ctx, b, Lease{Holder: "me", RunID: "r", Scope: "s"}, 60*time.Millisecond, now, discardLog())
+	h, err := acquireLease(ctx, b, LeasePrefix+"s.json", Lease{Holder: "me", RunID: "r"}, false, 60*time.Millisecond, now, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
+	rl := &runLease{bucket: h, stop: make(chan struct{}), log: discardLog()}
 	var first Lease
 	readJSON(ctx, b, LeasePrefix+"s.json", &first)
-	h.renewEvery(ctx)
+	rl.renewEvery(ctx)
 	time.Sleep(150 * time.Millisecond)
 	var later Lease
 	readJSON(ctx, b, LeasePrefix+"s.json", &later)
 	if !later.Expires.After(first.Expires) {
 		t.Fatalf("lease not renewed: %v then %v", first.Expires, later.Expires)
 	}
-	if _, err := acquireLease(ctx, b, Lease{Holder: "you", RunID: "r2", Scope: "s"}, time.Minute, now, discardLog()); err == nil {
+	if _, err := acquireLease(ctx, b, LeasePrefix+"s.json", Lease{Holder: "you", RunID: "r2"}, false, time.Minute, now, discardLog()); err == nil {
 		t.Fatal("renewed lease was taken")
 	}
-	if err := h.release(ctx); err != nil {
+	if err := rl.release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Stat(ctx, LeasePrefix+"s.json"); err == nil {

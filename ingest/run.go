@@ -59,6 +59,11 @@ type Config struct {
 	Metrics   *Metrics            // nil records nothing
 	RunID     string              // default: time, shard and a random suffix
 	Holder    string              // lease holder; default host+pid+run id
+	// Job is the job token of a sharded run: the shards of one job (one
+	// Kubernetes Indexed Job) share it, so they may hold the bucket's
+	// write lease together while a second job of the same selection may
+	// not. Default: env JOB_NAME. See BucketLeaseKey.
+	Job string
 
 	// Progress receives the live display (ProgressTTY) or, when nil or not
 	// a terminal, progress goes to Logger every ProgressInterval.
@@ -150,6 +155,9 @@ func (c *Config) defaults() error {
 		var b [3]byte
 		_, _ = rand.Read(b[:])
 		c.RunID = fmt.Sprintf("%s-s%dof%d-%s", c.Now().UTC().Format("20060102T150405Z"), c.Shard.Index, c.Shard.Count, hex.EncodeToString(b[:]))
+	}
+	if c.Job == "" {
+		c.Job = c.Getenv("JOB_NAME")
 	}
 	if c.Holder == "" {
 		host, _ := os.Hostname()
@@ -285,7 +293,7 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	}
 	counts := plan.Counts()
 
-	lh, err := acquireLease(ctx, cfg.Bucket, Lease{Holder: cfg.Holder, RunID: cfg.RunID, Scope: LeaseScope(cfg.Selection, cfg.Shard)}, cfg.LeaseTTL, cfg.Now, log)
+	lh, err := acquireRunLease(ctx, &cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -318,12 +326,10 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	log.Info("plan", attrs...)
 
 	r := newRunner(cfg, log)
-	if prev := lh.takenOver; prev != nil {
-		// The last run of this very scope died holding the lease (a kill
-		// -9): its unfinished uploads are stale as of its expiry, not in
-		// StaleGrace. doEntry sweeps them entry by entry.
-		r.staleBefore = prev.Expires
-	}
+	// When a dead run's lease was taken over (a kill -9), its unfinished
+	// uploads are stale as of its expiry, not in StaleGrace. doEntry sweeps
+	// them entry by entry.
+	r.staleBefore = lh.staleBefore()
 	r.rec.Started = started.UTC()
 	r.rec.EstimatedBytes = counts.EstimatedBytes
 	for _, t := range plan.Tasks {
@@ -404,9 +410,9 @@ type runner struct {
 	slots  chan struct{} // object transfers in flight, run-wide
 	red    redactor
 	prog   *progress
-	// staleBefore, when set, is the expiry of a dead run's lease of this
-	// scope: uploads under this run's entries begun before it are that
-	// run's leftovers.
+	// staleBefore, when set, is the expiry of the dead runs' leases this
+	// run took over: uploads under this run's entries begun before it are
+	// their leftovers (see runLease.staleBefore).
 	staleBefore time.Time
 
 	// present is a listing of the objects the run compares with their
@@ -595,11 +601,11 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 	r.finishEntry(ctx, t, results)
 }
 
-// cleanStaleEntry aborts the unfinished uploads that a dead run of this
-// scope left under the entry's keys. The sweep is per entry, not per
-// domain: other scopes (other shards, a backfill) may be uploading live
-// elsewhere in the same domain, and their uploads began before our cutoff
-// too. A failure only delays the cleanup to the StaleGrace sweep.
+// cleanStaleEntry aborts the unfinished uploads that a dead lease holder
+// left under the entry's keys. The sweep is per entry, not per domain: the
+// other shards of this run's job may be uploading live elsewhere in the
+// same domain, and their uploads may have begun before our cutoff. A
+// failure only delays the cleanup to the StaleGrace sweep.
 func (r *runner) cleanStaleEntry(ctx context.Context, e sources.Entry, objs []sources.Object) {
 	sc, ok := r.cfg.Bucket.(bucket.StaleCleaner)
 	if !ok || r.staleBefore.IsZero() {

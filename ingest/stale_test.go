@@ -42,9 +42,9 @@ func (s *staleRecorder) take() []sweep {
 }
 
 // After a dead run's lease is taken over, its uploads are swept at once,
-// but only under this run's own entries (other scopes may be uploading
-// live in the same domains); without a takeover only the StaleGrace sweep
-// of the domains runs.
+// but only under this run's own entries (other shards of its job may be
+// uploading live in the same domains); without a takeover only the
+// StaleGrace sweep of the domains runs.
 func TestTakeoverSweepsDeadRunsUploadsPerEntry(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t, 3, 2, 100, nil)
@@ -62,10 +62,9 @@ func TestTakeoverSweepsDeadRunsUploadsPerEntry(t *testing.T) {
 		}
 	}
 
-	scope := LeaseScope(c.Selection, Shard{0, 1})
 	expired := time.Now().Add(-time.Minute).UTC()
-	dead := Lease{Holder: "host/pid-9/dead", RunID: "dead", Scope: scope, Acquired: expired.Add(-time.Hour), Expires: expired}
-	if err := writeJSON(ctx, b, LeasePrefix+scope+".json", dead); err != nil {
+	dead := Lease{Holder: "host/pid-9/dead", RunID: "dead", Acquired: expired.Add(-time.Hour), Expires: expired}
+	if err := writeJSON(ctx, b, BucketLeaseKey, dead); err != nil {
 		t.Fatal(err)
 	}
 	mustRun(t, ctx, c)
