@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,15 +53,6 @@ func JobID(mode Mode, sel Selection, shards int, token string) string {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s", mode, sel.String(), shards, token)
 	return fmt.Sprintf("job-%016x", h.Sum64())
-}
-
-// LeaseScope names the first lease a run of sel and sh takes, under
-// LeasePrefix and without ".json": since every run takes the bucket's write
-// lease first, that is the bucket lease whatever the selection and shard.
-//
-// Deprecated: use BucketLeaseKey.
-func LeaseScope(sel Selection, sh Shard) string {
-	return strings.TrimSuffix(strings.TrimPrefix(BucketLeaseKey, LeasePrefix), ".json")
 }
 
 // Lease is the content of a lease object.

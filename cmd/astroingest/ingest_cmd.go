@@ -73,6 +73,7 @@ type runFlags struct {
 	workers       *int
 	shard         *string
 	shardCount    *int
+	shardCountSet bool
 	dryRun        *bool
 	force         *bool
 	allowGated    *bool
@@ -153,6 +154,16 @@ func runBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 // setup parses the shared flags and builds the config (without metrics).
+// noteSetFlags records which flags were given, for those whose zero
+// value differs from "not given".
+func (f *runFlags) noteSetFlags(fs *flag.FlagSet) {
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "shard-count" {
+			f.shardCountSet = true
+		}
+	})
+}
+
 func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger) (ingest.Config, int) {
 	if f.metricsListen != nil {
 		if err := checkOutputFlags(*f.metricsListen, *f.pushgateway); err != nil {
@@ -160,7 +171,13 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 			return ingest.Config{}, exitUsage
 		}
 	}
-	sh, err := ingest.ParseShard(*f.shard, *f.shardCount, os.Getenv)
+	// 0 is the flag's shown default, but an explicit --shard-count 0 is an
+	// error, so "not given" is told apart by whether the flag was set.
+	count := ingest.ShardCountUnset
+	if f.shardCountSet {
+		count = *f.shardCount
+	}
+	sh, err := ingest.ParseShard(*f.shard, count, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
@@ -226,6 +243,7 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
 	}
+	f.noteSetFlags(fs)
 	logger := newLogger(stderr, *f.debug)
 	cfg, code := f.config(ctx, mode, name, stderr, logger)
 	if code >= 0 {
@@ -339,6 +357,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
 	}
+	f.noteSetFlags(fs)
 	mode := ingest.ModeRun
 	if *backfill {
 		mode = ingest.ModeBackfill

@@ -132,9 +132,8 @@ func TestIngestCommands(t *testing.T) {
 	}
 
 	// A live lease held by another run refuses with exit 2, naming it.
-	sel := ingest.Selection{Families: []string{"t"}}
 	lease := `{"holder":"elsewhere/pid-1/x","run_id":"x","expires":"2999-01-01T00:00:00Z"}`
-	lp := filepath.Join(dir, ingest.LeasePrefix+ingest.LeaseScope(sel, ingest.Shard{Index: 0, Count: 1})+".json")
+	lp := filepath.Join(dir, filepath.FromSlash(ingest.BucketLeaseKey))
 	os.MkdirAll(filepath.Dir(lp), 0o755)
 	if err := os.WriteFile(lp, []byte(lease), 0o644); err != nil {
 		t.Fatal(err)
@@ -173,5 +172,29 @@ func TestStrayArgument(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errb.String(), exitUsage, want)
 			}
 		})
+	}
+}
+
+// --shard-count shows 0 as its default, yet an explicit 0 is refused while
+// leaving it out means one shard (or SHARD_COUNT).
+func TestShardCountFlag(t *testing.T) {
+	for _, tc := range []struct {
+		index string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"", []string{"plan", "--source", "noaa-ersst-v5-2024*"}, exitOK, ""},
+		{"", []string{"plan", "--source", "noaa-ersst-v5-2024*", "--shard-count", "0"}, exitUsage, "--shard-count 0"},
+		{"1", []string{"plan", "--source", "noaa-ersst-v5-2024*", "--shard-count", "2"}, exitOK, ""},
+		{"1", []string{"plan", "--source", "noaa-ersst-v5-2024*"}, exitUsage, "SHARD_COUNT"},
+	} {
+		t.Setenv("JOB_COMPLETION_INDEX", tc.index)
+		t.Setenv("SHARD_COUNT", "")
+		var out, errb bytes.Buffer
+		code := dispatch(context.Background(), append(tc.args, "--bucket", "file://"+t.TempDir()), &out, &errb)
+		if code != tc.code || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("index %q %v: exit %d, stderr %q; want %d and %q", tc.index, tc.args, code, errb.String(), tc.code, tc.want)
+		}
 	}
 }
