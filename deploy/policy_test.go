@@ -139,6 +139,15 @@ func envValue(c *corev1.Container, name string) (string, bool) {
 	return "", false
 }
 
+func jobNameFromLabel(c *corev1.Container) bool {
+	for _, e := range c.Env {
+		if e.Name == "JOB_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			return e.ValueFrom.FieldRef.FieldPath == "metadata.labels['batch.kubernetes.io/job-name']"
+		}
+	}
+	return false
+}
+
 type check struct {
 	name    string
 	applies func(w workload) bool // nil: every workload
@@ -471,6 +480,9 @@ func policyChecks() []check {
 			}
 			if _, ok := flags["--shard"]; ok {
 				errs = append(errs, errors.New("--shard is fixed; each pod must take its shard from JOB_COMPLETION_INDEX"))
+			}
+			if !jobNameFromLabel(c) {
+				errs = append(errs, errors.New("env JOB_NAME must come from the pod's batch.kubernetes.io/job-name label, so shards of this Job share one lease and another Job is refused"))
 			}
 			if cmd == "backfill" && flags["--domain"] == "" && flags["--family"] == "" && flags["--source"] == "" {
 				errs = append(errs, errors.New("backfill needs a selection: --domain, --family or --source"))
