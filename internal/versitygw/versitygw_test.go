@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"testing"
 	"time"
 
@@ -34,10 +35,7 @@ func TestStartServesBucket(t *testing.T) {
 // TestLaunchKeepAlive: the option decides whether a client's second
 // request reuses the first one's connection (the benchmark depends on it).
 func TestLaunchKeepAlive(t *testing.T) {
-	bin := Binary()
-	if bin == "" {
-		t.Skip("versitygw binary not found")
-	}
+	bin := requireBinary(t)
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprint("keepalive=", keep), func(t *testing.T) {
 			g, err := Launch(context.Background(), bin, t.TempDir(), Options{KeepAlive: keep})
@@ -71,10 +69,7 @@ func TestLaunchKeepAlive(t *testing.T) {
 }
 
 func TestLaunchCancelled(t *testing.T) {
-	bin := Binary()
-	if bin == "" {
-		t.Skip("versitygw binary not found")
-	}
+	bin := requireBinary(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if g, err := Launch(ctx, bin, t.TempDir(), Options{}); !errors.Is(err, context.Canceled) {
@@ -83,4 +78,17 @@ func TestLaunchCancelled(t *testing.T) {
 		}
 		t.Fatalf("Launch on a cancelled context: %v, want context.Canceled", err)
 	}
+}
+
+// requireBinary finds versitygw: optional on a laptop, required in CI.
+func requireBinary(t *testing.T) string {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("versitygw not found in CI (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
+		}
+		t.Skip("versitygw binary not found")
+	}
+	return bin
 }
