@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -338,3 +339,23 @@ func staged(b bucket.Bucket) int {
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func bucketOpts() bucket.PutOptions { return bucket.PutOptions{} }
+
+// written is everything a run left for someone to read: its log, its run
+// record and every object under prefix. Secret and userinfo tests grep it.
+func written(t *testing.T, logs []byte, rec *RunRecord, b bucket.Bucket, prefix string) *bytes.Buffer {
+	t.Helper()
+	var all bytes.Buffer
+	all.Write(logs)
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all.Write(recJSON)
+	for info, err := range b.List(context.Background(), prefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(readAll(t, b, info.Key))
+	}
+	return &all
+}

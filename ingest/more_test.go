@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -171,23 +170,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if n := fx.srv.count(func(r reqLog) bool { return !strings.HasPrefix(r.Header.Get("User-Agent"), "astroingest/") }); n != 0 {
 		t.Errorf("%d requests without the astroingest user agent", n)
 	}
-	var all bytes.Buffer
-	all.Write(logs.Bytes())
-	recJSON, _ := json.Marshal(rec)
-	all.Write(recJSON)
-	for info, err := range b.List(ctx, "") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		all.Write(readAll(t, b, info.Key))
-	}
+	all := written(t, logs.Bytes(), rec, b, "")
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(&all, resp.Body)
+	io.Copy(all, resp.Body)
 	resp.Body.Close()
 	if !bytes.Contains(all.Bytes(), []byte("astroingest_http_requests_total")) || !bytes.Contains(all.Bytes(), []byte(`"run_id"`)) {
 		t.Fatal("the haystack is missing the outputs it should contain")

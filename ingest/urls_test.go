@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -37,16 +36,7 @@ func TestUserinfoNeverStored(t *testing.T) {
 	if err != nil || u.User != nil || u.Host != fx.srv.host() || u.Path != "/e000/f0.dat" {
 		t.Errorf("manifest source_url %q, want the URL without userinfo", m.Objects[0].SourceURL)
 	}
-	var all bytes.Buffer
-	all.Write(logs.Bytes())
-	recJSON, _ := json.Marshal(rec)
-	all.Write(recJSON)
-	for info, err := range b.List(ctx, "annotations/") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		all.Write(readAll(t, b, info.Key))
-	}
+	all := written(t, logs.Bytes(), rec, b, "annotations/")
 	if !strings.Contains(all.String(), "/e000/f0.dat") {
 		t.Fatal("the haystack is missing the manifest it should contain")
 	}
@@ -84,16 +74,7 @@ func TestEncodedSecretsRedacted(t *testing.T) {
 	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "leak" || strings.Count(rec.Failures[0].Detail, "**redacted**") != 3 {
 		t.Fatalf("failures = %+v, want the echo's three forms of the key redacted", rec.Failures)
 	}
-	var all bytes.Buffer
-	all.Write(logs.Bytes())
-	recJSON, _ := json.Marshal(rec)
-	all.Write(recJSON)
-	for info, err := range b.List(ctx, "") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		all.Write(readAll(t, b, info.Key))
-	}
+	all := written(t, logs.Bytes(), rec, b, "")
 	for _, f := range forms {
 		if strings.Contains(all.String(), f) {
 			t.Errorf("the key leaked as %q:\n%s", f, all.String())
