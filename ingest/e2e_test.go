@@ -52,10 +52,10 @@ func TestEndToEndWithRealKinds(t *testing.T) {
 	b := mem.New()
 	cfg := Config{
 		Bucket: b, Entries: entries, Mode: ModeBackfill, Selection: Selection{Sources: []string{"*"}},
-		Kinds:        map[string]sources.Kind{"http": httpkind.New(), "index": index.New()},
-		Hosts:        []sources.HostPolicy{{Host: host, Concurrency: 4, RPS: 500, Burst: 50}},
-		Logger:       discardLog(),
-		RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 50 * time.Millisecond,
+		Kinds:  map[string]sources.Kind{"http": httpkind.New(), "index": index.New()},
+		Hosts:  []sources.HostPolicy{{Host: host, Concurrency: 4, RPS: 500, Burst: 50}},
+		Logger: discardLog(),
+		Retry:  RetryPolicy{WaitMin: 5 * time.Millisecond, WaitMax: 50 * time.Millisecond},
 		Getenv: func(string) string { return "" },
 	}
 	rec := mustRun(t, ctx, cfg)

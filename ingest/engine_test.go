@@ -245,7 +245,7 @@ func TestPermanentErrorsClassified(t *testing.T) {
 	fx.srv.fault("/e000/f0.dat", fault{status: 404, times: 100})
 	fx.srv.fault("/e001/f0.dat", fault{status: 500, times: 100})
 	c := fx.cfg(mem.New(), ModeBackfill)
-	c.HTTPAttempts = 3
+	c.Retry.Attempts = 3
 	rec := mustRun(t, ctx, c)
 	got := map[string]string{}
 	for _, f := range rec.Failures {
@@ -255,7 +255,7 @@ func TestPermanentErrorsClassified(t *testing.T) {
 	if len(got) != 2 || got["e000"] != want["e000"] || got["e001"] != want["e001"] || rec.Counts.Done != 1 {
 		t.Fatalf("failures %v, counts %+v", got, rec.Counts)
 	}
-	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e001/f0.dat" }); n != 3*c.TransferAttempts && n != 3 {
+	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e001/f0.dat" }); n != 3*c.Retry.Restarts && n != 3 {
 		t.Errorf("500 retried %d times", n)
 	}
 	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" }); n != 1 {

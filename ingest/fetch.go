@@ -27,12 +27,13 @@ func (e *transientError) Unwrap() error { return e.err }
 // newRetryClient wraps the polite transport with go-retryablehttp: bounded
 // attempts, exponential backoff, Retry-After on 429/503 (capped), and no
 // logging of its own (it would print URLs).
-func newRetryClient(rt http.RoundTripper, attempts int, waitMin, waitMax, maxRetryAfter time.Duration) *retryablehttp.Client {
+func newRetryClient(rt http.RoundTripper, p RetryPolicy) *retryablehttp.Client {
+	maxRetryAfter := p.MaxRetryAfter
 	c := &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: rt},
-		RetryWaitMin: waitMin,
-		RetryWaitMax: waitMax,
-		RetryMax:     attempts - 1,
+		RetryWaitMin: p.WaitMin,
+		RetryWaitMax: p.WaitMax,
+		RetryMax:     p.Attempts - 1,
 		CheckRetry:   retryablehttp.DefaultRetryPolicy,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		Backoff: func(lo, hi time.Duration, n int, resp *http.Response) time.Duration {

@@ -261,8 +261,8 @@ type runLease struct {
 // acquireRunLease takes the run's leases: the bucket lease (joined when a
 // shard of the same job holds it), then the shard lease of a sharded run.
 func acquireRunLease(ctx context.Context, cfg *Config, log *slog.Logger) (*runLease, error) {
-	b, ttl, now := cfg.Bucket, cfg.LeaseTTL, cfg.Now
-	l := Lease{Holder: cfg.Holder, RunID: cfg.RunID, Mode: cfg.Mode, Selection: cfg.Selection.String()}
+	b, ttl, now := cfg.Bucket, cfg.Lease.TTL, cfg.Now
+	l := Lease{Holder: cfg.leaseHolder(), RunID: cfg.RunID, Mode: cfg.Mode, Selection: cfg.Selection.String()}
 	sh := cfg.Shard
 	sharded := sh.Count > 1
 	if sharded {

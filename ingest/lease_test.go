@@ -40,7 +40,7 @@ func holdRun(t *testing.T, fx *fixture, c Config) *heldRun {
 	if err := c.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	h.holder = c.Holder
+	h.holder = c.leaseHolder()
 	go func() {
 		defer close(h.done)
 		h.rec, h.err = Run(context.Background(), c)
@@ -302,7 +302,7 @@ func TestJoinConfirmsBucketLease(t *testing.T) {
 		wantHolder string // of the bucket lease after acquiring; "" when refused
 		refusedBy  string
 	}{
-		{"released meanwhile", func(ctx context.Context, b bucket.Bucket) { b.Delete(ctx, BucketLeaseKey) }, "me", ""},
+		{"released meanwhile", func(ctx context.Context, b bucket.Bucket) { b.Delete(ctx, BucketLeaseKey) }, "me/r1", ""},
 		{"taken by another run", func(ctx context.Context, b bucket.Bucket) {
 			b.Delete(ctx, BucketLeaseKey)
 			writeJSON(ctx, b, BucketLeaseKey, other)

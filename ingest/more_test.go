@@ -62,50 +62,6 @@ func TestShardsCoverEveryEntryOnce(t *testing.T) {
 	}
 }
 
-func TestParseShard(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	const unset = ShardCountUnset
-	tests := []struct {
-		flag  string
-		count int
-		env   map[string]string
-		want  Shard
-		err   string // a substring of the error; "" when none is wanted
-	}{
-		{"", unset, nil, Shard{0, 1}, ""},
-		{"2/4", unset, nil, Shard{2, 4}, ""},
-		{"4/4", unset, nil, Shard{}, "--shard"},
-		{"x", unset, nil, Shard{}, "--shard"},
-		{"", 4, map[string]string{"JOB_COMPLETION_INDEX": "3"}, Shard{3, 4}, ""},
-		{"", unset, map[string]string{"JOB_COMPLETION_INDEX": "1", "SHARD_COUNT": "2"}, Shard{1, 2}, ""},
-		{"", 4, nil, Shard{}, "JOB_COMPLETION_INDEX"},
-		{"", 2, map[string]string{"JOB_COMPLETION_INDEX": "2"}, Shard{}, "JOB_COMPLETION_INDEX"},
-		// A pod index without a count would make every pod mirror everything.
-		{"", unset, map[string]string{"JOB_COMPLETION_INDEX": "2"}, Shard{}, "--shard-count N or SHARD_COUNT"},
-		{"", unset, map[string]string{"JOB_COMPLETION_INDEX": "x"}, Shard{}, "--shard-count N or SHARD_COUNT"},
-		{"", unset, map[string]string{"JOB_COMPLETION_INDEX": "0"}, Shard{0, 1}, ""},
-		{"", 1, map[string]string{"JOB_COMPLETION_INDEX": "2"}, Shard{}, "JOB_COMPLETION_INDEX"},
-		{"", 1, map[string]string{"JOB_COMPLETION_INDEX": "0"}, Shard{0, 1}, ""},
-		{"", 1, nil, Shard{0, 1}, ""},
-		// A count given explicitly must be positive, 0 as much as -2.
-		{"", 0, nil, Shard{}, "--shard-count 0: must be at least 1"},
-		{"", 0, map[string]string{"JOB_COMPLETION_INDEX": "2"}, Shard{}, "--shard-count 0: must be at least 1"},
-		{"", -2, nil, Shard{}, "--shard-count -2: must be at least 1"},
-		{"", unset, map[string]string{"SHARD_COUNT": "0"}, Shard{}, "SHARD_COUNT"},
-		{"", unset, map[string]string{"SHARD_COUNT": "3"}, Shard{}, "SHARD_COUNT 3"},
-		{"", unset, map[string]string{"SHARD_COUNT": "3", "JOB_COMPLETION_INDEX": "2"}, Shard{2, 3}, ""},
-	}
-	for _, tt := range tests {
-		got, err := ParseShard(tt.flag, tt.count, env(tt.env))
-		switch {
-		case tt.err == "" && (err != nil || got != tt.want):
-			t.Errorf("ParseShard(%q,%d,%v) = %v, %v; want %v", tt.flag, tt.count, tt.env, got, err, tt.want)
-		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-			t.Errorf("ParseShard(%q,%d,%v) = %v, %v; want an error containing %q", tt.flag, tt.count, tt.env, got, err, tt.err)
-		}
-	}
-}
-
 func TestParseBytes(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,7 +25,8 @@ func newProgress(now func() time.Time) *progress {
 
 // start shows progress until the returned stop is called: a redrawn single
 // line on a terminal, otherwise a structured log line per interval.
-func (p *progress) start(w io.Writer, tty bool, every time.Duration, log *slog.Logger) (stop func()) {
+func (p *progress) start(cfg ProgressConfig, log *slog.Logger) (stop func()) {
+	w, tty, every := cfg.Out, cfg.TTY, cfg.Interval
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {

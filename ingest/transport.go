@@ -10,8 +10,32 @@ import (
 	"sync"
 
 	"github.com/astroingest/astroingest/sources"
+	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/time/rate"
 )
+
+// newSourceClient builds the one HTTP stack every source request goes
+// through, kinds' listings and downloads alike. Each layer is a small
+// RoundTripper that does one thing; read from the outside in:
+//
+//	retryablehttp   retries a request as RetryPolicy says (Attempts, backoff, Retry-After)
+//	userAgent       names astroingest to the publisher
+//	credentials     adds the host's secret, and only that host's
+//	hostLimits      waits for the host's concurrency slot and rate, held until the body is closed
+//	requestMetrics  counts http_requests_total{host,code} for what is actually sent
+//	base            the shared connection pool
+//
+// Retries sit outside the limits, so every attempt waits its turn like a
+// new request.
+func newSourceClient(base http.RoundTripper, ua string, policies map[string]sources.HostPolicy, getenv func(string) string, m *Metrics, p RetryPolicy) *retryablehttp.Client {
+	hosts := newHostTable(policies, getenv)
+	var rt http.RoundTripper = base
+	rt = &requestMetrics{next: rt, hosts: hosts, metrics: m}
+	rt = &hostLimits{next: rt, hosts: hosts, limits: map[string]*hostLimit{}}
+	rt = &credentials{next: rt, hosts: hosts}
+	rt = &userAgent{next: rt, ua: ua}
+	return newRetryClient(rt, p)
+}
 
 // Defaults for hosts the registry does not declare (the schema's defaults).
 const (
@@ -26,87 +50,142 @@ func hostPolicyFor(hosts map[string]sources.HostPolicy, raw string) sources.Host
 	if err != nil {
 		return sources.HostPolicy{}
 	}
+	hp, _ := lookupHost(hosts, u)
+	return hp
+}
+
+func lookupHost(hosts map[string]sources.HostPolicy, u *url.URL) (sources.HostPolicy, bool) {
 	if hp, ok := hosts[strings.ToLower(u.Host)]; ok {
-		return hp
+		return hp, true
 	}
 	if hp, ok := hosts[strings.ToLower(u.Hostname())]; ok {
-		return hp
+		return hp, true
 	}
-	return sources.HostPolicy{Host: u.Hostname()}
+	return sources.HostPolicy{Host: u.Hostname()}, false
+}
+
+// hostInfo is one host as the stack sees it: its metric label, its
+// policy with defaults applied, and its secret when the credential is set.
+type hostInfo struct {
+	label  string // the declared host, or the URL's host name
+	policy sources.HostPolicy
+	secret string
+}
+
+// hostTable resolves a request URL to its host, once per host. Safe for
+// concurrent use.
+type hostTable struct {
+	policies map[string]sources.HostPolicy
+	getenv   func(string) string
+	mu       sync.Mutex
+	byLabel  map[string]*hostInfo
+}
+
+func newHostTable(policies map[string]sources.HostPolicy, getenv func(string) string) *hostTable {
+	return &hostTable{policies: policies, getenv: getenv, byLabel: map[string]*hostInfo{}}
+}
+
+func (t *hostTable) lookup(u *url.URL) *hostInfo {
+	hp, ok := lookupHost(t.policies, u)
+	label := u.Hostname()
+	if ok && hp.Host != "" {
+		label = hp.Host
+	} else if ok {
+		label = u.Host
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h := t.byLabel[label]; h != nil {
+		return h
+	}
+	h := &hostInfo{label: label, policy: hp}
+	if h.policy.Concurrency <= 0 {
+		h.policy.Concurrency = defaultHostConcurrency
+	}
+	if h.policy.RPS <= 0 {
+		h.policy.RPS = defaultHostRPS
+	}
+	if c := hp.Credential; c != nil && c.Env != "" {
+		h.secret = t.getenv(c.Env)
+		if h.secret != "" && c.RPS > 0 {
+			h.policy.RPS = c.RPS // a key buys a higher rate (NCBI: 3 -> 10)
+		}
+	}
+	if h.policy.Burst <= 0 {
+		h.policy.Burst = max(1, int(h.policy.RPS))
+	}
+	t.byLabel[label] = h
+	return h
+}
+
+// userAgent sets the User-Agent of every request.
+type userAgent struct {
+	next http.RoundTripper
+	ua   string
+}
+
+func (t *userAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.Header.Set("User-Agent", t.ua)
+	return t.next.RoundTrip(out)
+}
+
+// credentials adds the host's secret, as a header or a query parameter,
+// to requests for that host only.
+type credentials struct {
+	next  http.RoundTripper
+	hosts *hostTable
+}
+
+func (t *credentials) RoundTrip(req *http.Request) (*http.Response, error) {
+	h := t.hosts.lookup(req.URL)
+	c := h.policy.Credential
+	if c == nil || h.secret == "" || c.Header == "" && c.Query == "" {
+		return t.next.RoundTrip(req)
+	}
+	out := req.Clone(req.Context())
+	if c.Header != "" {
+		out.Header.Set(c.Header, h.secret)
+	} else {
+		q := out.URL.Query()
+		q.Set(c.Query, h.secret)
+		u := *out.URL
+		u.RawQuery = q.Encode()
+		out.URL = &u
+	}
+	return t.next.RoundTrip(out)
 }
 
 // hostLimit is the politeness state of one host for one run.
 type hostLimit struct {
-	label  string // metric label: the declared host, or the URL's host name
-	sem    chan struct{}
-	lim    *rate.Limiter
-	cred   *sources.Credential
-	secret string
+	sem chan struct{}
+	lim *rate.Limiter
 }
 
-// politeTransport is the RoundTripper every source request goes through:
-// per-host concurrency and rate, the user agent, the host's credential (and
-// only that host's), and http_requests_total. A request holds its host's
-// concurrency slot until its response body is closed, because the
+// hostLimits enforces each host's concurrency and rate. A request holds
+// its host's slot until its response body is closed, because the
 // connection is busy until then.
-type politeTransport struct {
-	base    http.RoundTripper
-	ua      string
-	getenv  func(string) string
-	metrics *Metrics
-
-	mu       sync.Mutex
-	policies map[string]sources.HostPolicy
-	limits   map[string]*hostLimit // by policy host, or URL host name when undeclared
+type hostLimits struct {
+	next   http.RoundTripper
+	hosts  *hostTable
+	mu     sync.Mutex
+	limits map[string]*hostLimit // by host label
 }
 
-func newPoliteTransport(base http.RoundTripper, ua string, policies map[string]sources.HostPolicy, getenv func(string) string, m *Metrics) *politeTransport {
-	return &politeTransport{base: base, ua: ua, getenv: getenv, metrics: m, policies: policies, limits: map[string]*hostLimit{}}
-}
-
-func (t *politeTransport) limitFor(u *url.URL) *hostLimit {
-	hp, ok := t.policies[strings.ToLower(u.Host)]
-	if !ok {
-		hp, ok = t.policies[strings.ToLower(u.Hostname())]
-	}
-	key := u.Hostname()
-	if ok {
-		key = hp.Host
-		if key == "" {
-			key = u.Host
-		}
-	}
+func (t *hostLimits) limitFor(h *hostInfo) *hostLimit {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if hl := t.limits[key]; hl != nil {
-		return hl
+	hl := t.limits[h.label]
+	if hl == nil {
+		hl = &hostLimit{sem: make(chan struct{}, h.policy.Concurrency), lim: rate.NewLimiter(rate.Limit(h.policy.RPS), h.policy.Burst)}
+		t.limits[h.label] = hl
 	}
-	conc := hp.Concurrency
-	if conc <= 0 {
-		conc = defaultHostConcurrency
-	}
-	rps := hp.RPS
-	if rps <= 0 {
-		rps = defaultHostRPS
-	}
-	hl := &hostLimit{label: key, sem: make(chan struct{}, conc), cred: hp.Credential}
-	if c := hp.Credential; c != nil && c.Env != "" {
-		hl.secret = t.getenv(c.Env)
-		if hl.secret != "" && c.RPS > 0 {
-			rps = c.RPS
-		}
-	}
-	burst := hp.Burst
-	if burst <= 0 {
-		burst = max(1, int(rps))
-	}
-	hl.lim = rate.NewLimiter(rate.Limit(rps), burst)
-	t.limits[key] = hl
 	return hl
 }
 
-func (t *politeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	hl := t.limitFor(req.URL)
+func (t *hostLimits) RoundTrip(req *http.Request) (*http.Response, error) {
+	h := t.hosts.lookup(req.URL)
+	hl := t.limitFor(h)
 	ctx := req.Context()
 	select {
 	case hl.sem <- struct{}{}:
@@ -118,30 +197,33 @@ func (t *politeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := hl.lim.Wait(ctx); err != nil {
 		release()
 		closeReqBody(req)
-		return nil, fmt.Errorf("rate limit for %s: %w", hl.label, err)
+		return nil, fmt.Errorf("rate limit for %s: %w", h.label, err)
 	}
-	out := req.Clone(ctx)
-	out.Header.Set("User-Agent", t.ua)
-	if c := hl.cred; c != nil && hl.secret != "" {
-		switch {
-		case c.Header != "":
-			out.Header.Set(c.Header, hl.secret)
-		case c.Query != "":
-			q := out.URL.Query()
-			q.Set(c.Query, hl.secret)
-			u := *out.URL
-			u.RawQuery = q.Encode()
-			out.URL = &u
-		}
-	}
-	resp, err := t.base.RoundTrip(out)
+	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		release()
-		t.metrics.httpRequest(hl.label, "error")
 		return nil, err
 	}
-	t.metrics.httpRequest(hl.label, strconv.Itoa(resp.StatusCode))
 	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+// requestMetrics counts every request sent, by host label and status
+// ("error" when no response came).
+type requestMetrics struct {
+	next    http.RoundTripper
+	hosts   *hostTable
+	metrics *Metrics
+}
+
+func (t *requestMetrics) RoundTrip(req *http.Request) (*http.Response, error) {
+	label := t.hosts.lookup(req.URL).label
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		t.metrics.httpRequest(label, "error")
+		return nil, err
+	}
+	t.metrics.httpRequest(label, strconv.Itoa(resp.StatusCode))
 	return resp, nil
 }
 

@@ -30,6 +30,18 @@ func version() string {
 	return "dev"
 }
 
+// userAgent is what astroingest tells publishers it is.
+func userAgent() string {
+	return fmt.Sprintf("astroingest/%s (+https://github.com/astroingest/astroingest)", version())
+}
+
+// processName names this process in its leases (with the run ID that the
+// engine adds), so an operator who finds a lease knows where to look.
+func processName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/pid-%d", host, os.Getpid())
+}
+
 // bucketFlag registers --bucket with ASTROINGEST_BUCKET as its default, so
 // that --help shows where the value comes from.
 func bucketFlag(fs *flag.FlagSet, def string) *string {

@@ -103,8 +103,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := ingest.Config{
 		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
 		Mode: ingest.ModeRun, Workers: *workers,
-		Getenv:  demo.Getenv,
-		Version: version(), Logger: logger,
+		Getenv:    demo.Getenv,
+		UserAgent: userAgent(), Holder: processName(), Logger: logger,
 	}
 	if *recheck {
 		cfg.Mode, cfg.Selection = ingest.ModeBackfill, ingest.Selection{Sources: []string{"*"}}

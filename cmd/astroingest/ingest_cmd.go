@@ -173,11 +173,11 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 	}
 	// 0 is the flag's shown default, but an explicit --shard-count 0 is an
 	// error, so "not given" is told apart by whether the flag was set.
-	count := ingest.ShardCountUnset
+	count := shardCountUnset
 	if f.shardCountSet {
 		count = *f.shardCount
 	}
-	sh, err := ingest.ParseShard(*f.shard, count, os.Getenv)
+	sh, err := parseShard(*f.shard, count, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
@@ -221,7 +221,7 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
 		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
 		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
-		Version: version(), Logger: logger,
+		UserAgent: userAgent(), Holder: processName(), Job: os.Getenv("JOB_NAME"), Logger: logger,
 	}
 	return cfg, -1
 }
@@ -301,7 +301,7 @@ func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOu
 		logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
 	}
 	if isTerminal(stderr) {
-		cfg.Progress, cfg.ProgressTTY = stderr, true
+		cfg.Progress = ingest.ProgressConfig{Out: stderr, TTY: true}
 	}
 
 	rec, err := ingest.Run(ctx, cfg)
