@@ -102,7 +102,7 @@ func (b *budget) start(fam string, size int64) (*charge, error) {
 func (b *budget) fitLocked(fam string, n int64) error {
 	if b.max > 0 && b.used+n > b.max {
 		b.exhausted = true
-		return &budgetError{fmt.Sprintf("--max-bytes %d reached (%d used)", b.max, b.used)}
+		return &budgetError{fmt.Sprintf("the run's byte budget of %d reached (%d used)", b.max, b.used)}
 	}
 	if fm := b.famMax[fam]; fm > 0 && b.famUsed[fam]+n > fm {
 		b.famDone[fam] = true

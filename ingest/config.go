@@ -3,11 +3,13 @@ package ingest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,18 +133,72 @@ func (e *UsageError) Error() string {
 
 func (e *UsageError) Unwrap() error { return e.Err }
 
-func (c *Config) defaults() error {
-	if err := c.check(); err != nil {
+// Names of the Config fields a FieldError can name.
+const (
+	FieldMode      = "Mode"
+	FieldSelection = "Selection" // empty where the mode needs one
+	FieldSources   = "Selection.Sources"
+	FieldDomains   = "Selection.Domains"
+	FieldShard     = "Shard"
+	FieldWorkers   = "Workers"
+)
+
+// FieldError is a Config value the engine cannot use. Field is one of the
+// Field* names and Value the value as given, so that the command can word
+// it as the flag the user typed; Err says what is wrong.
+type FieldError struct {
+	Field string
+	Value string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == "" {
+		return e.Field + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s %q: %v", e.Field, e.Value, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate checks the values a user chose (mode, selection, shard,
+// workers) without touching anything, so that a command can refuse bad
+// input before it opens a bucket. It returns a *FieldError. Run and
+// BuildPlan call it too.
+func (c *Config) Validate() error {
+	if c.Mode != "" && c.Mode != ModeRun && c.Mode != ModeBackfill {
+		return &FieldError{Field: FieldMode, Value: string(c.Mode), Err: errors.New("want run or backfill")}
+	}
+	if err := c.Selection.Validate(); err != nil {
 		return err
+	}
+	if c.Mode == ModeBackfill && c.Selection.Empty() {
+		return &FieldError{Field: FieldSelection, Err: errors.New("a backfill must name what to fetch")}
+	}
+	if c.Shard.Count >= 1 && (c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count) {
+		return &FieldError{Field: FieldShard, Value: c.Shard.String(), Err: errors.New("index out of range")}
+	}
+	if c.Workers < 1 {
+		return &FieldError{Field: FieldWorkers, Value: strconv.Itoa(c.Workers), Err: errors.New("must be at least 1")}
+	}
+	return nil
+}
+
+func (c *Config) defaults() error {
+	if c.Bucket == nil {
+		return &UsageError{Msg: "no bucket configured"}
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if err := c.Validate(); err != nil {
+		return &UsageError{Err: err}
 	}
 	if c.Mode == "" {
 		c.Mode = ModeRun
 	}
 	if c.Shard.Count < 1 {
 		c.Shard = Shard{Index: 0, Count: 1}
-	}
-	if c.Workers <= 0 {
-		c.Workers = 4
 	}
 	if c.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -178,26 +234,6 @@ func (c *Config) defaults() error {
 		if c.Progress.TTY {
 			c.Progress.Interval = 250 * time.Millisecond
 		}
-	}
-	return nil
-}
-
-// check refuses a configuration the run cannot start with.
-func (c *Config) check() error {
-	if c.Bucket == nil {
-		return &UsageError{Msg: "no bucket configured"}
-	}
-	if c.Mode != "" && c.Mode != ModeRun && c.Mode != ModeBackfill {
-		return &UsageError{Msg: fmt.Sprintf("unknown mode %q", c.Mode)}
-	}
-	if err := c.Selection.Validate(); err != nil {
-		return &UsageError{Err: err}
-	}
-	if c.Mode == ModeBackfill && c.Selection.Empty() {
-		return &UsageError{Msg: "backfill needs a selection: give --domain, --family or --source GLOB"}
-	}
-	if c.Shard.Count >= 1 && (c.Shard.Index < 0 || c.Shard.Index >= c.Shard.Count) {
-		return &UsageError{Msg: fmt.Sprintf("shard %d/%d: index out of range", c.Shard.Index, c.Shard.Count)}
 	}
 	return nil
 }

@@ -39,16 +39,18 @@ func (s Selection) Empty() bool {
 	return len(s.Domains) == 0 && len(s.Families) == 0 && len(s.Sources) == 0
 }
 
-// Validate checks the globs so a typo fails before anything runs.
+// Validate checks the globs and domains so a typo fails before anything
+// runs. The error is a *FieldError naming Selection.Sources or
+// Selection.Domains.
 func (s Selection) Validate() error {
 	for _, g := range s.Sources {
 		if _, err := path.Match(g, ""); err != nil {
-			return fmt.Errorf("--source %q: %w", g, err)
+			return &FieldError{Field: FieldSources, Value: g, Err: err}
 		}
 	}
 	for _, d := range s.Domains {
 		if !slices.Contains(sources.Domains(), d) {
-			return fmt.Errorf("--domain %q: not one of %s", d, strings.Join(sources.Domains(), ", "))
+			return &FieldError{Field: FieldDomains, Value: d, Err: fmt.Errorf("not one of %s", strings.Join(sources.Domains(), ", "))}
 		}
 	}
 	return nil

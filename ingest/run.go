@@ -208,7 +208,7 @@ func (r *runner) execute(ctx context.Context, plan *Plan) {
 			continue
 		case StateGated:
 			hp := hostPolicyFor(hosts, t.Entry.URL)
-			r.skip(t.Entry, ReasonGated, fmt.Sprintf("host %s needs %s=1 or --allow-gated: %s", hp.Host, hp.Gate, hp.GateReason))
+			r.skip(t.Entry, ReasonGated, fmt.Sprintf("host %s is gated: set %s=1 to allow it (%s)", hp.Host, hp.Gate, hp.GateReason))
 			continue
 		case StateNoAuth:
 			hp := hostPolicyFor(hosts, t.Entry.URL)

@@ -64,8 +64,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code := parseNoArgs(fs, args); code >= 0 {
 		return code
 	}
-	if *workers < 1 {
-		fmt.Fprintf(stderr, "demo: --workers %d: must be at least 1\n", *workers)
+	if err := (&ingest.Config{Workers: *workers}).Validate(); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", asFlagError(err))
 		return exitUsage
 	}
 	if err := checkOutputFlags(*metricsListen, *pushgateway); err != nil {

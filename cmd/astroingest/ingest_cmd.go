@@ -183,16 +183,9 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		return ingest.Config{}, exitUsage
 	}
 	sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.sourceGlobs}
-	if err := sel.Validate(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return ingest.Config{}, exitUsage
-	}
-	if mode == ingest.ModeBackfill && sel.Empty() {
-		fmt.Fprintf(stderr, "%s: name what to backfill with --domain, --family or --source GLOB\n", name)
-		return ingest.Config{}, exitUsage
-	}
-	if *f.workers < 1 {
-		fmt.Fprintf(stderr, "%s: --workers %d: must be at least 1\n", name, *f.workers)
+	choice := ingest.Config{Mode: mode, Selection: sel, Shard: sh, Workers: *f.workers}
+	if err := choice.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, asFlagError(err))
 		return ingest.Config{}, exitUsage
 	}
 	reg, err := loadSourcesRegistry(f.registry)
@@ -451,4 +444,26 @@ func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, std
 	fmt.Fprintf(stdout, "estimated %s from the last manifests; %d entries never fetched (size unknown)\n",
 		ingest.HumanBytes(c.EstimatedBytes), c.UnknownSize)
 	return exitOK
+}
+
+// asFlagError words the engine's field errors as the flags that set
+// those fields; other errors are returned as they are.
+func asFlagError(err error) error {
+	var fe *ingest.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	flagOf := map[string]string{
+		ingest.FieldSources: "--source", ingest.FieldDomains: "--domain",
+		ingest.FieldShard: "--shard",
+	}
+	switch {
+	case fe.Field == ingest.FieldSelection:
+		return errors.New("name what to backfill with --domain, --family or --source GLOB")
+	case fe.Field == ingest.FieldWorkers:
+		return fmt.Errorf("--workers %s: %w", fe.Value, fe.Err)
+	case flagOf[fe.Field] != "":
+		return fmt.Errorf("%s %q: %w", flagOf[fe.Field], fe.Value, fe.Err)
+	}
+	return err
 }

@@ -198,3 +198,27 @@ func TestShardCountFlag(t *testing.T) {
 		}
 	}
 }
+
+// The engine's field errors reach the user as the flags they typed, and
+// nothing is created for a refused command.
+func TestSelectionFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backfill", "--source", "e[0"}, `backfill: --source "e[0": syntax error in pattern`},
+		{[]string{"run", "--domain", "geology"}, `run: --domain "geology": not one of climate, biology, astronomy, spectroscopy`},
+		{[]string{"plan", "--workers", "0"}, `plan: --workers 0: must be at least 1`},
+		{[]string{"backfill"}, `backfill: name what to backfill with --domain, --family or --source GLOB`},
+	} {
+		dir := t.TempDir() + "/mirror"
+		var out, errb bytes.Buffer
+		code := dispatch(context.Background(), append(tc.args, "--bucket", "file://"+dir), &out, &errb)
+		if code != exitUsage || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errb.String(), exitUsage, tc.want)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%v: the refused command created %s", tc.args, dir)
+		}
+	}
+}
