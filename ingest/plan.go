@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -201,7 +202,7 @@ func readManifests(ctx context.Context, b bucket.Bucket, entries []sources.Entry
 	return prevs, etags, nil
 }
 
-// Counts summarises a plan per domain and family.
+// PlanCounts summarises a plan, in all and per family.
 type PlanCounts struct {
 	Selected       int            `json:"selected"`
 	ToFetch        int            `json:"to_fetch"`
@@ -215,16 +216,39 @@ type PlanCounts struct {
 	UnknownSize    int            `json:"unknown_size"`
 	ByDomain       map[string]int `json:"by_domain"`
 	ByFamily       map[string]int `json:"by_family"`
+	// Families are the per-family rows, by domain then family.
+	Families []FamilyCounts `json:"families"`
+}
+
+// FamilyCounts is one family's row of a plan.
+type FamilyCounts struct {
+	Domain   string `json:"domain"`
+	Family   string `json:"family"`
+	Selected int    `json:"selected"`
+	ToFetch  int    `json:"to_fetch"`
+	Fresh    int    `json:"fresh"`
+	// Skipped are selected but neither fetched nor fresh: gated, missing
+	// a credential, or of a kind this build lacks.
+	Skipped        int   `json:"skipped"`
+	EstimatedBytes int64 `json:"estimated_bytes"`
+	UnknownSize    int   `json:"unknown_size"`
 }
 
 // Counts tallies the plan. Estimated bytes come from the last manifests;
 // never-fetched entries count as unknown size.
 func (p *Plan) Counts() PlanCounts {
 	c := PlanCounts{ByDomain: map[string]int{}, ByFamily: map[string]int{}}
+	fams := map[string]*FamilyCounts{}
 	for _, t := range p.Tasks {
 		c.Selected++
 		c.ByDomain[t.Entry.Domain]++
 		c.ByFamily[t.Entry.Family]++
+		f := fams[t.Entry.Family]
+		if f == nil {
+			f = &FamilyCounts{Domain: t.Entry.Domain, Family: t.Entry.Family}
+			fams[t.Entry.Family] = f
+		}
+		f.Selected++
 		if t.Stale {
 			c.Stale++
 		}
@@ -240,15 +264,31 @@ func (p *Plan) Counts() PlanCounts {
 		case StateNoAuth:
 			c.AuthMissing++
 		}
-		if t.Fetch() {
+		switch {
+		case t.Fetch():
 			c.ToFetch++
+			f.ToFetch++
 			if t.Prev != nil {
-				c.EstimatedBytes += t.Prev.Bytes()
+				n := t.Prev.Bytes()
+				c.EstimatedBytes += n
+				f.EstimatedBytes += n
 			} else {
 				c.UnknownSize++
+				f.UnknownSize++
 			}
+		case t.State == StateFresh:
+			f.Fresh++
+		default:
+			f.Skipped++
 		}
 	}
+	c.Families = make([]FamilyCounts, 0, len(fams))
+	for _, f := range fams {
+		c.Families = append(c.Families, *f)
+	}
+	slices.SortFunc(c.Families, func(a, b FamilyCounts) int {
+		return cmp.Or(strings.Compare(a.Domain, b.Domain), strings.Compare(a.Family, b.Family))
+	})
 	return c
 }
 

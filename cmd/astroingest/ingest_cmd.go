@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -388,55 +387,15 @@ func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, std
 		_ = enc.Encode(planSummary{Mode: p.Mode, Selection: p.Selection, Shard: p.Shard, Counts: c})
 		return exitOK
 	}
-	// Per family: selected, to fetch, fresh, and the bytes last mirrored.
-	type row struct {
-		domain, family                string
-		selected, fetch, fresh, other int
-		bytes                         int64
-		unknown                       int
-	}
-	rows := map[string]*row{}
-	for _, t := range p.Tasks {
-		r := rows[t.Entry.Family]
-		if r == nil {
-			r = &row{domain: t.Entry.Domain, family: t.Entry.Family}
-			rows[t.Entry.Family] = r
-		}
-		r.selected++
-		switch {
-		case t.Fetch():
-			r.fetch++
-			if t.Prev != nil {
-				r.bytes += t.Prev.Bytes()
-			} else {
-				r.unknown++
-			}
-		case t.State == ingest.StateFresh:
-			r.fresh++
-		default:
-			r.other++
-		}
-	}
-	keys := make([]string, 0, len(rows))
-	for k := range rows {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if c := strings.Compare(rows[a].domain, rows[b].domain); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
 	fmt.Fprintf(stdout, "%s plan, shard %s, selection %s\n\n", p.Mode, p.Shard, p.Selection)
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tFAMILY\tSELECTED\tTO FETCH\tFRESH\tSKIPPED\tEST. BYTES")
-	for _, k := range keys {
-		r := rows[k]
-		est := ingest.HumanBytes(r.bytes)
-		if r.unknown > 0 {
-			est += fmt.Sprintf(" + %d unknown", r.unknown)
+	for _, r := range c.Families {
+		est := ingest.HumanBytes(r.EstimatedBytes)
+		if r.UnknownSize > 0 {
+			est += fmt.Sprintf(" + %d unknown", r.UnknownSize)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.domain, r.family, r.selected, r.fetch, r.fresh, r.other, est)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Domain, r.Family, r.Selected, r.ToFetch, r.Fresh, r.Skipped, est)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nselected %d: %d to fetch (%d new, %d due), %d fresh, %d gated, %d missing credentials, %d stale\n",
