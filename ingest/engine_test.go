@@ -388,7 +388,8 @@ func TestLeaseRenewal(t *testing.T) {
 	rl := &runLease{bucket: h, stop: make(chan struct{}), log: discardLog()}
 	var first Lease
 	readJSON(ctx, b, LeasePrefix+"s.json", &first)
-	rl.renewEvery(ctx)
+	lost := make(chan string, 10)
+	rl.renewEvery(ctx, func(lease string, err error) { lost <- lease })
 	time.Sleep(150 * time.Millisecond)
 	var later Lease
 	readJSON(ctx, b, LeasePrefix+"s.json", &later)
@@ -398,6 +399,21 @@ func TestLeaseRenewal(t *testing.T) {
 	if _, err := acquireLease(ctx, b, LeasePrefix+"s.json", Lease{Holder: "you", RunID: "r2"}, false, time.Minute, now, discardLog()); err == nil {
 		t.Fatal("renewed lease was taken")
 	}
+	if len(lost) != 0 {
+		t.Fatalf("a renewal of a held lease was reported failed: %s", <-lost)
+	}
+	// Another run's lease in its place (ours expired while we stalled and
+	// was taken over): the next renewal reports the loss.
+	writeJSON(ctx, b, LeasePrefix+"s.json", Lease{Holder: "thief", RunID: "r3", Expires: time.Now().Add(time.Hour)})
+	select {
+	case k := <-lost:
+		if k != LeasePrefix+"s.json" {
+			t.Fatalf("lost %s", k)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a lost lease was never reported")
+	}
+	writeJSON(ctx, b, LeasePrefix+"s.json", Lease{Holder: "me", RunID: "r"})
 	if err := rl.release(ctx); err != nil {
 		t.Fatal(err)
 	}

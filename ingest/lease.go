@@ -324,8 +324,10 @@ func (rl *runLease) handles() []*leaseHandle {
 	return []*leaseHandle{rl.shard, rl.bucket}
 }
 
-// renewEvery renews the leases every TTL/3 until release.
-func (rl *runLease) renewEvery(ctx context.Context) {
+// renewEvery renews the leases every TTL/3 until release. Each failed
+// renewal is handed to onFail, the seam where the run decides what a lost
+// lease means for it; renewal goes on either way.
+func (rl *runLease) renewEvery(ctx context.Context, onFail func(lease string, err error)) {
 	rl.done.Add(1)
 	go func() {
 		defer rl.done.Done()
@@ -341,7 +343,7 @@ func (rl *runLease) renewEvery(ctx context.Context) {
 			}
 			for _, h := range rl.handles() {
 				if err := h.renew(ctx); err != nil {
-					rl.log.Warn("lease renewal failed", "lease", h.key, "err", err)
+					onFail(h.key, err)
 				}
 			}
 		}

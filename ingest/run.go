@@ -51,7 +51,11 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	lh.renewEvery(ctx)
+	// A failed renewal is only reported for now: the run goes on, as its
+	// object commits are atomic.
+	lh.renewEvery(ctx, func(lease string, err error) {
+		log.Warn("lease renewal failed", "lease", lease, "err", err)
+	})
 	defer func() {
 		if rerr := lh.release(ctx); rerr != nil {
 			log.Warn("releasing lease failed; it expires on its own", "err", rerr)

@@ -1,0 +1,49 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/astroingest/astroingest/sources"
+)
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+var _ net.Error = timeoutErr{}
+
+// classify maps every error the engine meets to one closed reason, the
+// most specific first, and wrapping never hides it.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&EntryError{Reason: ReasonAuthMissing}, ReasonAuthMissing},
+		{&sources.FetchError{Reason: sources.ReasonLicenceRequired, Detail: "accept it"}, ReasonLicenceRequired},
+		{&sources.FetchError{Reason: sources.ReasonBadResponse, Detail: "not CSV"}, ReasonOther},
+		{&mismatchError{ReasonChecksumMismatch, "md5"}, ReasonChecksumMismatch},
+		{&budgetError{"full"}, ReasonBudgetExceeded},
+		{&bucketError{errors.New("503")}, ReasonBucketError},
+		{&StatusError{Host: "h", Code: 404}, ReasonHTTP404},
+		{&StatusError{Host: "h", Code: 403}, ReasonAuthMissing},
+		{&StatusError{Host: "h", Code: 418}, ReasonHTTP4xx},
+		{&StatusError{Host: "h", Code: 502}, ReasonHTTP5xx},
+		{context.DeadlineExceeded, ReasonTimeout},
+		{errStalled, ReasonTimeout},
+		{&net.OpError{Op: "read", Err: timeoutErr{}}, ReasonTimeout},
+		{errors.New("something else"), ReasonOther},
+	}
+	for _, tt := range tests {
+		wrapped := fmt.Errorf("climate/x.nc: %w", tt.err)
+		if got := classify(wrapped); got != tt.want {
+			t.Errorf("classify(%v) = %s, want %s", wrapped, got, tt.want)
+		}
+	}
+}
