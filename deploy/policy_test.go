@@ -37,7 +37,7 @@ const (
 )
 
 // credentialKeys are the keys of the Secret, as in base/secret.example.yaml.
-var credentialKeys = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "R2_ACCOUNT_ID", "CDS_API_KEY", "NCBI_API_KEY"}
+var credentialKeys = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "R2_ACCOUNT_ID", "CDS_API_KEY"}
 
 // cliFlags is the CLI contract of DESIGN.md for the commands a manifest may
 // run; the value says whether the flag takes a value (written --flag=value in
