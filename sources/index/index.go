@@ -32,6 +32,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 // DefaultMaxDepth bounds recursion when max_depth is not given.
@@ -128,7 +129,7 @@ func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sou
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("%s:%d: entry %s: url %q is not an http(s) URL", e.File, e.Line, e.ID, e.URL)
 	}
-	body, err := checksum.Get(ctx, c, base.String(), checksum.MaxListing)
+	body, err := listing.Get(ctx, c, base.String())
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: list %w", e.ID, err)
 	}
@@ -258,7 +259,7 @@ func listHTML(ctx context.Context, c *http.Client, base *url.URL, body []byte, o
 		d := queue[0]
 		queue = queue[1:]
 		if d.body == nil {
-			b, err := checksum.Get(ctx, c, d.u.String(), checksum.MaxListing)
+			b, err := listing.Get(ctx, c, d.u.String())
 			if err != nil {
 				return nil, fmt.Errorf("list %w", err)
 			}
@@ -334,7 +335,7 @@ func listS3(ctx context.Context, c *http.Client, base *url.URL, opt options) ([]
 		}
 		u := root
 		u.RawQuery = q.Encode()
-		body, err := checksum.Get(ctx, c, u.String(), checksum.MaxListing)
+		body, err := listing.Get(ctx, c, u.String())
 		if err != nil {
 			return nil, fmt.Errorf("list %w", err)
 		}

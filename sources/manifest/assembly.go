@@ -14,6 +14,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 type assembly struct {
@@ -36,7 +37,7 @@ func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) 
 			return nil, fmt.Errorf("%s: params filter %q: want column=value", x.where, f)
 		}
 	}
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}

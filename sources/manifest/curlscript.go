@@ -24,7 +24,7 @@ import (
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 func (k Kind) curlScript(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
@@ -36,7 +36,7 @@ func (k Kind) curlScript(ctx context.Context, c *http.Client, x *entryCtx) ([]so
 		}
 		limit = n
 	}
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}

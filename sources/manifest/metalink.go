@@ -10,6 +10,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 // metalinkDoc covers metalink 3.0 (<files><file><verification><hash>,
@@ -43,7 +44,7 @@ func normAlgo(t string) string {
 }
 
 func (k Kind) metalink(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}

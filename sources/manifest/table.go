@@ -15,6 +15,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
@@ -44,7 +45,7 @@ func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources
 		delim = rune(d[0])
 	}
 
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}
