@@ -24,7 +24,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/internal/filter"
 	"github.com/astroingest/astroingest/sources/listing"
 )
 
@@ -49,33 +49,16 @@ type Kind struct{}
 func New() sources.Kind { return Kind{} }
 
 type options struct {
-	include, exclude []string
-	maxDepth         int
+	filter   filter.Filter
+	maxDepth int
 }
 
 func parseOptions(e sources.Entry) (options, error) {
 	where := fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID)
 	var o options
-	split := func(name string) ([]string, error) {
-		var out []string
-		for _, g := range strings.Split(e.Params[name], ",") {
-			g = strings.TrimSpace(g)
-			if g == "" {
-				continue
-			}
-			if _, err := path.Match(g, ""); err != nil {
-				return nil, fmt.Errorf("%s: params %s: bad glob %q: %w", where, name, g, err)
-			}
-			out = append(out, g)
-		}
-		return out, nil
-	}
 	var err error
-	if o.include, err = split("include"); err != nil {
-		return o, err
-	}
-	if o.exclude, err = split("exclude"); err != nil {
-		return o, err
+	if o.filter, err = filter.Parse(e.Params); err != nil {
+		return o, fmt.Errorf("%s: %w", where, err)
 	}
 	recursive := false
 	if v := e.Params["recursive"]; v != "" {
@@ -97,26 +80,6 @@ func parseOptions(e sources.Entry) (options, error) {
 		o.maxDepth = n
 	}
 	return o, nil
-}
-
-// Match reports whether a file at rel (relative path) passes the filters.
-func (o options) match(rel string) bool {
-	m := func(globs []string) bool {
-		for _, g := range globs {
-			subject := path.Base(rel)
-			if strings.Contains(g, "/") {
-				subject = rel
-			}
-			if ok, _ := path.Match(g, subject); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if len(o.include) > 0 && !m(o.include) {
-		return false
-	}
-	return !m(o.exclude)
 }
 
 // Objects lists the entry's directory.
@@ -274,7 +237,7 @@ func listHTML(ctx context.Context, c *http.Client, base *url.URL, body []byte, o
 				}
 				continue
 			}
-			if !opt.match(rel) {
+			if !opt.filter.Match(rel) {
 				continue
 			}
 			objs = append(objs, sources.Object{Name: rel, URL: l.url.String(), Size: l.size})
@@ -350,7 +313,7 @@ func listS3(ctx context.Context, c *http.Client, base *url.URL, opt options) ([]
 				continue // outside the prefix, or a folder placeholder
 			}
 			rel := ct.Key[len(dirPrefix):]
-			if strings.Count(rel, "/") > opt.maxDepth || !validRel(rel) || !opt.match(rel) {
+			if strings.Count(rel, "/") > opt.maxDepth || !validRel(rel) || !opt.filter.Match(rel) {
 				continue
 			}
 			o := sources.Object{Name: rel, URL: root.String() + escapeKey(ct.Key), Size: ct.Size, ETag: ct.ETag}

@@ -25,7 +25,7 @@ type assembly struct {
 // assemblySummary reads NCBI's assembly_summary.txt: "#"-comment lines, the
 // last of which before the data is the header ("#assembly_accession\t...").
 func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	if len(x.incl) == 0 {
+	if !x.filter.HasInclude() {
 		return nil, fmt.Errorf("%s: params include is required for format assembly_summary (e.g. \"*_genomic.fna.gz\")", x.where)
 	}
 	var fcol, fval string
@@ -147,7 +147,7 @@ func assemblyFiles(ctx context.Context, c *http.Client, x *entryCtx, a assembly)
 	base, _ := url.Parse(a.dir + "/")
 	var objs []sources.Object
 	for _, en := range l.Entries {
-		if !x.match(en.Name) || !validName(en.Name) {
+		if !x.filter.Match(en.Name) || !validName(en.Name) {
 			continue
 		}
 		cs := en.Checksum

@@ -46,7 +46,7 @@ func (k Kind) curlScript(ctx context.Context, c *http.Client, x *entryCtx) ([]so
 	}
 	var objs []sources.Object
 	for _, d := range dls {
-		if !x.match(d.name) {
+		if !x.filter.Match(d.name) {
 			continue
 		}
 		if limit > 0 && len(objs) == limit {

@@ -27,11 +27,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/internal/filter"
 )
 
 // Kind implements sources.Kind for "manifest". The zero value is ready and
@@ -46,30 +46,10 @@ type Kind struct {
 func New() sources.Kind { return Kind{} }
 
 type entryCtx struct {
-	e     sources.Entry
-	where string // "file:line: entry id" for configuration errors
-	base  *url.URL
-	incl  []string
-	excl  []string
-}
-
-func (x *entryCtx) match(name string) bool {
-	m := func(globs []string) bool {
-		for _, g := range globs {
-			subject := path.Base(name)
-			if strings.Contains(g, "/") {
-				subject = name
-			}
-			if ok, _ := path.Match(g, subject); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if len(x.incl) > 0 && !m(x.incl) {
-		return false
-	}
-	return !m(x.excl)
+	e      sources.Entry
+	where  string // "file:line: entry id" for configuration errors
+	base   *url.URL
+	filter filter.Filter
 }
 
 // Objects reads the entry's listing file.
@@ -80,19 +60,8 @@ func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]s
 		return nil, fmt.Errorf("%s: url %q is not an http(s) URL", x.where, e.URL)
 	}
 	x.base = u
-	for _, p := range []struct {
-		name string
-		dst  *[]string
-	}{{"include", &x.incl}, {"exclude", &x.excl}} {
-		for _, g := range strings.Split(e.Params[p.name], ",") {
-			if g = strings.TrimSpace(g); g == "" {
-				continue
-			}
-			if _, err := path.Match(g, ""); err != nil {
-				return nil, fmt.Errorf("%s: params %s: bad glob %q: %w", x.where, p.name, g, err)
-			}
-			*p.dst = append(*p.dst, g)
-		}
+	if x.filter, err = filter.Parse(e.Params); err != nil {
+		return nil, fmt.Errorf("%s: %w", x.where, err)
 	}
 	format := e.Params["format"]
 	var objs []sources.Object
@@ -164,7 +133,7 @@ func (k Kind) md5sum(ctx context.Context, c *http.Client, x *entryCtx) ([]source
 	}
 	var objs []sources.Object
 	for _, en := range l.Entries {
-		if !x.match(en.Name) {
+		if !x.filter.Match(en.Name) {
 			continue
 		}
 		if !validName(en.Name) {

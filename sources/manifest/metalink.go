@@ -59,7 +59,7 @@ func (k Kind) metalink(ctx context.Context, c *http.Client, x *entryCtx) ([]sour
 		if name == "" {
 			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s: <file> number %d has no name", x.e.URL, i+1)}
 		}
-		if !x.match(name) {
+		if !x.filter.Match(name) {
 			continue
 		}
 		o := sources.Object{Name: name, Size: -1}

@@ -125,7 +125,7 @@ func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources
 		if name == "" {
 			name = defaultName(dir, u)
 		}
-		if !x.match(name) {
+		if !x.filter.Match(name) {
 			continue
 		}
 		o := sources.Object{Name: name, URL: u.String(), Size: -1}
