@@ -30,16 +30,17 @@ func New() sources.Kind { return Kind{} }
 // the URL's basename; a listing that does not name the file is an error,
 // since the registry promised a checksum for it.
 func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	u, err := url.Parse(e.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s:%d: entry %s: url %q is not an http(s) URL", e.File, e.Line, e.ID, e.URL)
-	}
 	obj := sources.Object{URL: e.URL, Size: -1}
 	sum, err := ParamChecksum(e)
 	if err != nil {
 		return nil, err
 	}
 	if sum == nil && e.Checksums != "" {
+		// The loader has checked the URL (SCHEMA.md, "URLs").
+		u, err := url.Parse(e.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: entry %s: url: %w", e.File, e.Line, e.ID, err)
+		}
 		l, err := checksum.Fetch(ctx, c, e.Checksums)
 		if err != nil {
 			return nil, fmt.Errorf("entry %s: checksums: %w", e.ID, err)

@@ -88,9 +88,9 @@ func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sou
 	if err != nil {
 		return nil, err
 	}
-	base, err := url.Parse(e.URL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("%s:%d: entry %s: url %q is not an http(s) URL", e.File, e.Line, e.ID, e.URL)
+	base, err := url.Parse(e.URL) // checked by the loader (SCHEMA.md, "URLs")
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: entry %s: url: %w", e.File, e.Line, e.ID, err)
 	}
 	body, err := listing.Get(ctx, c, base.String())
 	if err != nil {

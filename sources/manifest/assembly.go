@@ -97,7 +97,7 @@ func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) 
 			// served over https.
 			u.Scheme = "https"
 		}
-		if u.Scheme != "http" && u.Scheme != "https" {
+		if !sources.FetchableURL(u) {
 			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: ftp_path %q: unsupported scheme", x.e.URL, n, fp)}
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")

@@ -525,7 +525,7 @@ func httpURL(w word) (*url.URL, error) {
 		return nil, fmt.Errorf("URL %q needs shell expansion, which a mirror cannot do", w.text)
 	}
 	u, err := url.Parse(w.text)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || !sources.FetchableURL(u) {
 		return nil, fmt.Errorf("%q is not an http(s) URL", w.text)
 	}
 	return u, nil

@@ -55,9 +55,9 @@ type entryCtx struct {
 // Objects reads the entry's listing file.
 func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
 	x := &entryCtx{e: e, where: fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID)}
-	u, err := url.Parse(e.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: url %q is not an http(s) URL", x.where, e.URL)
+	u, err := url.Parse(e.URL) // checked by the loader (SCHEMA.md, "URLs")
+	if err != nil {
+		return nil, fmt.Errorf("%s: url: %w", x.where, err)
 	}
 	x.base = u
 	if x.filter, err = filter.Parse(e.Params); err != nil {

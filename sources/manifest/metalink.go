@@ -95,7 +95,7 @@ func (k Kind) metalink(ctx context.Context, c *http.Client, x *entryCtx) ([]sour
 func pickURL(urls []string) string {
 	for _, raw := range urls {
 		u, err := url.Parse(strings.TrimSpace(raw))
-		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if err == nil && sources.FetchableURL(u) {
 			return u.String()
 		}
 	}

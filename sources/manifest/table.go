@@ -118,7 +118,7 @@ func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources
 			return nil, bad("bad URL %q", raw)
 		}
 		u := x.base.ResolveReference(ref)
-		if u.Scheme != "http" && u.Scheme != "https" {
+		if !sources.FetchableURL(u) {
 			return nil, bad("URL %q is not http(s)", raw)
 		}
 		name := field(ni)

@@ -165,7 +165,7 @@ func rowsToObjects(raw []byte, urlCol, nameCol, sizeCol, base string) ([]sources
 			// browser would.
 			pu = baseURL.ResolveReference(pu)
 		}
-		if pu.Scheme != "http" && pu.Scheme != "https" {
+		if !sources.FetchableURL(pu) {
 			return nil, fmt.Errorf("CSV row %d: %s %q is not an http(s) URL", line, urlCol, u)
 		}
 		name := ""
