@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/astroingest/astroingest/sources/registry"
@@ -21,13 +19,6 @@ func KindNames() []string { return []string{"http", "index", "manifest", "mast",
 
 // Schedules are the accepted values of a family's schedule.
 func Schedules() []string { return []string{"once", "daily", "weekly", "monthly", "yearly"} }
-
-// Host policy defaults for hosts the registry does not declare, and for
-// fields a declaration leaves out.
-const (
-	DefaultConcurrency = 4
-	DefaultRPS         = 10
-)
 
 // Family is a family's shared settings and metadata after loading.
 type Family struct {
@@ -56,9 +47,9 @@ type Registry struct {
 	// Entries are ordered by file, then family, then expansion order.
 	Entries  []Entry
 	Families []Family
-	// Hosts maps a host (as in a URL, port included when not the default) to
-	// its declared policy, defaults filled in.
-	Hosts map[string]HostPolicy
+	// Hosts are the declared host policies; Hosts.For(e.URL) is the policy
+	// an entry runs under.
+	Hosts Hosts
 
 	byID     map[string]int
 	byFamily map[string]int
@@ -80,36 +71,6 @@ func (r *Registry) Family(id string) (Family, bool) {
 		return Family{}, false
 	}
 	return r.Families[i], true
-}
-
-// Policy is the host policy an entry inherits from its URL's host: the
-// declared one, or the defaults when the registry declares none.
-func (r *Registry) Policy(e Entry) HostPolicy {
-	u, err := url.Parse(e.URL)
-	if err != nil {
-		return DefaultHostPolicy("")
-	}
-	return r.HostPolicy(u.Host)
-}
-
-// HostPolicy returns the policy for host ("name" or "name:port"). A declared
-// "name" also covers "name:port", so an explicit :443 changes nothing.
-func (r *Registry) HostPolicy(host string) HostPolicy {
-	host = strings.ToLower(host)
-	if p, ok := r.Hosts[host]; ok {
-		return p
-	}
-	if h, _, found := strings.Cut(host, ":"); found {
-		if p, ok := r.Hosts[h]; ok {
-			return p
-		}
-	}
-	return DefaultHostPolicy(host)
-}
-
-// DefaultHostPolicy is the policy of a host the registry does not declare.
-func DefaultHostPolicy(host string) HostPolicy {
-	return HostPolicy{Host: host, Concurrency: DefaultConcurrency, RPS: DefaultRPS, Burst: DefaultRPS}
 }
 
 // Loader loads registries. The zero value accepts the kinds in KindNames.
@@ -264,7 +225,7 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	if err := decodeAll(decs); err != nil {
 		return nil, err
 	}
-	s := &loadState{reg: &Registry{Hosts: map[string]HostPolicy{}, byID: map[string]int{}, byFamily: map[string]int{}}}
+	s := &loadState{reg: &Registry{byID: map[string]int{}, byFamily: map[string]int{}}}
 	s.merge(decs)
 	if len(s.errs.errs) > 0 {
 		s.errs.errs.sort()
@@ -311,6 +272,7 @@ type loadState struct {
 // slice sized up front, and runs the checks that span files.
 func (s *loadState) merge(decs []*fileDecoder) {
 	hostAt := map[string]at{}
+	var hosts []HostPolicy
 	total := 0
 	for _, d := range decs {
 		s.reg.Files = append(s.reg.Files, d.f.name)
@@ -321,7 +283,7 @@ func (s *loadState) merge(decs []*fileDecoder) {
 				continue
 			}
 			hostAt[hd.h.Host] = at{d.f, hd.line}
-			s.reg.Hosts[hd.h.Host] = hd.h
+			hosts = append(hosts, hd.h)
 		}
 		for _, sp := range d.fams {
 			if id := sp.fam.ID; id != "" {
@@ -342,6 +304,8 @@ func (s *loadState) merge(decs []*fileDecoder) {
 			}
 		}
 	}
+
+	s.reg.Hosts = NewHosts(hosts)
 
 	s.reg.Entries = make([]Entry, total)
 	s.entFam = make([]int32, total)

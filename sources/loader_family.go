@@ -9,7 +9,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// host decodes one host policy, filling in defaults.
+// host decodes one host policy. Fields left out stay zero: NewHosts fills
+// in the defaults.
 func (s *fileDecoder) host(f *srcFile, n *yaml.Node, path string) {
 	m, ok := s.mapping(f, n, path, hostFields)
 	if !ok {
@@ -21,21 +22,18 @@ func (s *fileDecoder) host(f *srcFile, n *yaml.Node, path string) {
 	if h.Host != "" && !valid {
 		s.errs.add(f, m.line("host"), m.field("host"), "%q is not a host name (want e.g. data.example.org, lower case, without scheme or path)", h.Host)
 	}
-	h.Concurrency = DefaultConcurrency
 	if v, ok := s.int64(f, m, "concurrency"); ok {
 		if v < 1 {
 			s.errs.add(f, m.line("concurrency"), m.field("concurrency"), "must be at least 1, got %d", v)
 		}
 		h.Concurrency = int(v)
 	}
-	h.RPS = DefaultRPS
 	if v, ok := s.float(f, m, "rps"); ok {
 		if v <= 0 {
 			s.errs.add(f, m.line("rps"), m.field("rps"), "must be above 0, got %g", v)
 		}
 		h.RPS = v
 	}
-	h.Burst = max(1, int(h.RPS))
 	if v, ok := s.int64(f, m, "burst"); ok {
 		if v < 1 {
 			s.errs.add(f, m.line("burst"), m.field("burst"), "must be at least 1, got %d", v)

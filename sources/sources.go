@@ -96,27 +96,3 @@ type Object struct {
 type Kind interface {
 	Objects(ctx context.Context, c *http.Client, e Entry) ([]Object, error)
 }
-
-// HostPolicy is the politeness and credential policy for one host.
-type HostPolicy struct {
-	Host        string
-	Concurrency int
-	RPS         float64
-	Burst       int
-	Gate        string
-	GateReason  string
-	Credential  *Credential
-	File        string
-	Line        int
-}
-
-// Credential names where a host's secret comes from. The secret itself is
-// read from the environment at run time and never stored here.
-type Credential struct {
-	Env      string
-	Header   string
-	Query    string
-	Required bool
-	// RPS replaces the host's RPS when the credential is present (NCBI: 3 -> 10).
-	RPS float64
-}

@@ -96,12 +96,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: the generated registry does not load (a bug in the demo): %v\n", err)
 		return exitFailed
 	}
-	hosts := make([]sources.HostPolicy, 0, len(reg.Hosts))
-	for _, h := range reg.Hosts {
-		hosts = append(hosts, h)
-	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kindTable(),
 		Mode: ingest.ModeRun, Workers: *workers,
 		Getenv:  demo.Getenv,
 		Version: version(), Logger: logger,

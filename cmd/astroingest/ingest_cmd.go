@@ -213,12 +213,8 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
 	}
-	hosts := make([]sources.HostPolicy, 0, len(reg.Hosts))
-	for _, h := range reg.Hosts {
-		hosts = append(hosts, h)
-	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kindTable(),
 		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
 		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
 		Version: version(), Logger: logger,

@@ -265,7 +265,7 @@ func showEntry(w io.Writer, reg *sources.Registry, e sources.Entry) {
 	if e.BudgetBytes > 0 {
 		row("budget", fmt.Sprintf("%d bytes per run", e.BudgetBytes))
 	}
-	row("host", describePolicy(reg.Policy(e)))
+	row("host", describePolicy(reg.Hosts.For(e.URL)))
 	row("declared", fmt.Sprintf("%s:%d", e.File, e.Line))
 	flush()
 }
@@ -363,7 +363,7 @@ Examples:
 	}
 	fmt.Fprintf(stdout, "ok: %s, %s, %s, %s\n",
 		plural(len(reg.Files), "file"), plural(len(reg.Families), "family"),
-		plural(len(reg.Entries), "entry"), plural(len(reg.Hosts), "host policy"))
+		plural(len(reg.Entries), "entry"), plural(reg.Hosts.Len(), "host policy"))
 	return exitOK
 }
 
