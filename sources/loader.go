@@ -4,18 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/astroingest/astroingest/sources/registry"
 )
-
-// KindNames are the source kinds the loader accepts when the caller does not
-// pass its own set.
-func KindNames() []string { return []string{"http", "index", "manifest", "mast", "cds", "tap"} }
 
 // Schedules are the accepted values of a family's schedule.
 func Schedules() []string { return []string{"once", "daily", "weekly", "monthly", "yearly"} }
@@ -73,32 +71,41 @@ func (r *Registry) Family(id string) (Family, bool) {
 	return r.Families[i], true
 }
 
-// Loader loads registries. The zero value accepts the kinds in KindNames.
+// Loader loads registries against a kind table. A Loader is a plain value,
+// safe for concurrent use; each load is independent.
 type Loader struct {
-	// Kinds are the accepted kind names; nil means KindNames().
-	Kinds []string
+	// Kinds is the kind table the entries will run with (cmd's one table):
+	// a family's kind must be one of its names, reported at the family's
+	// kind: line otherwise. nil checks no kind names: for tools and tests
+	// that read a registry without running it.
+	Kinds map[string]Kind
 }
 
 // Load reads every *.yaml file under root in fsys, recursively and in lexical
-// order. Table files are resolved relative to the YAML file inside fsys.
-// Validation problems are returned together as ValidationErrors.
+// order, checking no kind names (see Loader). Table files are resolved
+// relative to the YAML file inside fsys. Validation problems are returned
+// together as ValidationErrors.
 func Load(fsys fs.FS, root string) (*Registry, error) { return Loader{}.Load(fsys, root) }
 
 // LoadPaths reads the given files and folders (every *.yaml inside a folder,
-// recursively), in the order given. Table files are resolved relative to the
-// YAML file that names them.
+// recursively), in the order given, checking no kind names (see Loader).
+// Table files are resolved relative to the YAML file that names them.
 func LoadPaths(paths []string) (*Registry, error) { return Loader{}.LoadPaths(paths) }
 
-// Default loads the registry embedded in the binary. Its files are named
-// sources/registry/... in errors, their place in the repository.
-func Default() (*Registry, error) { return Loader{}.load(embeddedFiles()) }
+// Default loads the registry embedded in the binary, checking no kind names
+// (see Loader). Its files are named sources/registry/... in errors, their
+// place in the repository.
+func Default() (*Registry, error) { return Loader{}.Default() }
 
-// Load is the package-level Load with this loader's kinds.
+// Default is the package-level Default, checked against this loader's kinds.
+func (l Loader) Default() (*Registry, error) { return l.load(embeddedFiles()) }
+
+// Load is the package-level Load, checked against this loader's kinds.
 func (l Loader) Load(fsys fs.FS, root string) (*Registry, error) {
 	return l.load(fsFiles(fsys, root, ""))
 }
 
-// LoadPaths is the package-level LoadPaths with this loader's kinds.
+// LoadPaths is the package-level LoadPaths, checked against this loader's kinds.
 func (l Loader) LoadPaths(paths []string) (*Registry, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("sources: no registry paths given")
@@ -213,14 +220,14 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	kinds := l.Kinds
-	if kinds == nil {
-		kinds = KindNames()
+	var kinds []string // sorted, for a stable "want one of" message
+	if l.Kinds != nil {
+		kinds = slices.Sorted(maps.Keys(l.Kinds))
 	}
 	decs := make([]*fileDecoder, len(files))
 	for i, f := range files {
 		f.order = i
-		decs[i] = &fileDecoder{f: f, kinds: kinds, domains: Domains()}
+		decs[i] = &fileDecoder{f: f, kinds: kinds, checkKinds: l.Kinds != nil, domains: Domains()}
 	}
 	if err := decodeAll(decs); err != nil {
 		return nil, err

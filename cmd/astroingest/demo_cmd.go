@@ -90,14 +90,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer demo.Close()
-	reg, err := sources.Load(demo.RegistryFS(), ".")
+	kinds := kindTable()
+	reg, err := sources.Loader{Kinds: kinds}.Load(demo.RegistryFS(), ".")
 	if err != nil {
 		// The generated registry is ours: failing to load it is a bug.
 		fmt.Fprintf(stderr, "demo: the generated registry does not load (a bug in the demo): %v\n", err)
 		return exitFailed
 	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kindTable(),
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kinds,
 		Mode: ingest.ModeRun, Workers: *workers,
 		Getenv:  demo.Getenv,
 		Version: version(), Logger: logger,

@@ -28,7 +28,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// kindTable is the one place kinds are wired: no init() registration.
+// kindTable is the one place kinds are wired: no init() registration. The
+// loader checks the registry against it and the engine runs entries with
+// it, so a kind name is known to both or to neither.
 func kindTable() map[string]sources.Kind {
 	return map[string]sources.Kind{
 		"http":     httpkind.New(),
@@ -195,7 +197,8 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: --workers %d: must be at least 1\n", name, *f.workers)
 		return ingest.Config{}, exitUsage
 	}
-	reg, err := loadSourcesRegistry(f.registry)
+	kinds := kindTable()
+	reg, err := loadRegistry(kinds, f.registry)
 	if err != nil {
 		return ingest.Config{}, reportRegistryError(stderr, name, err)
 	}
@@ -214,7 +217,7 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		return ingest.Config{}, exitUsage
 	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kindTable(),
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kinds,
 		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
 		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
 		Version: version(), Logger: logger,

@@ -81,13 +81,15 @@ func (p *sourcesRegistryFlag) Set(v string) error {
 	return nil
 }
 
-// loadSourcesRegistry loads the --registry paths, or the embedded registry
-// when there are none.
-func loadSourcesRegistry(paths []string) (*sources.Registry, error) {
+// loadRegistry loads the --registry paths, or the embedded registry when
+// there are none, checked against kinds: every command loads through it, so
+// each refuses a kind or a param that a run would.
+func loadRegistry(kinds map[string]sources.Kind, paths []string) (*sources.Registry, error) {
+	l := sources.Loader{Kinds: kinds}
 	if len(paths) == 0 {
-		return sources.Default()
+		return l.Default()
 	}
-	return sources.LoadPaths(paths)
+	return l.LoadPaths(paths)
 }
 
 // reportRegistryError prints a load failure, every validation error on its
@@ -147,7 +149,7 @@ Examples:
 		fmt.Fprintf(stderr, "sources list: --domain %q: want one of %s\n", *domain, strings.Join(sources.Domains(), ", "))
 		return exitUsage
 	}
-	reg, err := loadSourcesRegistry(paths)
+	reg, err := loadRegistry(kindTable(), paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources list", err)
 	}
@@ -193,7 +195,7 @@ Examples:
 		fs.Usage()
 		return exitUsage
 	}
-	reg, err := loadSourcesRegistry(paths)
+	reg, err := loadRegistry(kindTable(), paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources show", err)
 	}
@@ -357,7 +359,7 @@ Examples:
 	if code >= 0 {
 		return code
 	}
-	reg, err := loadSourcesRegistry(append(paths, pos...))
+	reg, err := loadRegistry(kindTable(), append(paths, pos...))
 	if err != nil {
 		return reportRegistryError(stderr, "sources validate", err)
 	}
@@ -402,7 +404,7 @@ Examples:
 		fmt.Fprintf(stderr, "sources stats: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
-	reg, err := loadSourcesRegistry(paths)
+	reg, err := loadRegistry(kindTable(), paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources stats", err)
 	}
