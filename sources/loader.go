@@ -232,7 +232,7 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	if err := decodeAll(decs); err != nil {
 		return nil, err
 	}
-	s := &loadState{reg: &Registry{byID: map[string]int{}, byFamily: map[string]int{}}}
+	s := &loadState{kinds: l.Kinds, reg: &Registry{byID: map[string]int{}, byFamily: map[string]int{}}}
 	s.merge(decs)
 	if len(s.errs.errs) > 0 {
 		s.errs.errs.sort()
@@ -269,6 +269,7 @@ func decodeAll(decs []*fileDecoder) error {
 
 // loadState merges decoded files, in load order, into one registry.
 type loadState struct {
+	kinds  map[string]Kind // nil: kinds are not checked
 	errs   errList
 	reg    *Registry
 	fams   []famPos // parallel to reg.Families
@@ -276,7 +277,8 @@ type loadState struct {
 }
 
 // merge registers hosts and families, expands the sound families into one
-// slice sized up front, and runs the checks that span files.
+// slice sized up front (where each entry's kind validates it), and runs the
+// checks that span files.
 func (s *loadState) merge(decs []*fileDecoder) {
 	hostAt := map[string]at{}
 	var hosts []HostPolicy
@@ -321,7 +323,8 @@ func (s *loadState) merge(decs []*fileDecoder) {
 		for _, sp := range d.fams {
 			if sp.sound {
 				n := sp.fam.Count
-				expandEntries(sp, s.reg.Entries[off:off+n], &s.errs)
+				v, _ := s.kinds[sp.fam.Kind].(KindValidator)
+				expandEntries(sp, s.reg.Entries[off:off+n], &s.errs, v)
 				for i := off; i < off+n; i++ {
 					s.entFam[i] = int32(fi)
 				}
@@ -343,7 +346,7 @@ func (a at) String() string { return fmt.Sprintf("%s:%d", a.f.name, a.line) }
 
 // famPos keeps the places a family's entries are reported at.
 type famPos struct {
-	path                                          string // "families[3]"
-	f                                             *srcFile
-	famIDLine, idLine, keyLine, urlLine, sumsLine int
+	path                                                      string // "families[3]"
+	f                                                         *srcFile
+	famIDLine, idLine, keyLine, urlLine, sumsLine, paramsLine int
 }

@@ -211,6 +211,7 @@ func (s *fileDecoder) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *
 		return false
 	}
 	sp.pos.idLine, sp.pos.keyLine, sp.pos.urlLine, sp.pos.sumsLine = m.line("id"), m.line("key"), m.line("url"), m.line("checksums")
+	sp.pos.paramsLine = m.line("params")
 	sound := true
 	report := func(line int, field string, err error) {
 		var uv *unknownVarError
@@ -273,9 +274,10 @@ func (s *fileDecoder) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *
 }
 
 // expandEntries renders every combination into an entry and checks what
-// only a rendered entry can show: its ID, key and URLs. A problem common to
-// many entries of one family is reported once with a count of the others.
-func expandEntries(sp *familySpec, out []Entry, errs *errList) {
+// only a rendered entry can show: its ID, key and URLs, and, when the kind
+// is a KindValidator (v non-nil), its params. A problem common to many
+// entries of one family is reported once with a count of the others.
+func expandEntries(sp *familySpec, out []Entry, errs *errList, v KindValidator) {
 	f, fam, pos := sp.pos.f, &sp.fam, sp.pos
 	// Without a valid domain the key cannot be judged; the domain error
 	// is already reported.
@@ -336,6 +338,11 @@ func expandEntries(sp *familySpec, out []Entry, errs *errList) {
 		if e.Checksums != "" {
 			if msg := checkFetchURL(e.Checksums, fam.AllowHTTP); msg != "" {
 				report(pos.path+".entry.checksums", pos.sumsLine, "entry %q: %s", e.ID, msg)
+			}
+		}
+		if v != nil {
+			if err := v.Validate(*e); err != nil {
+				report(pos.path+".entry.params", pos.paramsLine, "entry %q: %v", e.ID, err)
 			}
 		}
 	})

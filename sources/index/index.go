@@ -41,52 +41,62 @@ const DefaultMaxDepth = 16
 // maxPages bounds S3 pagination, against a server whose markers never end.
 const maxPages = 1_000_000
 
-// Kind implements sources.Kind for "index". The zero value is ready and safe
-// for concurrent use.
+// Kind implements sources.Kind and sources.KindValidator for "index". The
+// zero value is ready and safe for concurrent use.
 type Kind struct{}
 
 // New returns the index kind.
 func New() sources.Kind { return Kind{} }
 
+var _ sources.KindValidator = Kind{}
+
+// options are an entry's params, parsed by parseOptions for both Validate
+// and Objects.
 type options struct {
 	filter   filter.Filter
 	maxDepth int
 }
 
-func parseOptions(e sources.Entry) (options, error) {
-	where := fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID)
+func parseOptions(params map[string]string) (options, error) {
 	var o options
 	var err error
-	if o.filter, err = filter.Parse(e.Params); err != nil {
-		return o, fmt.Errorf("%s: %w", where, err)
+	if o.filter, err = filter.Parse(params); err != nil {
+		return o, err
 	}
 	recursive := false
-	if v := e.Params["recursive"]; v != "" {
+	if v := params["recursive"]; v != "" {
 		if recursive, err = strconv.ParseBool(v); err != nil {
-			return o, fmt.Errorf("%s: params recursive %q: want true or false", where, v)
+			return o, fmt.Errorf("params recursive %q: want true or false", v)
 		}
 	}
 	if recursive {
 		o.maxDepth = DefaultMaxDepth
 	}
-	if v := e.Params["max_depth"]; v != "" {
+	if v := params["max_depth"]; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return o, fmt.Errorf("%s: params max_depth %q: want a non-negative integer", where, v)
+			return o, fmt.Errorf("params max_depth %q: want a non-negative integer", v)
 		}
 		if !recursive && n > 0 {
-			return o, fmt.Errorf("%s: params max_depth %d needs recursive: \"true\"", where, n)
+			return o, fmt.Errorf("params max_depth %d needs recursive: \"true\"", n)
 		}
 		o.maxDepth = n
 	}
 	return o, nil
 }
 
+// Validate implements sources.KindValidator: include / exclude globs,
+// recursive and max_depth.
+func (Kind) Validate(e sources.Entry) error {
+	_, err := parseOptions(e.Params)
+	return err
+}
+
 // Objects lists the entry's directory.
 func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	opt, err := parseOptions(e)
+	opt, err := parseOptions(e.Params)
 	if err != nil {
-		return nil, err
+		return nil, sources.ParamsError(e, err)
 	}
 	base, err := url.Parse(e.URL) // checked by the loader (SCHEMA.md, "URLs")
 	if err != nil {

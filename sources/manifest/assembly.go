@@ -25,18 +25,7 @@ type assembly struct {
 // assemblySummary reads NCBI's assembly_summary.txt: "#"-comment lines, the
 // last of which before the data is the header ("#assembly_accession\t...").
 func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	if !x.filter.HasInclude() {
-		return nil, fmt.Errorf("%s: params include is required for format assembly_summary (e.g. \"*_genomic.fna.gz\")", x.where)
-	}
-	var fcol, fval string
-	if f := x.e.Params["filter"]; f != "" {
-		var ok bool
-		fcol, fval, ok = strings.Cut(f, "=")
-		fcol = strings.TrimSpace(fcol)
-		if !ok || fcol == "" {
-			return nil, fmt.Errorf("%s: params filter %q: want column=value", x.where, f)
-		}
-	}
+	fcol, fval := x.filterCol, x.filterVal
 	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err

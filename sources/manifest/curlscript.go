@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
@@ -28,14 +27,7 @@ import (
 )
 
 func (k Kind) curlScript(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	limit := 0
-	if v := strings.TrimSpace(x.e.Params["limit"]); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%s: params limit %q: want a positive whole number of files", x.where, v)
-		}
-		limit = n
-	}
+	limit := x.limit
 	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err

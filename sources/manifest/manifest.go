@@ -31,11 +31,10 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
-	"github.com/astroingest/astroingest/sources/internal/filter"
 )
 
-// Kind implements sources.Kind for "manifest". The zero value is ready and
-// safe for concurrent use.
+// Kind implements sources.Kind and sources.KindValidator for "manifest".
+// The zero value is ready and safe for concurrent use.
 type Kind struct {
 	// Concurrency bounds the md5checksums.txt fetches of assembly_summary;
 	// 0 means 4. The caller's transport still enforces the host's rate.
@@ -46,26 +45,25 @@ type Kind struct {
 func New() sources.Kind { return Kind{} }
 
 type entryCtx struct {
-	e      sources.Entry
-	where  string // "file:line: entry id" for configuration errors
-	base   *url.URL
-	filter filter.Filter
+	e     sources.Entry
+	where string // "file:line: entry id" for configuration errors
+	base  *url.URL
+	options
 }
 
 // Objects reads the entry's listing file.
 func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	x := &entryCtx{e: e, where: fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID)}
+	opts, err := parseOptions(e)
+	if err != nil {
+		return nil, sources.ParamsError(e, err)
+	}
 	u, err := url.Parse(e.URL) // checked by the loader (SCHEMA.md, "URLs")
 	if err != nil {
-		return nil, fmt.Errorf("%s: url: %w", x.where, err)
+		return nil, sources.ParamsError(e, fmt.Errorf("url: %w", err))
 	}
-	x.base = u
-	if x.filter, err = filter.Parse(e.Params); err != nil {
-		return nil, fmt.Errorf("%s: %w", x.where, err)
-	}
-	format := e.Params["format"]
+	x := &entryCtx{e: e, where: fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID), base: u, options: opts}
 	var objs []sources.Object
-	switch format {
+	switch opts.format { // parseOptions admits only these
 	case "md5sum":
 		objs, err = k.md5sum(ctx, c, x)
 	case "metalink":
@@ -76,10 +74,6 @@ func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]s
 		objs, err = k.assemblySummary(ctx, c, x)
 	case "curl_script":
 		objs, err = k.curlScript(ctx, c, x)
-	case "":
-		return nil, fmt.Errorf("%s: params format is required (md5sum, metalink, table, assembly_summary or curl_script)", x.where)
-	default:
-		return nil, fmt.Errorf("%s: params format %q: want md5sum, metalink, table, assembly_summary or curl_script", x.where, format)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", e.ID, err)
