@@ -23,8 +23,9 @@ Usage:
   astroingest sources stats [--json] [--registry PATH ...]
 
 Inspect the source registry: the one built into the binary, or the YAML
-files and folders given with --registry (repeatable; folders are read
-recursively). The registry format is described in sources/SCHEMA.md.
+files and folders given with --registry, one path per flag (repeat it for
+several; folders are read recursively). The registry format is described
+in sources/SCHEMA.md.
 
   list      one line per entry: ID, domain, kind, schedule, bucket key
   show      everything about one entry (or one family): URL, metadata,
@@ -40,7 +41,7 @@ Examples:
   astroingest sources validate
   astroingest sources validate ./my-sources/ extra.yaml
   astroingest sources stats --json
-  astroingest sources list --registry ./my-sources/
+  astroingest sources list --registry ./my-sources/ --registry extra.yaml
 `
 
 // runSources implements "astroingest sources ...". It only reads the
@@ -69,16 +70,26 @@ func runSources(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitUsage
 }
 
-// sourcesRegistryFlag is the repeatable --registry flag.
-type sourcesRegistryFlag []string
+// registryPaths is the --registry flag of every command (DESIGN.md:
+// "--registry PATH, repeatable"): one file or folder per flag, kept as
+// given. It never splits on commas, which a path may hold; the selection
+// flags (--domain, --family, --source) do, since their values cannot.
+type registryPaths []string
 
-func (p *sourcesRegistryFlag) String() string { return strings.Join(*p, ",") }
-func (p *sourcesRegistryFlag) Set(v string) error {
+func (p *registryPaths) String() string { return strings.Join(*p, " ") }
+func (p *registryPaths) Set(v string) error {
 	if v == "" {
 		return errors.New("empty path")
 	}
 	*p = append(*p, v)
 	return nil
+}
+
+// registryFlag defines --registry on fs, with the one help text.
+func registryFlag(fs *flag.FlagSet) *registryPaths {
+	p := &registryPaths{}
+	fs.Var(p, "registry", "registry YAML `path`, a file or folder; repeat the flag for several, one path each (default: the built-in registry)")
+	return p
 }
 
 // loadRegistry loads the --registry paths, or the embedded registry when
@@ -136,8 +147,7 @@ Examples:
 `, stderr)
 	domain := fs.String("domain", "", "only entries of this domain: "+strings.Join(sources.Domains(), ", "))
 	family := fs.String("family", "", "only entries of this family ID")
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	switch {
 	case code >= 0:
@@ -149,7 +159,7 @@ Examples:
 		fmt.Fprintf(stderr, "sources list: --domain %q: want one of %s\n", *domain, strings.Join(sources.Domains(), ", "))
 		return exitUsage
 	}
-	reg, err := loadRegistry(kindTable(), paths)
+	reg, err := loadRegistry(kindTable(), *paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources list", err)
 	}
@@ -184,8 +194,7 @@ Examples:
   astroingest sources show noaa-ersst-v5-202401
   astroingest sources show noaa-ersst-v5
 `, stderr)
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -195,7 +204,7 @@ Examples:
 		fs.Usage()
 		return exitUsage
 	}
-	reg, err := loadRegistry(kindTable(), paths)
+	reg, err := loadRegistry(kindTable(), *paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources show", err)
 	}
@@ -353,13 +362,12 @@ Examples:
   astroingest sources validate sources/registry/
   astroingest sources validate new-family.yaml
 `, stderr)
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable; the same as naming it as an argument")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
 	}
-	reg, err := loadRegistry(kindTable(), append(paths, pos...))
+	reg, err := loadRegistry(kindTable(), append(*paths, pos...))
 	if err != nil {
 		return reportRegistryError(stderr, "sources validate", err)
 	}
@@ -394,8 +402,7 @@ Examples:
   astroingest sources stats --json | jq .by_domain
 `, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -404,7 +411,7 @@ Examples:
 		fmt.Fprintf(stderr, "sources stats: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
-	reg, err := loadRegistry(kindTable(), paths)
+	reg, err := loadRegistry(kindTable(), *paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources stats", err)
 	}
