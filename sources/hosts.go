@@ -92,6 +92,12 @@ func (h Hosts) For(rawURL string) HostPolicy {
 	if err != nil {
 		return withDefaults(HostPolicy{})
 	}
+	return h.ForURL(u)
+}
+
+// ForURL is For on a parsed URL, for a RoundTripper that has the request's
+// URL already.
+func (h Hosts) ForURL(u *url.URL) HostPolicy {
 	if p, ok := h.byHost[strings.ToLower(u.Host)]; ok {
 		return p
 	}

@@ -114,6 +114,7 @@ type KindValidator interface {
 
 // ParamsError locates a kind's params error at the entry's declaration,
 // "FILE:LINE: entry ID: ERR", for Objects to return what Validate reports.
+// A pure function, safe for concurrent use.
 func ParamsError(e Entry, err error) error {
 	return fmt.Errorf("%s:%d: entry %s: %w", e.File, e.Line, e.ID, err)
 }
