@@ -3,60 +3,24 @@ package bucket
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/astroingest/astroingest/internal/objkey"
 )
 
 // MaxKeyLen is the S3 (and R2) limit on a key's UTF-8 length.
-const MaxKeyLen = 1024
+const MaxKeyLen = objkey.MaxLen
 
-// KeyError reports a key that no backend may store.
-type KeyError struct {
-	Key    string
-	Reason string
-}
-
-func (e *KeyError) Error() string {
-	k := e.Key
-	if len(k) > 80 {
-		k = k[:80] + "..."
-	}
-	return fmt.Sprintf("invalid object key %q: %s", k, e.Reason)
-}
+// KeyError reports a key that no backend may store. It is objkey.Error, the
+// type the registry loader reports too.
+type KeyError = objkey.Error
 
 // ValidateKey is the single place where keys are checked. Every backend calls
 // it before touching storage, so a key that escapes its prefix (".."), that
 // would alias another (empty segments) or that the filesystem backend could
-// not represent is refused identically everywhere.
-func ValidateKey(key string) error {
-	bad := func(reason string) error { return &KeyError{Key: key, Reason: reason} }
-	switch {
-	case key == "":
-		return bad("empty key")
-	case len(key) > MaxKeyLen:
-		return bad(fmt.Sprintf("%d bytes, longer than the %d-byte limit", len(key), MaxKeyLen))
-	case !utf8.ValidString(key):
-		return bad("not valid UTF-8")
-	case strings.HasPrefix(key, "/"):
-		return bad("leading '/'")
-	}
-	for i, r := range key {
-		if r < 0x20 || r == 0x7f {
-			return bad(fmt.Sprintf("control character %U at byte %d", r, i))
-		}
-		if r == '\\' {
-			return bad(fmt.Sprintf("backslash at byte %d", i))
-		}
-	}
-	for seg := range strings.SplitSeq(key, "/") {
-		switch seg {
-		case "":
-			return bad("empty path segment (\"//\" or trailing '/')")
-		case ".", "..":
-			return bad(fmt.Sprintf("%q segment", seg))
-		}
-	}
-	return nil
-}
+// not represent is refused identically everywhere. The check itself is
+// internal/objkey's, which the registry loader shares without importing
+// bucket. Safe for concurrent use.
+func ValidateKey(key string) error { return objkey.Validate(key) }
 
 // ValidatePrefix checks a listing prefix: "" or a key prefix whose complete
 // segments are valid. A trailing '/' is allowed.

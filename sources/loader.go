@@ -4,30 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"strings"
+	"slices"
 	"sync"
 
 	"github.com/astroingest/astroingest/sources/registry"
 )
 
-// KindNames are the source kinds the loader accepts when the caller does not
-// pass its own set.
-func KindNames() []string { return []string{"http", "index", "manifest", "mast", "cds", "tap"} }
-
 // Schedules are the accepted values of a family's schedule.
 func Schedules() []string { return []string{"once", "daily", "weekly", "monthly", "yearly"} }
-
-// Host policy defaults for hosts the registry does not declare, and for
-// fields a declaration leaves out.
-const (
-	DefaultConcurrency = 4
-	DefaultRPS         = 10
-)
 
 // Family is a family's shared settings and metadata after loading.
 type Family struct {
@@ -56,9 +45,9 @@ type Registry struct {
 	// Entries are ordered by file, then family, then expansion order.
 	Entries  []Entry
 	Families []Family
-	// Hosts maps a host (as in a URL, port included when not the default) to
-	// its declared policy, defaults filled in.
-	Hosts map[string]HostPolicy
+	// Hosts are the declared host policies; Hosts.For(e.URL) is the policy
+	// an entry runs under.
+	Hosts Hosts
 
 	byID     map[string]int
 	byFamily map[string]int
@@ -82,62 +71,41 @@ func (r *Registry) Family(id string) (Family, bool) {
 	return r.Families[i], true
 }
 
-// Policy is the host policy an entry inherits from its URL's host: the
-// declared one, or the defaults when the registry declares none.
-func (r *Registry) Policy(e Entry) HostPolicy {
-	u, err := url.Parse(e.URL)
-	if err != nil {
-		return DefaultHostPolicy("")
-	}
-	return r.HostPolicy(u.Host)
-}
-
-// HostPolicy returns the policy for host ("name" or "name:port"). A declared
-// "name" also covers "name:port", so an explicit :443 changes nothing.
-func (r *Registry) HostPolicy(host string) HostPolicy {
-	host = strings.ToLower(host)
-	if p, ok := r.Hosts[host]; ok {
-		return p
-	}
-	if h, _, found := strings.Cut(host, ":"); found {
-		if p, ok := r.Hosts[h]; ok {
-			return p
-		}
-	}
-	return DefaultHostPolicy(host)
-}
-
-// DefaultHostPolicy is the policy of a host the registry does not declare.
-func DefaultHostPolicy(host string) HostPolicy {
-	return HostPolicy{Host: host, Concurrency: DefaultConcurrency, RPS: DefaultRPS, Burst: DefaultRPS}
-}
-
-// Loader loads registries. The zero value accepts the kinds in KindNames.
+// Loader loads registries against a kind table. A Loader is a plain value,
+// safe for concurrent use; each load is independent.
 type Loader struct {
-	// Kinds are the accepted kind names; nil means KindNames().
-	Kinds []string
+	// Kinds is the kind table the entries will run with (cmd's one table):
+	// a family's kind must be one of its names, reported at the family's
+	// kind: line otherwise. nil checks no kind names: for tools and tests
+	// that read a registry without running it.
+	Kinds map[string]Kind
 }
 
 // Load reads every *.yaml file under root in fsys, recursively and in lexical
-// order. Table files are resolved relative to the YAML file inside fsys.
-// Validation problems are returned together as ValidationErrors.
+// order, checking no kind names (see Loader). Table files are resolved
+// relative to the YAML file inside fsys. Validation problems are returned
+// together as ValidationErrors.
 func Load(fsys fs.FS, root string) (*Registry, error) { return Loader{}.Load(fsys, root) }
 
 // LoadPaths reads the given files and folders (every *.yaml inside a folder,
-// recursively), in the order given. Table files are resolved relative to the
-// YAML file that names them.
+// recursively), in the order given, checking no kind names (see Loader).
+// Table files are resolved relative to the YAML file that names them.
 func LoadPaths(paths []string) (*Registry, error) { return Loader{}.LoadPaths(paths) }
 
-// Default loads the registry embedded in the binary. Its files are named
-// sources/registry/... in errors, their place in the repository.
-func Default() (*Registry, error) { return Loader{}.load(embeddedFiles()) }
+// Default loads the registry embedded in the binary, checking no kind names
+// (see Loader). Its files are named sources/registry/... in errors, their
+// place in the repository.
+func Default() (*Registry, error) { return Loader{}.Default() }
 
-// Load is the package-level Load with this loader's kinds.
+// Default is the package-level Default, checked against this loader's kinds.
+func (l Loader) Default() (*Registry, error) { return l.load(embeddedFiles()) }
+
+// Load is the package-level Load, checked against this loader's kinds.
 func (l Loader) Load(fsys fs.FS, root string) (*Registry, error) {
 	return l.load(fsFiles(fsys, root, ""))
 }
 
-// LoadPaths is the package-level LoadPaths with this loader's kinds.
+// LoadPaths is the package-level LoadPaths, checked against this loader's kinds.
 func (l Loader) LoadPaths(paths []string) (*Registry, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("sources: no registry paths given")
@@ -252,19 +220,19 @@ func (l Loader) load(files []*srcFile, err error) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	kinds := l.Kinds
-	if kinds == nil {
-		kinds = KindNames()
+	var kinds []string // sorted, for a stable "want one of" message
+	if l.Kinds != nil {
+		kinds = slices.Sorted(maps.Keys(l.Kinds))
 	}
 	decs := make([]*fileDecoder, len(files))
 	for i, f := range files {
 		f.order = i
-		decs[i] = &fileDecoder{f: f, kinds: kinds, domains: Domains()}
+		decs[i] = &fileDecoder{f: f, kinds: kinds, checkKinds: l.Kinds != nil, domains: Domains()}
 	}
 	if err := decodeAll(decs); err != nil {
 		return nil, err
 	}
-	s := &loadState{reg: &Registry{Hosts: map[string]HostPolicy{}, byID: map[string]int{}, byFamily: map[string]int{}}}
+	s := &loadState{kinds: l.Kinds, reg: &Registry{byID: map[string]int{}, byFamily: map[string]int{}}}
 	s.merge(decs)
 	if len(s.errs.errs) > 0 {
 		s.errs.errs.sort()
@@ -301,6 +269,7 @@ func decodeAll(decs []*fileDecoder) error {
 
 // loadState merges decoded files, in load order, into one registry.
 type loadState struct {
+	kinds  map[string]Kind // nil: kinds are not checked
 	errs   errList
 	reg    *Registry
 	fams   []famPos // parallel to reg.Families
@@ -308,9 +277,11 @@ type loadState struct {
 }
 
 // merge registers hosts and families, expands the sound families into one
-// slice sized up front, and runs the checks that span files.
+// slice sized up front (where each entry's kind validates it), and runs the
+// checks that span files.
 func (s *loadState) merge(decs []*fileDecoder) {
 	hostAt := map[string]at{}
+	var hosts []HostPolicy
 	total := 0
 	for _, d := range decs {
 		s.reg.Files = append(s.reg.Files, d.f.name)
@@ -321,7 +292,7 @@ func (s *loadState) merge(decs []*fileDecoder) {
 				continue
 			}
 			hostAt[hd.h.Host] = at{d.f, hd.line}
-			s.reg.Hosts[hd.h.Host] = hd.h
+			hosts = append(hosts, hd.h)
 		}
 		for _, sp := range d.fams {
 			if id := sp.fam.ID; id != "" {
@@ -343,6 +314,8 @@ func (s *loadState) merge(decs []*fileDecoder) {
 		}
 	}
 
+	s.reg.Hosts = NewHosts(hosts)
+
 	s.reg.Entries = make([]Entry, total)
 	s.entFam = make([]int32, total)
 	off, fi := 0, 0
@@ -350,7 +323,8 @@ func (s *loadState) merge(decs []*fileDecoder) {
 		for _, sp := range d.fams {
 			if sp.sound {
 				n := sp.fam.Count
-				expandEntries(sp, s.reg.Entries[off:off+n], &s.errs)
+				v, _ := s.kinds[sp.fam.Kind].(KindValidator)
+				expandEntries(sp, s.reg.Entries[off:off+n], &s.errs, v)
 				for i := off; i < off+n; i++ {
 					s.entFam[i] = int32(fi)
 				}
@@ -372,7 +346,7 @@ func (a at) String() string { return fmt.Sprintf("%s:%d", a.f.name, a.line) }
 
 // famPos keeps the places a family's entries are reported at.
 type famPos struct {
-	path                                          string // "families[3]"
-	f                                             *srcFile
-	famIDLine, idLine, keyLine, urlLine, sumsLine int
+	path                                                      string // "families[3]"
+	f                                                         *srcFile
+	famIDLine, idLine, keyLine, urlLine, sumsLine, paramsLine int
 }

@@ -49,7 +49,7 @@ func benchmarkLoad(b *testing.B, perFamily int) {
 	fsys := syntheticRegistry(100_000, perFamily)
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := Load(fsys, ".")
+		r, err := (Loader{Kinds: testKinds()}).Load(fsys, ".")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestLoadLarge(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		start := time.Now()
-		r, err := Load(fsys, ".")
+		r, err := (Loader{Kinds: testKinds()}).Load(fsys, ".")
 		elapsed := time.Since(start)
 		runtime.ReadMemStats(&after)
 		if err != nil {

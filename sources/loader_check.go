@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/objkey"
 	"gopkg.in/yaml.v3"
 )
 
@@ -241,7 +241,7 @@ func checkKey(domain, key string) string {
 	case strings.HasPrefix(key, "/") || !strings.HasPrefix(path.Clean(full)+"/", domain+"/") || path.Clean(full) == domain:
 		return fmt.Sprintf("key %q leaves the %s/ prefix", key, domain)
 	}
-	if err := bucket.ValidateKey(full); err != nil {
+	if err := objkey.Validate(full); err != nil {
 		return err.Error()
 	}
 	return ""

@@ -35,12 +35,14 @@ var (
 // alone can show; what needs the whole registry (duplicate IDs, hosts and
 // keys) is left to loadState. Files decode in parallel, one decoder each.
 type fileDecoder struct {
-	f       *srcFile
-	kinds   []string
-	domains []string
-	errs    errList
-	hosts   []hostDecl
-	fams    []*familySpec
+	f     *srcFile
+	kinds []string // the kind table's names, sorted
+	// checkKinds is false for a Loader without a kind table.
+	checkKinds bool
+	domains    []string
+	errs       errList
+	hosts      []hostDecl
+	fams       []*familySpec
 }
 
 // hostDecl is a host policy and where its host: field is.

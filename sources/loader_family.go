@@ -9,7 +9,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// host decodes one host policy, filling in defaults.
+// host decodes one host policy. Fields left out stay zero: NewHosts fills
+// in the defaults.
 func (s *fileDecoder) host(f *srcFile, n *yaml.Node, path string) {
 	m, ok := s.mapping(f, n, path, hostFields)
 	if !ok {
@@ -21,21 +22,18 @@ func (s *fileDecoder) host(f *srcFile, n *yaml.Node, path string) {
 	if h.Host != "" && !valid {
 		s.errs.add(f, m.line("host"), m.field("host"), "%q is not a host name (want e.g. data.example.org, lower case, without scheme or path)", h.Host)
 	}
-	h.Concurrency = DefaultConcurrency
 	if v, ok := s.int64(f, m, "concurrency"); ok {
 		if v < 1 {
 			s.errs.add(f, m.line("concurrency"), m.field("concurrency"), "must be at least 1, got %d", v)
 		}
 		h.Concurrency = int(v)
 	}
-	h.RPS = DefaultRPS
 	if v, ok := s.float(f, m, "rps"); ok {
 		if v <= 0 {
 			s.errs.add(f, m.line("rps"), m.field("rps"), "must be above 0, got %g", v)
 		}
 		h.RPS = v
 	}
-	h.Burst = max(1, int(h.RPS))
 	if v, ok := s.int64(f, m, "burst"); ok {
 		if v < 1 {
 			s.errs.add(f, m.line("burst"), m.field("burst"), "must be at least 1, got %d", v)
@@ -141,7 +139,7 @@ func (s *fileDecoder) family(f *srcFile, n *yaml.Node, path string) {
 		}
 	}
 	fam.Kind = s.required(f, m, "kind")
-	if fam.Kind != "" && !slices.Contains(s.kinds, fam.Kind) {
+	if fam.Kind != "" && s.checkKinds && !slices.Contains(s.kinds, fam.Kind) {
 		s.errs.add(f, m.line("kind"), m.field("kind"), "unknown kind %q (want one of %s)", fam.Kind, strings.Join(s.kinds, ", "))
 	}
 	fam.Schedule = s.str(f, m, "schedule")
@@ -213,6 +211,7 @@ func (s *fileDecoder) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *
 		return false
 	}
 	sp.pos.idLine, sp.pos.keyLine, sp.pos.urlLine, sp.pos.sumsLine = m.line("id"), m.line("key"), m.line("url"), m.line("checksums")
+	sp.pos.paramsLine = m.line("params")
 	sound := true
 	report := func(line int, field string, err error) {
 		var uv *unknownVarError
@@ -275,9 +274,10 @@ func (s *fileDecoder) entryTemplates(f *srcFile, n *yaml.Node, path string, sp *
 }
 
 // expandEntries renders every combination into an entry and checks what
-// only a rendered entry can show: its ID, key and URLs. A problem common to
-// many entries of one family is reported once with a count of the others.
-func expandEntries(sp *familySpec, out []Entry, errs *errList) {
+// only a rendered entry can show: its ID, key and URLs, and, when the kind
+// is a KindValidator (v non-nil), its params. A problem common to many
+// entries of one family is reported once with a count of the others.
+func expandEntries(sp *familySpec, out []Entry, errs *errList, v KindValidator) {
 	f, fam, pos := sp.pos.f, &sp.fam, sp.pos
 	// Without a valid domain the key cannot be judged; the domain error
 	// is already reported.
@@ -338,6 +338,11 @@ func expandEntries(sp *familySpec, out []Entry, errs *errList) {
 		if e.Checksums != "" {
 			if msg := checkFetchURL(e.Checksums, fam.AllowHTTP); msg != "" {
 				report(pos.path+".entry.checksums", pos.sumsLine, "entry %q: %s", e.ID, msg)
+			}
+		}
+		if v != nil {
+			if err := v.Validate(*e); err != nil {
+				report(pos.path+".entry.params", pos.paramsLine, "entry %q: %v", e.ID, err)
 			}
 		}
 	})

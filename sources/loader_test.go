@@ -1,9 +1,11 @@
 package sources
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,7 +21,24 @@ func load(t *testing.T, files map[string]string) (*Registry, error) {
 	for name, data := range files {
 		fsys[name] = &fstest.MapFile{Data: []byte(data)}
 	}
-	return Load(fsys, ".")
+	return Loader{Kinds: testKinds()}.Load(fsys, ".")
+}
+
+// nameOnlyKind stands in the loader's tests for a real kind, which they
+// cannot import (the kind packages import sources). It is never run.
+type nameOnlyKind struct{}
+
+func (nameOnlyKind) Objects(context.Context, *http.Client, Entry) ([]Object, error) {
+	return nil, errors.New("nameOnlyKind is not run")
+}
+
+// testKinds has the names of cmd's kind table.
+func testKinds() map[string]Kind {
+	t := map[string]Kind{}
+	for _, n := range []string{"http", "index", "manifest", "mast", "cds", "tap"} {
+		t[n] = nameOnlyKind{}
+	}
+	return t
 }
 
 func mustLoad(t *testing.T, files map[string]string) *Registry {
@@ -128,7 +147,7 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`a.yaml:3: families[0].domain: unknown domain "weather" (want one of climate, biology, astronomy, spectroscopy)`}},
 		{"unknown kind",
 			map[string]string{"a.yaml": edit(family, "kind: http", "kind: ftp")},
-			[]string{`a.yaml:9: families[0].kind: unknown kind "ftp" (want one of http, index, manifest, mast, cds, tap)`}},
+			[]string{`a.yaml:9: families[0].kind: unknown kind "ftp" (want one of cds, http, index, manifest, mast, tap)`}},
 		{"unknown schedule",
 			map[string]string{"a.yaml": edit(family, "    kind: http\n", "    kind: http\n    schedule: hourly\n")},
 			[]string{`a.yaml:10: families[0].schedule: unknown schedule "hourly" (want one of once, daily, weekly, monthly, yearly)`}},
@@ -290,7 +309,7 @@ func TestValidationErrors(t *testing.T) {
 			map[string]string{"a.yaml": "families:\n\t- id: x\n", "b.yaml": edit(family, "fam-a", "fam-b", `"a-1"`, `"b-1"`, "kind: http", "kind: nope")},
 			[]string{
 				`a.yaml:2: yaml: found character that cannot start any token`,
-				`b.yaml:9: families[0].kind: unknown kind "nope" (want one of http, index, manifest, mast, cds, tap)`,
+				`b.yaml:9: families[0].kind: unknown kind "nope" (want one of cds, http, index, manifest, mast, tap)`,
 			}},
 		{"two documents in one file",
 			map[string]string{"a.yaml": family + "---\n" + family},
@@ -300,7 +319,7 @@ func TestValidationErrors(t *testing.T) {
 			[]string{
 				`a.yaml:2: families[0].license: missing required field`,
 				`a.yaml:3: families[0].domain: unknown domain "geology" (want one of climate, biology, astronomy, spectroscopy)`,
-				`a.yaml:8: families[0].kind: unknown kind "ftp" (want one of http, index, manifest, mast, cds, tap)`,
+				`a.yaml:8: families[0].kind: unknown kind "ftp" (want one of cds, http, index, manifest, mast, tap)`,
 				`a.yaml:12: families[0].entry.url: entry "a-1": URL "http://example.org/a.nc" uses http://; use https://, or set allow_http: true and allow_http_reason on the family`,
 			}},
 		{"keys are not judged without a valid domain",
@@ -346,7 +365,7 @@ func TestValidationErrorFields(t *testing.T) {
 	if !errors.As(err, &verrs) || len(verrs) != 1 {
 		t.Fatalf("want one ValidationError, got %v", err)
 	}
-	want := ValidationError{File: "a.yaml", Line: 9, Field: "families[0].kind", Msg: `unknown kind "ftp" (want one of http, index, manifest, mast, cds, tap)`}
+	want := ValidationError{File: "a.yaml", Line: 9, Field: "families[0].kind", Msg: `unknown kind "ftp" (want one of cds, http, index, manifest, mast, tap)`}
 	if e := verrs[0]; e.File != want.File || e.Line != want.Line || e.Field != want.Field || e.Msg != want.Msg {
 		t.Errorf("got %+v, want %+v", *e, want)
 	}
@@ -354,11 +373,15 @@ func TestValidationErrorFields(t *testing.T) {
 
 func TestLoaderKinds(t *testing.T) {
 	fsys := fstest.MapFS{"a.yaml": {Data: []byte(edit(family, "kind: http", "kind: custom"))}}
-	if _, err := (Loader{Kinds: []string{"custom"}}).Load(fsys, "."); err != nil {
+	if _, err := (Loader{Kinds: map[string]Kind{"custom": nameOnlyKind{}}}).Load(fsys, "."); err != nil {
 		t.Errorf("custom kind refused: %v", err)
 	}
-	if _, err := Load(fsys, "."); err == nil {
-		t.Errorf("default loader accepted kind custom")
+	_, err := (Loader{Kinds: testKinds()}).Load(fsys, ".")
+	if want := `a.yaml:9: families[0].kind: unknown kind "custom" (want one of cds, http, index, manifest, mast, tap)`; err == nil || err.Error() != want {
+		t.Errorf("a table without kind custom: %v, want %s", err, want)
+	}
+	if _, err := Load(fsys, "."); err != nil {
+		t.Errorf("a loader without a kind table checks no kind names, but: %v", err)
 	}
 }
 
@@ -486,17 +509,14 @@ func TestHostPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		e, _ := r.ByID(tt.entry)
-		got := r.Policy(e)
+		got := r.Hosts.For(e.URL)
 		got.File, got.Line = "", 0
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: policy = %+v %+v, want %+v %+v", tt.entry, got, got.Credential, tt.want, tt.want.Credential)
 		}
 	}
-	if got := r.HostPolicy("DATA.example.org:443"); got.Concurrency != 2 {
-		t.Errorf("host with port and upper case did not inherit the declared policy: %+v", got)
-	}
-	if got, want := r.HostPolicy("undeclared.org"), DefaultHostPolicy("undeclared.org"); got != want {
-		t.Errorf("undeclared host policy = %+v, want %+v", got, want)
+	if r.Hosts.Len() != 2 || len(r.Hosts.Policies()) != 2 || r.Hosts.Policies()[0].Host != "api.example.org" {
+		t.Errorf("Policies() = %+v, want the 2 declared hosts in order", r.Hosts.Policies())
 	}
 }
 

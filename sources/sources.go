@@ -5,6 +5,7 @@ package sources
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -97,26 +98,23 @@ type Kind interface {
 	Objects(ctx context.Context, c *http.Client, e Entry) ([]Object, error)
 }
 
-// HostPolicy is the politeness and credential policy for one host.
-type HostPolicy struct {
-	Host        string
-	Concurrency int
-	RPS         float64
-	Burst       int
-	Gate        string
-	GateReason  string
-	Credential  *Credential
-	File        string
-	Line        int
+// KindValidator is the optional ability of a Kind to check an entry without
+// the network, found by type assertion (as io/fs finds ReadDirFS). Validate
+// parses the entry's params through the same function Objects uses, so the
+// loader, and with it "astroingest sources validate" (the gate of every
+// registry change), refuses a param that a run would fail on. Its error
+// names the param but not the entry: the loader reports it at the entry's
+// declaration, and Objects wraps it with ParamsError. The loader calls
+// Validate once per entry, from one goroutine per load; implementations
+// must be cheap, and safe for concurrent use like Objects.
+type KindValidator interface {
+	Kind
+	Validate(e Entry) error
 }
 
-// Credential names where a host's secret comes from. The secret itself is
-// read from the environment at run time and never stored here.
-type Credential struct {
-	Env      string
-	Header   string
-	Query    string
-	Required bool
-	// RPS replaces the host's RPS when the credential is present (NCBI: 3 -> 10).
-	RPS float64
+// ParamsError locates a kind's params error at the entry's declaration,
+// "FILE:LINE: entry ID: ERR", for Objects to return what Validate reports.
+// A pure function, safe for concurrent use.
+func ParamsError(e Entry, err error) error {
+	return fmt.Errorf("%s:%d: entry %s: %w", e.File, e.Line, e.ID, err)
 }

@@ -40,7 +40,7 @@ func TestRegistriesLoad(t *testing.T) {
 			if tc.name != "transfer" {
 				return
 			}
-			if hp := reg.Hosts["127.0.0.1:8080"]; hp.Concurrency != 9 {
+			if hp := reg.Hosts.For("http://127.0.0.1:8080/"); hp.Concurrency != 9 {
 				t.Errorf("host concurrency %d, want workers+1", hp.Concurrency)
 			}
 			noop := ws["noop"]

@@ -30,10 +30,7 @@ func profileEngine(ctx context.Context, e *env, res *results, regPath string, ws
 	if err != nil {
 		return err
 	}
-	var hosts []sources.HostPolicy
-	for _, h := range reg.Hosts {
-		hosts = append(hosts, h)
-	}
+	hosts := reg.Hosts.Policies()
 	for _, name := range []string{"small", "mixed", "large", "noop"} {
 		if !slices.Contains(wls, name) {
 			continue

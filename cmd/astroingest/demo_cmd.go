@@ -90,18 +90,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer demo.Close()
-	reg, err := sources.Load(demo.RegistryFS(), ".")
+	kinds := kindTable()
+	reg, err := sources.Loader{Kinds: kinds}.Load(demo.RegistryFS(), ".")
 	if err != nil {
 		// The generated registry is ours: failing to load it is a bug.
 		fmt.Fprintf(stderr, "demo: the generated registry does not load (a bug in the demo): %v\n", err)
 		return exitFailed
 	}
-	hosts := make([]sources.HostPolicy, 0, len(reg.Hosts))
-	for _, h := range reg.Hosts {
-		hosts = append(hosts, h)
-	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kinds,
 		Mode: ingest.ModeRun, Workers: *workers,
 		Getenv:    demo.Getenv,
 		UserAgent: userAgent(), Holder: processName(), Logger: logger,

@@ -75,3 +75,48 @@ func TestCheckOutputFlags(t *testing.T) {
 		}
 	}
 }
+
+// --registry means the same in every command: one path per flag, kept
+// whole even when it holds a comma, repeated for several paths.
+func TestRegistryFlagOnePathPerFlag(t *testing.T) {
+	root := t.TempDir()
+	comma := filepath.Join(root, "my,sources")
+	other := filepath.Join(root, "other")
+	// A second file with a family sst2 of three entries, and no hosts.
+	sst2 := sourcesFixture[strings.Index(sourcesFixture, "families:"):strings.Index(sourcesFixture, "  - id: genes")]
+	sst2 = strings.NewReplacer("id: sst", "id: sst2", "sst-{", "sst2-{", "agency/sst/", "agency/sst2/").Replace(sst2)
+	for dir, yaml := range map[string]string{comma: sourcesFixture, other: sst2} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bucket := "file://" + filepath.Join(root, "mirror")
+	for _, tc := range []struct {
+		args []string
+		out  string // on stdout
+	}{
+		{[]string{"sources", "list", "--registry", comma, "--registry", other}, "sst2-202501"},
+		{[]string{"sources", "stats", "--json", "--registry", comma, "--registry", other}, `"total":7`},
+		{[]string{"sources", "show", "sst2", "--registry", comma, "--registry", other}, "sst2-202411"},
+		{[]string{"sources", "validate", "--registry", comma, other}, "ok: 2 files, 3 families, 7 entries"},
+		{[]string{"plan", "--json", "--registry", comma, "--registry", other, "--bucket", bucket}, `"selected": 7`},
+		{[]string{"run", "--dry-run", "--registry", comma, "--bucket", bucket}, "selected 4"},
+		{[]string{"backfill", "--dry-run", "--family", "genes", "--registry", comma, "--bucket", bucket}, "selected 1"},
+	} {
+		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
+			code, out, errOut := runCmd(t, context.Background(), tc.args...)
+			if code != exitOK || !strings.Contains(out, tc.out) {
+				t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant stdout to contain %q", code, out, errOut, tc.out)
+			}
+		})
+	}
+	for _, cmd := range [][]string{{"sources", "list"}, {"plan"}} {
+		code, _, errOut := runCmd(t, context.Background(), append(cmd, "--registry", "")...)
+		if code != exitUsage || !strings.Contains(errOut, `invalid value "" for flag -registry: empty path`) {
+			t.Errorf("%v --registry \"\": exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}

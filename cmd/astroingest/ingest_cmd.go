@@ -27,7 +27,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// kindTable is the one place kinds are wired: no init() registration.
+// kindTable is the one place kinds are wired: no init() registration. The
+// loader checks the registry against it and the engine runs entries with
+// it, so a kind name is known to both or to neither.
 func kindTable() map[string]sources.Kind {
 	return map[string]sources.Kind{
 		"http":     httpkind.New(),
@@ -39,7 +41,8 @@ func kindTable() map[string]sources.Kind {
 	}
 }
 
-// listFlag is a repeatable string flag; commas also separate values.
+// listFlag is a repeatable flag of selection values (domains, family IDs,
+// ID globs); commas also separate values. --registry is registryPaths.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
@@ -65,7 +68,7 @@ func (b *bytesFlag) Set(v string) error {
 // runFlags are the flags of run, backfill and plan.
 type runFlags struct {
 	bucket        *string
-	registry      listFlag
+	registry      *registryPaths
 	domains       listFlag
 	families      listFlag
 	sourceGlobs   listFlag
@@ -87,7 +90,7 @@ type runFlags struct {
 func addRunFlags(fs *flag.FlagSet, mode string) *runFlags {
 	f := &runFlags{}
 	f.bucket = bucketFlag(fs, defaultBucket)
-	fs.Var(&f.registry, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	f.registry = registryFlag(fs)
 	fs.Var(&f.domains, "domain", "select entries of this domain, repeatable: "+strings.Join(sources.Domains(), ", "))
 	fs.Var(&f.families, "family", "select entries of this family ID, repeatable")
 	fs.Var(&f.sourceGlobs, "source", "select entries whose ID matches this glob, repeatable (e.g. 'noaa-ersst-v5-2024*')")
@@ -109,7 +112,7 @@ func addRunFlags(fs *flag.FlagSet, mode string) *runFlags {
 }
 
 const runHelp = `
-Usage: astroingest run [flags]
+Usage: astroingest run [--registry PATH ...] [flags]
 
 Incremental sync of the registry, for the CronJob: fetches every selected
 entry whose schedule is due (or that was never fetched) and skips objects
@@ -122,7 +125,7 @@ Examples:
 `
 
 const backfillHelp = `
-Usage: astroingest backfill (--domain D | --family F | --source GLOB)... [flags]
+Usage: astroingest backfill (--domain D | --family F | --source GLOB)... [--registry PATH ...] [flags]
 
 One-off fetch of a named selection, ignoring schedules. Unchanged objects
 are still skipped unless --force is given.
@@ -133,14 +136,18 @@ Examples:
 `
 
 const planHelp = `
-Usage: astroingest plan [--backfill] [selection flags]
+Usage: astroingest plan [--backfill] [selection flags] [--registry PATH ...]
 
 Shows what run (or, with --backfill, backfill) would do: entries per domain
 and family, how many are new, due or fresh, and the bytes expected from the
 last manifests. It reads the bucket's manifests and writes nothing.
 
+The registry is the built-in one unless --registry PATH names files or
+folders, one per flag (repeat it for several).
+
 Examples:
   astroingest plan --bucket r2://mirror
+  astroingest plan --registry ./my-sources/ --registry extra.yaml
   astroingest plan --backfill --domain astronomy --json
 `
 
@@ -187,7 +194,8 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: %v\n", name, asFlagError(err))
 		return ingest.Config{}, exitUsage
 	}
-	reg, err := loadSourcesRegistry(f.registry)
+	kinds := kindTable()
+	reg, err := loadRegistry(kinds, *f.registry)
 	if err != nil {
 		return ingest.Config{}, reportRegistryError(stderr, name, err)
 	}
@@ -205,12 +213,8 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
 	}
-	hosts := make([]sources.HostPolicy, 0, len(reg.Hosts))
-	for _, h := range reg.Hosts {
-		hosts = append(hosts, h)
-	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: hosts, Kinds: kindTable(),
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kinds,
 		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
 		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
 		UserAgent: userAgent(), Holder: processName(), Job: os.Getenv("JOB_NAME"), Logger: logger,

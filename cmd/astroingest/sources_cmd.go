@@ -23,8 +23,9 @@ Usage:
   astroingest sources stats [--json] [--registry PATH ...]
 
 Inspect the source registry: the one built into the binary, or the YAML
-files and folders given with --registry (repeatable; folders are read
-recursively). The registry format is described in sources/SCHEMA.md.
+files and folders given with --registry, one path per flag (repeat it for
+several; folders are read recursively). The registry format is described
+in sources/SCHEMA.md.
 
   list      one line per entry: ID, domain, kind, schedule, bucket key
   show      everything about one entry (or one family): URL, metadata,
@@ -40,7 +41,7 @@ Examples:
   astroingest sources validate
   astroingest sources validate ./my-sources/ extra.yaml
   astroingest sources stats --json
-  astroingest sources list --registry ./my-sources/
+  astroingest sources list --registry ./my-sources/ --registry extra.yaml
 `
 
 // runSources implements "astroingest sources ...". It only reads the
@@ -69,11 +70,14 @@ func runSources(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitUsage
 }
 
-// sourcesRegistryFlag is the repeatable --registry flag.
-type sourcesRegistryFlag []string
+// registryPaths is the --registry flag of every command (DESIGN.md:
+// "--registry PATH, repeatable"): one file or folder per flag, kept as
+// given. It never splits on commas, which a path may hold; the selection
+// flags (--domain, --family, --source) do, since their values cannot.
+type registryPaths []string
 
-func (p *sourcesRegistryFlag) String() string { return strings.Join(*p, ",") }
-func (p *sourcesRegistryFlag) Set(v string) error {
+func (p *registryPaths) String() string { return strings.Join(*p, " ") }
+func (p *registryPaths) Set(v string) error {
 	if v == "" {
 		return errors.New("empty path")
 	}
@@ -81,13 +85,22 @@ func (p *sourcesRegistryFlag) Set(v string) error {
 	return nil
 }
 
-// loadSourcesRegistry loads the --registry paths, or the embedded registry
-// when there are none.
-func loadSourcesRegistry(paths []string) (*sources.Registry, error) {
+// registryFlag defines --registry on fs, with the one help text.
+func registryFlag(fs *flag.FlagSet) *registryPaths {
+	p := &registryPaths{}
+	fs.Var(p, "registry", "registry YAML `path`, a file or folder; repeat the flag for several, one path each (default: the built-in registry)")
+	return p
+}
+
+// loadRegistry loads the --registry paths, or the embedded registry when
+// there are none, checked against kinds: every command loads through it, so
+// each refuses a kind or a param that a run would.
+func loadRegistry(kinds map[string]sources.Kind, paths []string) (*sources.Registry, error) {
+	l := sources.Loader{Kinds: kinds}
 	if len(paths) == 0 {
-		return sources.Default()
+		return l.Default()
 	}
-	return sources.LoadPaths(paths)
+	return l.LoadPaths(paths)
 }
 
 // reportRegistryError prints a load failure, every validation error on its
@@ -134,8 +147,7 @@ Examples:
 `, stderr)
 	domain := fs.String("domain", "", "only entries of this domain: "+strings.Join(sources.Domains(), ", "))
 	family := fs.String("family", "", "only entries of this family ID")
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	switch {
 	case code >= 0:
@@ -147,7 +159,7 @@ Examples:
 		fmt.Fprintf(stderr, "sources list: --domain %q: want one of %s\n", *domain, strings.Join(sources.Domains(), ", "))
 		return exitUsage
 	}
-	reg, err := loadSourcesRegistry(paths)
+	reg, err := loadRegistry(kindTable(), *paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources list", err)
 	}
@@ -182,8 +194,7 @@ Examples:
   astroingest sources show noaa-ersst-v5-202401
   astroingest sources show noaa-ersst-v5
 `, stderr)
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -193,7 +204,7 @@ Examples:
 		fs.Usage()
 		return exitUsage
 	}
-	reg, err := loadSourcesRegistry(paths)
+	reg, err := loadRegistry(kindTable(), *paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources show", err)
 	}
@@ -265,7 +276,7 @@ func showEntry(w io.Writer, reg *sources.Registry, e sources.Entry) {
 	if e.BudgetBytes > 0 {
 		row("budget", fmt.Sprintf("%d bytes per run", e.BudgetBytes))
 	}
-	row("host", describePolicy(reg.Policy(e)))
+	row("host", describePolicy(reg.Hosts.For(e.URL)))
 	row("declared", fmt.Sprintf("%s:%d", e.File, e.Line))
 	flush()
 }
@@ -351,19 +362,18 @@ Examples:
   astroingest sources validate sources/registry/
   astroingest sources validate new-family.yaml
 `, stderr)
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable; the same as naming it as an argument")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
 	}
-	reg, err := loadSourcesRegistry(append(paths, pos...))
+	reg, err := loadRegistry(kindTable(), append(*paths, pos...))
 	if err != nil {
 		return reportRegistryError(stderr, "sources validate", err)
 	}
 	fmt.Fprintf(stdout, "ok: %s, %s, %s, %s\n",
 		plural(len(reg.Files), "file"), plural(len(reg.Families), "family"),
-		plural(len(reg.Entries), "entry"), plural(len(reg.Hosts), "host policy"))
+		plural(len(reg.Entries), "entry"), plural(reg.Hosts.Len(), "host policy"))
 	return exitOK
 }
 
@@ -392,8 +402,7 @@ Examples:
   astroingest sources stats --json | jq .by_domain
 `, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	var paths sourcesRegistryFlag
-	fs.Var(&paths, "registry", "registry YAML file or folder, repeatable (default: the built-in registry)")
+	paths := registryFlag(fs)
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -402,7 +411,7 @@ Examples:
 		fmt.Fprintf(stderr, "sources stats: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
-	reg, err := loadSourcesRegistry(paths)
+	reg, err := loadRegistry(kindTable(), *paths)
 	if err != nil {
 		return reportRegistryError(stderr, "sources stats", err)
 	}

@@ -223,7 +223,7 @@ func TestSourcesValidate(t *testing.T) {
 	file := filepath.Join(dir, "bad.yaml")
 	code, stdout, stderr = runSourcesCmd("validate", dir)
 	want := file + ":7: families[0].license: missing required field\n" +
-		file + `:27: families[1].kind: unknown kind "ftp" (want one of http, index, manifest, mast, cds, tap)` + "\n" +
+		file + `:27: families[1].kind: unknown kind "ftp" (want one of cds, http, index, manifest, mast, tap)` + "\n" +
 		"sources validate: the registry has 2 error(s)\n"
 	if code != exitUsage || stdout != "" || stderr != want {
 		t.Errorf("bad file: exit %d, stdout %q\nstderr:\n%s\nwant:\n%s", code, stdout, stderr, want)

@@ -62,8 +62,11 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Kind submits one retrieve job per entry. It is safe for concurrent use.
+// Kind submits one retrieve job per entry; it implements
+// sources.KindValidator too. It is safe for concurrent use.
 type Kind struct{ opts Options }
+
+var _ sources.KindValidator = (*Kind)(nil)
 
 // New returns the cds kind.
 func New(opts Options) sources.Kind { return &Kind{opts: opts.withDefaults()} }
@@ -104,21 +107,39 @@ func (p problem) message() string {
 	return msg
 }
 
-// Objects submits the entry's request, waits for the job and returns its
-// single result file. Object.Name is empty: the entry key is the object key.
-func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	base := strings.TrimSuffix(e.URL, "/")
-	dataset := e.Params["dataset"]
-	if base == "" || !datasetRE.MatchString(dataset) {
-		return nil, fmt.Errorf("cds: entry %s (%s:%d): need url (the API base, e.g. https://cds.climate.copernicus.eu/api) and params.dataset (got %q)", e.ID, e.File, e.Line, dataset)
+// parseRequest reads params dataset and request into the body of the
+// execution request, for both Validate and Objects.
+func parseRequest(params map[string]string) (dataset string, body []byte, err error) {
+	dataset = params["dataset"]
+	if !datasetRE.MatchString(dataset) {
+		return "", nil, fmt.Errorf("cds: params dataset %q: want a dataset name, e.g. reanalysis-era5-single-levels", dataset)
 	}
 	var inputs map[string]any
-	if err := json.Unmarshal([]byte(e.Params["request"]), &inputs); err != nil || inputs == nil {
-		return nil, fmt.Errorf("cds: entry %s (%s:%d): params.request must be a JSON object of the dataset's inputs: %v", e.ID, e.File, e.Line, err)
+	if err := json.Unmarshal([]byte(params["request"]), &inputs); err != nil || inputs == nil {
+		return "", nil, fmt.Errorf("cds: params request must be a JSON object of the dataset's inputs: %v", err)
 	}
-	body, err := json.Marshal(map[string]any{"inputs": inputs})
+	body, err = json.Marshal(map[string]any{"inputs": inputs})
 	if err != nil {
-		return nil, fmt.Errorf("cds: entry %s: encode request: %w", e.ID, err)
+		return "", nil, fmt.Errorf("cds: encode params request: %w", err)
+	}
+	return dataset, body, nil
+}
+
+// Validate implements sources.KindValidator: dataset and request.
+func (k *Kind) Validate(e sources.Entry) error {
+	_, _, err := parseRequest(e.Params)
+	return err
+}
+
+// Objects submits the entry's request, waits for the job and returns its
+// single result file. Object.Name is empty: the entry key is the object key.
+// The URL is the API base (e.g. https://cds.climate.copernicus.eu/api),
+// checked by the loader.
+func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
+	base := strings.TrimSuffix(e.URL, "/")
+	dataset, body, err := parseRequest(e.Params)
+	if err != nil {
+		return nil, sources.ParamsError(e, err)
 	}
 	j := job{k: k, c: c, dataset: dataset}
 

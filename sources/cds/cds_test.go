@@ -164,9 +164,9 @@ func TestErrors(t *testing.T) {
 			opts:   sourcetest.CDSOptions{Accepted: time.Hour},
 			kind:   cds.New(cds.Options{PollInitial: time.Millisecond, MaxWait: 20 * time.Millisecond}),
 			reason: sources.ReasonTimeout, substr: []string{"still accepted"}},
-		{name: "no dataset", tok: token, dataset: "", substr: []string{"params.dataset", "climate.yaml:12"}},
+		{name: "no dataset", tok: token, dataset: "", substr: []string{"params dataset", "climate.yaml:12"}},
 		{name: "request not an object", tok: token, dataset: "reanalysis-era5-single-levels", request: `["2m_temperature"]`,
-			substr: []string{"params.request", "climate.yaml:12"}},
+			substr: []string{"params request", "climate.yaml:12"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,10 +1,12 @@
 // Package checksum reads publisher checksum listings (md5sum/sha256sum
-// output, BSD "MD5 (name) = hex" lines) and fetches listing documents for
-// the file-tree kinds. It is shared by the http, index and manifest kinds.
+// output, BSD "MD5 (name) = hex" lines) and judges hex digests. It is shared
+// by the http, index and manifest kinds; the documents themselves are
+// fetched by package listing.
 package checksum
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 // Entry is one line of a checksum listing.
@@ -183,45 +186,12 @@ func (l *Listing) Lookup(name string) (sources.Checksum, bool) {
 	return sources.Checksum{}, false
 }
 
-// Fetch GETs a checksum listing and parses it.
+// Fetch GETs a checksum listing through listing.Get and parses it. It is
+// safe for concurrent use.
 func Fetch(ctx context.Context, c *http.Client, url string) (*Listing, error) {
-	body, err := Get(ctx, c, url, MaxListing)
+	body, err := listing.Get(ctx, c, url)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(strings.NewReader(string(body)), url)
-}
-
-// MaxListing caps the listing documents kinds read into memory (checksum
-// files, directory listings, manifests); larger ones are refused with an
-// error rather than exhausting memory.
-const MaxListing = 256 << 20
-
-// Get fetches a listing document with GET and returns its body. Non-2xx
-// statuses become a *sources.FetchError with the reason for that status.
-func Get(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("bad URL %q", url), Err: err}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, &sources.FetchError{
-			Reason: sources.StatusReason(resp.StatusCode),
-			Detail: fmt.Sprintf("GET %s: %s", url, resp.Status),
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: read body: %w", url, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("GET %s: listing larger than %d bytes", url, limit)}
-	}
-	return body, nil
+	return Parse(bytes.NewReader(body), url)
 }

@@ -120,7 +120,4 @@ func TestFetchErrors(t *testing.T) {
 	if err != nil || len(l.Entries) != 1 {
 		t.Fatalf("ok listing: %v", err)
 	}
-	if _, err := Get(context.Background(), s.Client(), s.URL()+"/ok/MD5SUM.txt", 10); err == nil || !strings.Contains(err.Error(), "larger than 10 bytes") {
-		t.Fatalf("size cap: %v", err)
-	}
 }

@@ -18,28 +18,31 @@ import (
 	"github.com/astroingest/astroingest/sources/checksum"
 )
 
-// Kind implements sources.Kind for "http". The zero value is ready to use
-// and safe for concurrent use.
+// Kind implements sources.Kind and sources.KindValidator for "http". The
+// zero value is ready to use and safe for concurrent use.
 type Kind struct{}
 
 // New returns the http kind.
 func New() sources.Kind { return Kind{} }
+
+var _ sources.KindValidator = Kind{}
 
 // Objects yields the entry's URL as its one object. The checksum comes from
 // params md5 / sha256, or else from the entry's checksums listing matched by
 // the URL's basename; a listing that does not name the file is an error,
 // since the registry promised a checksum for it.
 func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	u, err := url.Parse(e.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s:%d: entry %s: url %q is not an http(s) URL", e.File, e.Line, e.ID, e.URL)
-	}
 	obj := sources.Object{URL: e.URL, Size: -1}
-	sum, err := ParamChecksum(e)
+	sum, err := paramChecksum(e.Params)
 	if err != nil {
-		return nil, err
+		return nil, sources.ParamsError(e, err)
 	}
 	if sum == nil && e.Checksums != "" {
+		// The loader has checked the URL (SCHEMA.md, "URLs").
+		u, err := url.Parse(e.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: entry %s: url: %w", e.File, e.Line, e.ID, err)
+		}
 		l, err := checksum.Fetch(ctx, c, e.Checksums)
 		if err != nil {
 			return nil, fmt.Errorf("entry %s: checksums: %w", e.ID, err)
@@ -58,21 +61,28 @@ func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sou
 	return []sources.Object{obj}, nil
 }
 
-// ParamChecksum reads a literal checksum from params md5, sha256, sha1 or
+// Validate implements sources.KindValidator: at most one literal checksum
+// param, a hex digest of its algorithm.
+func (Kind) Validate(e sources.Entry) error {
+	_, err := paramChecksum(e.Params)
+	return err
+}
+
+// paramChecksum reads a literal checksum from params md5, sha256, sha1 or
 // sha512 (at most one), nil when none is given.
-func ParamChecksum(e sources.Entry) (*sources.Checksum, error) {
+func paramChecksum(params map[string]string) (*sources.Checksum, error) {
 	var out *sources.Checksum
 	for _, algo := range []string{"md5", "sha1", "sha256", "sha512"} {
-		v, ok := e.Params[algo]
+		v, ok := params[algo]
 		if !ok || v == "" {
 			continue
 		}
 		if out != nil {
-			return nil, fmt.Errorf("%s:%d: entry %s: params %s and %s both set; give one checksum", e.File, e.Line, e.ID, out.Algo, algo)
+			return nil, fmt.Errorf("params %s and %s both set; give one checksum", out.Algo, algo)
 		}
 		got, ok := checksum.AlgoForHex(v)
 		if !ok || got != algo {
-			return nil, fmt.Errorf("%s:%d: entry %s: params %s %q is not a hex %s digest", e.File, e.Line, e.ID, algo, v, algo)
+			return nil, fmt.Errorf("params %s %q is not a hex %s digest", algo, v, algo)
 		}
 		out = &sources.Checksum{Algo: algo, Value: strings.ToLower(v)}
 	}

@@ -44,7 +44,6 @@ func TestObjects(t *testing.T) {
 			wantErr: "reg.yaml:7: entry e1: params md5"},
 		{name: "two params", url: "/ersst/ersst.v5.185401.nc", params: map[string]string{"md5": md5Jan, "sha256": sha},
 			wantErr: "both set"},
-		{name: "not http", url: "ftp://ftp.example.org/x", wantErr: "not an http(s) URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,6 +31,8 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/internal/filter"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 // DefaultMaxDepth bounds recursion when max_depth is not given.
@@ -40,95 +41,68 @@ const DefaultMaxDepth = 16
 // maxPages bounds S3 pagination, against a server whose markers never end.
 const maxPages = 1_000_000
 
-// Kind implements sources.Kind for "index". The zero value is ready and safe
-// for concurrent use.
+// Kind implements sources.Kind and sources.KindValidator for "index". The
+// zero value is ready and safe for concurrent use.
 type Kind struct{}
 
 // New returns the index kind.
 func New() sources.Kind { return Kind{} }
 
+var _ sources.KindValidator = Kind{}
+
+// options are an entry's params, parsed by parseOptions for both Validate
+// and Objects.
 type options struct {
-	include, exclude []string
-	maxDepth         int
+	filter   filter.Filter
+	maxDepth int
 }
 
-func parseOptions(e sources.Entry) (options, error) {
-	where := fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID)
+func parseOptions(params map[string]string) (options, error) {
 	var o options
-	split := func(name string) ([]string, error) {
-		var out []string
-		for _, g := range strings.Split(e.Params[name], ",") {
-			g = strings.TrimSpace(g)
-			if g == "" {
-				continue
-			}
-			if _, err := path.Match(g, ""); err != nil {
-				return nil, fmt.Errorf("%s: params %s: bad glob %q: %w", where, name, g, err)
-			}
-			out = append(out, g)
-		}
-		return out, nil
-	}
 	var err error
-	if o.include, err = split("include"); err != nil {
-		return o, err
-	}
-	if o.exclude, err = split("exclude"); err != nil {
+	if o.filter, err = filter.Parse(params); err != nil {
 		return o, err
 	}
 	recursive := false
-	if v := e.Params["recursive"]; v != "" {
+	if v := params["recursive"]; v != "" {
 		if recursive, err = strconv.ParseBool(v); err != nil {
-			return o, fmt.Errorf("%s: params recursive %q: want true or false", where, v)
+			return o, fmt.Errorf("params recursive %q: want true or false", v)
 		}
 	}
 	if recursive {
 		o.maxDepth = DefaultMaxDepth
 	}
-	if v := e.Params["max_depth"]; v != "" {
+	if v := params["max_depth"]; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return o, fmt.Errorf("%s: params max_depth %q: want a non-negative integer", where, v)
+			return o, fmt.Errorf("params max_depth %q: want a non-negative integer", v)
 		}
 		if !recursive && n > 0 {
-			return o, fmt.Errorf("%s: params max_depth %d needs recursive: \"true\"", where, n)
+			return o, fmt.Errorf("params max_depth %d needs recursive: \"true\"", n)
 		}
 		o.maxDepth = n
 	}
 	return o, nil
 }
 
-// Match reports whether a file at rel (relative path) passes the filters.
-func (o options) match(rel string) bool {
-	m := func(globs []string) bool {
-		for _, g := range globs {
-			subject := path.Base(rel)
-			if strings.Contains(g, "/") {
-				subject = rel
-			}
-			if ok, _ := path.Match(g, subject); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if len(o.include) > 0 && !m(o.include) {
-		return false
-	}
-	return !m(o.exclude)
+// Validate implements sources.KindValidator: include / exclude globs,
+// recursive and max_depth.
+func (Kind) Validate(e sources.Entry) error {
+	_, err := parseOptions(e.Params)
+	return err
 }
 
 // Objects lists the entry's directory.
 func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	opt, err := parseOptions(e)
+	opt, err := parseOptions(e.Params)
 	if err != nil {
-		return nil, err
+		return nil, sources.ParamsError(e, err)
 	}
-	base, err := url.Parse(e.URL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("%s:%d: entry %s: url %q is not an http(s) URL", e.File, e.Line, e.ID, e.URL)
+	base, err := url.Parse(e.URL) // checked by the loader (SCHEMA.md, "URLs")
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: entry %s: url: %w", e.File, e.Line, e.ID, err)
 	}
-	body, err := checksum.Get(ctx, c, base.String(), checksum.MaxListing)
+	body, err := listing.Get(ctx, c, base.String())
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: list %w", e.ID, err)
 	}
@@ -258,7 +232,7 @@ func listHTML(ctx context.Context, c *http.Client, base *url.URL, body []byte, o
 		d := queue[0]
 		queue = queue[1:]
 		if d.body == nil {
-			b, err := checksum.Get(ctx, c, d.u.String(), checksum.MaxListing)
+			b, err := listing.Get(ctx, c, d.u.String())
 			if err != nil {
 				return nil, fmt.Errorf("list %w", err)
 			}
@@ -273,7 +247,7 @@ func listHTML(ctx context.Context, c *http.Client, base *url.URL, body []byte, o
 				}
 				continue
 			}
-			if !opt.match(rel) {
+			if !opt.filter.Match(rel) {
 				continue
 			}
 			objs = append(objs, sources.Object{Name: rel, URL: l.url.String(), Size: l.size})
@@ -334,7 +308,7 @@ func listS3(ctx context.Context, c *http.Client, base *url.URL, opt options) ([]
 		}
 		u := root
 		u.RawQuery = q.Encode()
-		body, err := checksum.Get(ctx, c, u.String(), checksum.MaxListing)
+		body, err := listing.Get(ctx, c, u.String())
 		if err != nil {
 			return nil, fmt.Errorf("list %w", err)
 		}
@@ -349,7 +323,7 @@ func listS3(ctx context.Context, c *http.Client, base *url.URL, opt options) ([]
 				continue // outside the prefix, or a folder placeholder
 			}
 			rel := ct.Key[len(dirPrefix):]
-			if strings.Count(rel, "/") > opt.maxDepth || !validRel(rel) || !opt.match(rel) {
+			if strings.Count(rel, "/") > opt.maxDepth || !validRel(rel) || !opt.filter.Match(rel) {
 				continue
 			}
 			o := sources.Object{Name: rel, URL: root.String() + escapeKey(ct.Key), Size: ct.Size, ETag: ct.ETag}

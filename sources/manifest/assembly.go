@@ -14,6 +14,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 type assembly struct {
@@ -24,19 +25,8 @@ type assembly struct {
 // assemblySummary reads NCBI's assembly_summary.txt: "#"-comment lines, the
 // last of which before the data is the header ("#assembly_accession\t...").
 func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	if len(x.incl) == 0 {
-		return nil, fmt.Errorf("%s: params include is required for format assembly_summary (e.g. \"*_genomic.fna.gz\")", x.where)
-	}
-	var fcol, fval string
-	if f := x.e.Params["filter"]; f != "" {
-		var ok bool
-		fcol, fval, ok = strings.Cut(f, "=")
-		fcol = strings.TrimSpace(fcol)
-		if !ok || fcol == "" {
-			return nil, fmt.Errorf("%s: params filter %q: want column=value", x.where, f)
-		}
-	}
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	fcol, fval := x.filterCol, x.filterVal
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +86,7 @@ func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) 
 			// served over https.
 			u.Scheme = "https"
 		}
-		if u.Scheme != "http" && u.Scheme != "https" {
+		if !sources.FetchableURL(u) {
 			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: ftp_path %q: unsupported scheme", x.e.URL, n, fp)}
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
@@ -146,7 +136,7 @@ func assemblyFiles(ctx context.Context, c *http.Client, x *entryCtx, a assembly)
 	base, _ := url.Parse(a.dir + "/")
 	var objs []sources.Object
 	for _, en := range l.Entries {
-		if !x.match(en.Name) || !validName(en.Name) {
+		if !x.filter.Match(en.Name) || !validName(en.Name) {
 			continue
 		}
 		cs := en.Checksum

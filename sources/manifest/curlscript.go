@@ -20,23 +20,15 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 func (k Kind) curlScript(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	limit := 0
-	if v := strings.TrimSpace(x.e.Params["limit"]); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%s: params limit %q: want a positive whole number of files", x.where, v)
-		}
-		limit = n
-	}
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	limit := x.limit
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +38,7 @@ func (k Kind) curlScript(ctx context.Context, c *http.Client, x *entryCtx) ([]so
 	}
 	var objs []sources.Object
 	for _, d := range dls {
-		if !x.match(d.name) {
+		if !x.filter.Match(d.name) {
 			continue
 		}
 		if limit > 0 && len(objs) == limit {
@@ -525,7 +517,7 @@ func httpURL(w word) (*url.URL, error) {
 		return nil, fmt.Errorf("URL %q needs shell expansion, which a mirror cannot do", w.text)
 	}
 	u, err := url.Parse(w.text)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || !sources.FetchableURL(u) {
 		return nil, fmt.Errorf("%q is not an http(s) URL", w.text)
 	}
 	return u, nil

@@ -27,15 +27,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
 )
 
-// Kind implements sources.Kind for "manifest". The zero value is ready and
-// safe for concurrent use.
+// Kind implements sources.Kind and sources.KindValidator for "manifest".
+// The zero value is ready and safe for concurrent use.
 type Kind struct {
 	// Concurrency bounds the md5checksums.txt fetches of assembly_summary;
 	// 0 means 4. The caller's transport still enforces the host's rate.
@@ -49,54 +48,22 @@ type entryCtx struct {
 	e     sources.Entry
 	where string // "file:line: entry id" for configuration errors
 	base  *url.URL
-	incl  []string
-	excl  []string
-}
-
-func (x *entryCtx) match(name string) bool {
-	m := func(globs []string) bool {
-		for _, g := range globs {
-			subject := path.Base(name)
-			if strings.Contains(g, "/") {
-				subject = name
-			}
-			if ok, _ := path.Match(g, subject); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if len(x.incl) > 0 && !m(x.incl) {
-		return false
-	}
-	return !m(x.excl)
+	options
 }
 
 // Objects reads the entry's listing file.
 func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	x := &entryCtx{e: e, where: fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID)}
-	u, err := url.Parse(e.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: url %q is not an http(s) URL", x.where, e.URL)
+	opts, err := parseOptions(e)
+	if err != nil {
+		return nil, sources.ParamsError(e, err)
 	}
-	x.base = u
-	for _, p := range []struct {
-		name string
-		dst  *[]string
-	}{{"include", &x.incl}, {"exclude", &x.excl}} {
-		for _, g := range strings.Split(e.Params[p.name], ",") {
-			if g = strings.TrimSpace(g); g == "" {
-				continue
-			}
-			if _, err := path.Match(g, ""); err != nil {
-				return nil, fmt.Errorf("%s: params %s: bad glob %q: %w", x.where, p.name, g, err)
-			}
-			*p.dst = append(*p.dst, g)
-		}
+	u, err := url.Parse(e.URL) // checked by the loader (SCHEMA.md, "URLs")
+	if err != nil {
+		return nil, sources.ParamsError(e, fmt.Errorf("url: %w", err))
 	}
-	format := e.Params["format"]
+	x := &entryCtx{e: e, where: fmt.Sprintf("%s:%d: entry %s", e.File, e.Line, e.ID), base: u, options: opts}
 	var objs []sources.Object
-	switch format {
+	switch opts.format { // parseOptions admits only these
 	case "md5sum":
 		objs, err = k.md5sum(ctx, c, x)
 	case "metalink":
@@ -107,10 +74,6 @@ func (k Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]s
 		objs, err = k.assemblySummary(ctx, c, x)
 	case "curl_script":
 		objs, err = k.curlScript(ctx, c, x)
-	case "":
-		return nil, fmt.Errorf("%s: params format is required (md5sum, metalink, table, assembly_summary or curl_script)", x.where)
-	default:
-		return nil, fmt.Errorf("%s: params format %q: want md5sum, metalink, table, assembly_summary or curl_script", x.where, format)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", e.ID, err)
@@ -164,7 +127,7 @@ func (k Kind) md5sum(ctx context.Context, c *http.Client, x *entryCtx) ([]source
 	}
 	var objs []sources.Object
 	for _, en := range l.Entries {
-		if !x.match(en.Name) {
+		if !x.filter.Match(en.Name) {
 			continue
 		}
 		if !validName(en.Name) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 // metalinkDoc covers metalink 3.0 (<files><file><verification><hash>,
@@ -43,7 +44,7 @@ func normAlgo(t string) string {
 }
 
 func (k Kind) metalink(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +59,7 @@ func (k Kind) metalink(ctx context.Context, c *http.Client, x *entryCtx) ([]sour
 		if name == "" {
 			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s: <file> number %d has no name", x.e.URL, i+1)}
 		}
-		if !x.match(name) {
+		if !x.filter.Match(name) {
 			continue
 		}
 		o := sources.Object{Name: name, Size: -1}
@@ -94,7 +95,7 @@ func (k Kind) metalink(ctx context.Context, c *http.Client, x *entryCtx) ([]sour
 func pickURL(urls []string) string {
 	for _, raw := range urls {
 		u, err := url.Parse(strings.TrimSpace(raw))
-		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if err == nil && sources.FetchableURL(u) {
 			return u.String()
 		}
 	}

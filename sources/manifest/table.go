@@ -15,41 +15,18 @@ import (
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/checksum"
+	"github.com/astroingest/astroingest/sources/listing"
 )
 
 func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	p := x.e.Params
-	urlCol := p["url_column"]
-	if urlCol == "" {
-		urlCol = "url"
-	}
-	algo := strings.ToLower(p["algo"])
-	switch algo {
-	case "", "md5", "sha1", "sha256", "sha512":
-	default:
-		return nil, fmt.Errorf("%s: params algo %q: want md5, sha1, sha256 or sha512", x.where, p["algo"])
-	}
-	delim := ','
-	switch d := p["delimiter"]; d {
-	case "":
-		if ext := path.Ext(x.base.Path); ext == ".tsv" || ext == ".txt" || ext == ".tab" {
-			delim = '\t'
-		}
-	case "tab", `\t`, "\t":
-		delim = '\t'
-	default:
-		if len(d) != 1 {
-			return nil, fmt.Errorf("%s: params delimiter %q: want one character or \"tab\"", x.where, d)
-		}
-		delim = rune(d[0])
-	}
-
-	body, err := checksum.Get(ctx, c, x.e.URL, checksum.MaxListing)
+	t := x.table
+	urlCol, algo := t.urlCol, t.algo
+	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\ufeff"))))
-	r.Comma = delim
+	r.Comma = t.delim
 	r.Comment = '#'
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
@@ -75,15 +52,15 @@ func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources
 	if err != nil {
 		return nil, err
 	}
-	ci, err := need("checksum_column", p["checksum_column"])
+	ci, err := need("checksum_column", t.checksumCol)
 	if err != nil {
 		return nil, err
 	}
-	ni, err := need("name_column", p["name_column"])
+	ni, err := need("name_column", t.nameCol)
 	if err != nil {
 		return nil, err
 	}
-	si, err := need("size_column", p["size_column"])
+	si, err := need("size_column", t.sizeCol)
 	if err != nil {
 		return nil, err
 	}
@@ -117,14 +94,14 @@ func (k Kind) table(ctx context.Context, c *http.Client, x *entryCtx) ([]sources
 			return nil, bad("bad URL %q", raw)
 		}
 		u := x.base.ResolveReference(ref)
-		if u.Scheme != "http" && u.Scheme != "https" {
+		if !sources.FetchableURL(u) {
 			return nil, bad("URL %q is not http(s)", raw)
 		}
 		name := field(ni)
 		if name == "" {
 			name = defaultName(dir, u)
 		}
-		if !x.match(name) {
+		if !x.filter.Match(name) {
 			continue
 		}
 		o := sources.Object{Name: name, URL: u.String(), Size: -1}

@@ -60,8 +60,11 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Kind lists MAST data products. It is safe for concurrent use.
+// Kind lists MAST data products; it implements sources.KindValidator too.
+// It is safe for concurrent use.
 type Kind struct{ opts Options }
+
+var _ sources.KindValidator = (*Kind)(nil)
 
 // New returns the mast kind.
 func New(opts Options) sources.Kind { return &Kind{opts: opts.withDefaults()} }
@@ -76,33 +79,54 @@ type Filter struct {
 	FreeText  string            `json:"freeText,omitempty"`
 }
 
-// Objects runs the entry's query and returns one object per product, named
-// by its productFilename below the entry's key prefix.
-func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	base := strings.TrimSuffix(e.URL, "/")
-	if base == "" {
-		return nil, fmt.Errorf("mast: entry %s (%s:%d): url is empty; want the MAST base, e.g. https://mast.stsci.edu", e.ID, e.File, e.Line)
+// query is an entry's params, parsed by parseQuery for both Validate and
+// Objects.
+type query struct {
+	service string
+	filters []Filter
+	pf      productFilter
+}
+
+func parseQuery(params map[string]string) (query, error) {
+	q := query{service: params["service"]}
+	if q.service == "" {
+		q.service = "Mast.Caom.Filtered"
 	}
-	service := e.Params["service"]
-	if service == "" {
-		service = "Mast.Caom.Filtered"
+	if err := json.Unmarshal([]byte(params["filters"]), &q.filters); err != nil || len(q.filters) == 0 {
+		return q, fmt.Errorf("mast: params filters must be a non-empty JSON list of {\"paramName\":..., \"values\":[...]}: %v", errOrEmpty(err))
 	}
-	var filters []Filter
-	if err := json.Unmarshal([]byte(e.Params["filters"]), &filters); err != nil || len(filters) == 0 {
-		return nil, fmt.Errorf("mast: entry %s (%s:%d): params.filters must be a non-empty JSON list of {\"paramName\":..., \"values\":[...]}: %v", e.ID, e.File, e.Line, errOrEmpty(err))
-	}
-	for i, f := range filters {
+	for i, f := range q.filters {
 		if f.ParamName == "" || (len(f.Values) == 0 && f.FreeText == "") {
-			return nil, fmt.Errorf("mast: entry %s (%s:%d): params.filters[%d] needs paramName and values", e.ID, e.File, e.Line, i)
+			return q, fmt.Errorf("mast: params filters[%d] needs paramName and values", i)
 		}
 	}
-	pf, err := parseProductFilter(e.Params["product_filter"])
-	if err != nil {
-		return nil, fmt.Errorf("mast: entry %s (%s:%d): params.product_filter: %w", e.ID, e.File, e.Line, err)
+	var err error
+	if q.pf, err = parseProductFilter(params["product_filter"]); err != nil {
+		return q, fmt.Errorf("mast: params product_filter: %w", err)
 	}
+	return q, nil
+}
+
+// Validate implements sources.KindValidator: service, filters and
+// product_filter.
+func (k *Kind) Validate(e sources.Entry) error {
+	_, err := parseQuery(e.Params)
+	return err
+}
+
+// Objects runs the entry's query and returns one object per product, named
+// by its productFilename below the entry's key prefix. The URL is the MAST
+// base, checked by the loader.
+func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
+	base := strings.TrimSuffix(e.URL, "/")
+	q, err := parseQuery(e.Params)
+	if err != nil {
+		return nil, sources.ParamsError(e, err)
+	}
+	service, pf := q.service, q.pf
 
 	inv := invoker{c: c, url: base + "/api/v0/invoke", opts: k.opts}
-	obsRows, err := inv.all(ctx, service, map[string]any{"columns": "*", "filters": filters})
+	obsRows, err := inv.all(ctx, service, map[string]any{"columns": "*", "filters": q.filters})
 	if err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func TestErrors(t *testing.T) {
 			handler: func(http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>") })
 			}},
-		{name: "filters missing", filters: "", substr: "params.filters"},
+		{name: "filters missing", filters: "", substr: "params filters"},
 		{name: "filters not JSON", filters: `{"obs_collection":"JWST"}`, substr: "astronomy.yaml:7"},
 		{name: "bad product filter", filters: jwstNircam, pf: `["I2D"]`, substr: "product_filter"},
 		{name: "still executing", filters: jwstNircam, reason: sources.ReasonTimeout, substr: "EXECUTING",

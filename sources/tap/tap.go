@@ -37,26 +37,52 @@ type Options struct {
 	MaxRows int
 }
 
-// Kind lists the files a TAP query names. It is safe for concurrent use.
+// Kind lists the files a TAP query names; it implements
+// sources.KindValidator too. It is safe for concurrent use.
 type Kind struct{ opts Options }
+
+var _ sources.KindValidator = (*Kind)(nil)
 
 // New returns the tap kind.
 func New(opts Options) sources.Kind { return &Kind{opts: opts} }
 
-// Objects runs the query and returns one object per result row.
-func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
-	base := strings.TrimSuffix(e.URL, "/")
-	query := strings.TrimSpace(e.Params["query"])
-	urlCol := e.Params["url_column"]
-	if base == "" || query == "" || urlCol == "" {
-		return nil, fmt.Errorf("tap: entry %s (%s:%d): need url (the TAP base), params.query and params.url_column", e.ID, e.File, e.Line)
-	}
-	nameCol, sizeCol := e.Params["name_column"], e.Params["size_column"]
-	if strings.EqualFold(sizeCol, "access_estsize") {
+// params are an entry's params, parsed by parseParams for both Validate and
+// Objects.
+type params struct {
+	query, urlCol, nameCol, sizeCol string
+}
+
+func parseParams(p map[string]string) (params, error) {
+	q := params{query: strings.TrimSpace(p["query"]), urlCol: p["url_column"], nameCol: p["name_column"], sizeCol: p["size_column"]}
+	switch {
+	case q.query == "":
+		return q, errors.New("tap: params query is required (the ADQL query)")
+	case q.urlCol == "":
+		return q, errors.New("tap: params url_column is required (the column holding each file's URL, e.g. access_url)")
+	case strings.EqualFold(q.sizeCol, "access_estsize"):
 		// ObsCore's access_estsize is an estimate in kilobytes; taking it
 		// as the exact byte size would fail every verification.
-		return nil, fmt.Errorf("tap: entry %s (%s:%d): params.size_column access_estsize is an estimate in kB, not a size in bytes; leave size_column empty", e.ID, e.File, e.Line)
+		return q, errors.New("tap: params size_column access_estsize is an estimate in kB, not a size in bytes; leave size_column empty")
 	}
+	return q, nil
+}
+
+// Validate implements sources.KindValidator: query, url_column and
+// size_column.
+func (k *Kind) Validate(e sources.Entry) error {
+	_, err := parseParams(e.Params)
+	return err
+}
+
+// Objects runs the query and returns one object per result row. The URL is
+// the TAP base, checked by the loader.
+func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
+	base := strings.TrimSuffix(e.URL, "/")
+	p, err := parseParams(e.Params)
+	if err != nil {
+		return nil, sources.ParamsError(e, err)
+	}
+	query, urlCol, nameCol, sizeCol := p.query, p.urlCol, p.nameCol, p.sizeCol
 
 	form := url.Values{
 		"REQUEST": {"doQuery"},
@@ -165,7 +191,7 @@ func rowsToObjects(raw []byte, urlCol, nameCol, sizeCol, base string) ([]sources
 			// browser would.
 			pu = baseURL.ResolveReference(pu)
 		}
-		if pu.Scheme != "http" && pu.Scheme != "https" {
+		if !sources.FetchableURL(pu) {
 			return nil, fmt.Errorf("CSV row %d: %s %q is not an http(s) URL", line, urlCol, u)
 		}
 		name := ""

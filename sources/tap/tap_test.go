@@ -167,7 +167,7 @@ func TestErrors(t *testing.T) {
 			reason: sources.ReasonHTTP5xx, substr: []string{"HTTP 502", "Proxy Error"}},
 		{name: "estimated size refused", query: "SELECT access_url, access_estsize FROM ivoa.ObsCore", urlCol: "access_url", sizeCol: "access_estsize",
 			substr: []string{"access_estsize", "astronomy.yaml:40"}},
-		{name: "no url column", query: "SELECT access_url FROM ivoa.ObsCore", substr: []string{"params.url_column"}},
+		{name: "no url column", query: "SELECT access_url FROM ivoa.ObsCore", substr: []string{"params url_column"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
