@@ -34,7 +34,7 @@ func TestEveryEntryHostIsDeclared(t *testing.T) {
 		if err != nil {
 			t.Fatalf("entry %s: URL %q: %v", e.ID, e.URL, err)
 		}
-		if r.HostPolicy(u.Host).File == "" {
+		if r.Hosts.ForURL(u).File == "" {
 			undeclared[u.Host] = e.ID
 		}
 	}
@@ -54,7 +54,7 @@ func TestHostCredentials(t *testing.T) {
 		{"ftp.ncbi.nlm.nih.gov", ""},
 		{"hitran.org", ""},
 	} {
-		p := r.HostPolicy(tt.host)
+		p := r.Hosts.For("https://" + tt.host + "/")
 		if p.File == "" {
 			t.Errorf("%s: not declared", tt.host)
 			continue
