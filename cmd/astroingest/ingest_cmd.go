@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/units"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/cds"
 	"github.com/astroingest/astroingest/sources/httpkind"
@@ -53,12 +54,13 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// bytesFlag accepts 10M, 1.5G and plain byte counts.
+// bytesFlag accepts 10M, 1.5G, 64MiB and plain byte counts: the syntax of
+// internal/units.
 type bytesFlag int64
 
 func (b *bytesFlag) String() string { return fmt.Sprint(int64(*b)) }
 func (b *bytesFlag) Set(v string) error {
-	n, err := ingest.ParseBytes(v)
+	n, err := units.ParseBytes(v)
 	*b = bytesFlag(n)
 	return err
 }

@@ -14,12 +14,12 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/units"
 )
 
 const probeHelp = `
@@ -49,7 +49,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newFlagSet("probe", probeHelp, stderr)
 	bucketURL := bucketFlag(fs, defaultBucket)
 	rounds := fs.Int("rounds", 60, "rounds of put, stat, get, ranged get and delete per size")
-	sizes := fs.String("sizes", "1KiB,1MiB,64MiB", "comma-separated object sizes (B, KiB, MiB, GiB)")
+	sizes := fs.String("sizes", "1KiB,1MiB,64MiB", "comma-separated object sizes (B, KiB, MiB, GiB; K, M and G are the same binary units)")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	debugOn := fs.Bool("debug", false, "log debug events")
 	if code := parseNoArgs(fs, args); code >= 0 {
@@ -61,7 +61,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cfg := probeConfig{rounds: *rounds, json: *asJSON}
 	for s := range strings.SplitSeq(*sizes, ",") {
-		n, err := parseSize(strings.TrimSpace(s))
+		n, err := units.ParseBytes(s)
 		if err != nil || n < 1 {
 			fmt.Fprintf(stderr, "probe: --sizes %q: %q is not a size such as 1KiB, 1MiB or 64MiB\n", *sizes, s)
 			return exitUsage
@@ -99,39 +99,6 @@ func probeAndReport(ctx context.Context, b bucket.Bucket, cfg probeConfig, logge
 		return exitFailed
 	}
 	return exitOK
-}
-
-// parseSize accepts 1024, 1KiB, 1MiB, 64MiB, 1GiB (and KB/MB/GB as the same
-// binary units, which is what people mean when they type them here).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, err
-	}
-	return int64(f * float64(mult)), nil
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 type probeReport struct {
@@ -192,14 +159,14 @@ func probe(ctx context.Context, b bucket.Bucket, cfg probeConfig, logger *slog.L
 	rand.Read(idb[:])
 	prefix := "_probe/" + hex.EncodeToString(idb[:]) + "/"
 	ops := []string{"put", "stat", "get", "get-range", "delete"}
-	stats := map[string]*probeStat{}
+	stats := map[opSize]*probeStat{}
 	for _, size := range cfg.sizes {
 		for _, op := range ops {
-			stats[op+formatSize(size)] = &probeStat{Op: op, Size: formatSize(size), Bytes: size}
+			stats[opSize{op, size}] = &probeStat{Op: op, Size: units.FormatBytes(size), Bytes: size}
 		}
 	}
 	record := func(op string, size int64, d time.Duration, moved int64) {
-		s := stats[op+formatSize(size)]
+		s := stats[opSize{op, size}]
 		s.samples = append(s.samples, d)
 		s.moved += moved
 	}
@@ -233,7 +200,7 @@ func probe(ctx context.Context, b bucket.Bucket, cfg probeConfig, logger *slog.L
 			data := buf[:size]
 			fillRandom(rng, data)
 			want := sha256.Sum256(data)
-			key := fmt.Sprintf("%s%s-%03d", prefix, formatSize(size), round)
+			key := fmt.Sprintf("%s%dB-%03d", prefix, size, round)
 
 			start := time.Now()
 			p, err := b.Put(ctx, key, onlyReader{bytes.NewReader(data)}, bucket.PutOptions{SizeHint: size, ContentType: "application/octet-stream"})
@@ -298,10 +265,16 @@ func probe(ctx context.Context, b bucket.Bucket, cfg probeConfig, logger *slog.L
 	return rep.finish(stats, cfg.sizes, ops), errors.Join(errs...)
 }
 
-func (r *probeReport) finish(stats map[string]*probeStat, sizes []int64, ops []string) *probeReport {
+// opSize keys the statistics of one operation at one object size.
+type opSize struct {
+	op   string
+	size int64
+}
+
+func (r *probeReport) finish(stats map[opSize]*probeStat, sizes []int64, ops []string) *probeReport {
 	for _, size := range sizes {
 		for _, op := range ops {
-			s := stats[op+formatSize(size)]
+			s := stats[opSize{op, size}]
 			if len(s.samples) == 0 {
 				continue
 			}
