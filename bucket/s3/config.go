@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/redact"
 )
 
 const (
@@ -35,15 +36,10 @@ const (
 	DefaultConcurrency = 4
 )
 
-// Secret is a credential that never prints: fmt verbs, %#v and slog all
-// show "**redacted**", so a Config can be logged or wrapped in an error
-// without leaking it.
-type Secret string
-
-func (Secret) String() string                 { return "**redacted**" }
-func (Secret) GoString() string               { return `"**redacted**"` }
-func (Secret) LogValue() slog.Value           { return slog.StringValue("**redacted**") }
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// Secret is a credential that never prints; it is redact.Secret, named
+// here so that callers building a Config need not import the redact
+// package.
+type Secret = redact.Secret
 
 // Config describes one bucket. The zero value of every optional field picks
 // the default documented on it. Config holds no YAML tags: the command
@@ -115,7 +111,7 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	shown := redactURL(raw)
+	shown := redact.URL(raw)
 	bad := func(format string, args ...any) (Config, error) {
 		return Config{}, fmt.Errorf("bucket URL %q: %s", shown, fmt.Sprintf(format, args...))
 	}
@@ -206,21 +202,4 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 		}
 	}
 	return cfg, nil
-}
-
-// redactURL hides any userinfo so a mistyped URL with a secret in it can be
-// echoed in an error.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	host, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndex(host, "@"); i >= 0 {
-		host = "***@" + host[i+1:]
-	}
-	if path != "" || strings.Contains(rest, "/") {
-		return scheme + "://" + host + "/" + path
-	}
-	return scheme + "://" + host
 }

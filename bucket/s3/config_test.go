@@ -64,7 +64,7 @@ func TestParseURL(t *testing.T) {
 		{name: "bad prefix", raw: "s3://my-bucket/a/../b", getenv: with(), wantErr: []string{"prefix", `".." segment`}},
 		{name: "double slash prefix", raw: "s3://my-bucket/a//b", getenv: with(), wantErr: []string{"prefix"}},
 		{name: "query", raw: "s3://my-bucket?region=x", getenv: with(), wantErr: []string{"query"}},
-		{name: "userinfo", raw: "s3://AKID:" + secretValue + "@my-bucket", getenv: with(), wantErr: []string{"credentials do not belong in the URL", "***@my-bucket"}},
+		{name: "userinfo", raw: "s3://AKID:" + secretValue + "@my-bucket", getenv: with(), wantErr: []string{"credentials do not belong in the URL", `"s3://my-bucket"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s3.ParseURL(tc.raw, tc.getenv)

@@ -19,6 +19,7 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 	fsbucket "github.com/astroingest/astroingest/bucket/fs"
 	"github.com/astroingest/astroingest/bucket/s3"
+	"github.com/astroingest/astroingest/internal/redact"
 )
 
 const defaultBucket = "file://./mirror"
@@ -94,7 +95,7 @@ func openBucket(ctx context.Context, raw string, mode access, getenv func(string
 		return nil, configError{fmt.Errorf("--bucket %q: unknown scheme %q; want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", raw, scheme)}
 	}
 	if err := checkReachable(ctx, b); err != nil {
-		return nil, configError{fmt.Errorf("--bucket %q is not usable: %w (check AWS_ENDPOINT_URL_S3 / R2_ACCOUNT_ID, the credentials and that the bucket exists)", redact(raw), err)}
+		return nil, configError{fmt.Errorf("--bucket %q is not usable: %w (check AWS_ENDPOINT_URL_S3 / R2_ACCOUNT_ID, the credentials and that the bucket exists)", redact.URL(raw), err)}
 	}
 	return b, nil
 }
@@ -109,20 +110,6 @@ func checkReachable(ctx context.Context, b bucket.Bucket) error {
 		return nil
 	}
 	return err
-}
-
-// redact drops userinfo and query from a URL-ish string before it is shown.
-func redact(raw string) string {
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
-	}
-	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			rest = rest[at+1:]
-		}
-		return scheme + "://" + rest
-	}
-	return raw
 }
 
 // newLogger writes JSON lines when stderr is not a terminal (CronJob logs)
@@ -215,7 +202,7 @@ func checkOutputFlags(metricsListen, pushgateway string) error {
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			return fmt.Errorf("--pushgateway %q: %w, e.g. http://pushgateway:9091", redact(pushgateway), err)
+			return fmt.Errorf("--pushgateway %q: %w, e.g. http://pushgateway:9091", redact.URL(pushgateway), err)
 		}
 	}
 	return nil

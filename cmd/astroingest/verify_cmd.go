@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/redact"
 )
 
 const verifyHelp = `
@@ -47,7 +48,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	rep, err := ingest.Verify(ctx, b, *deep, *workers)
 	if errors.Is(err, ingest.ErrNoMirror) {
-		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact(*bucketURL), ingest.CatalogKey)
+		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact.URL(*bucketURL), ingest.CatalogKey)
 		return exitUsage
 	}
 	if err != nil {
@@ -74,7 +75,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if ids := repairable(rep.Problems); len(ids) > 0 {
 			fmt.Fprintf(stdout, "to repair %s, fetch again:\n", plural(len(ids), "damaged entry"))
 			for _, id := range ids {
-				fmt.Fprintf(stdout, "  astroingest backfill --source %s --force --bucket %s\n", id, redact(*bucketURL))
+				fmt.Fprintf(stdout, "  astroingest backfill --source %s --force --bucket %s\n", id, redact.URL(*bucketURL))
 			}
 		}
 	}
