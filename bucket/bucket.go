@@ -129,3 +129,22 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// As returns the first bucket of type T found by following b's decorators
+// inward through their Unwrap() Bucket methods, starting with b itself, as
+// restic's AsBackend does. Tests use it to reach a backend's own methods
+// (mem's Staged, fs's Root) under wrappers. It is safe for concurrent use.
+func As[T any](b Reader) (T, bool) {
+	for b != nil {
+		if t, ok := b.(T); ok {
+			return t, true
+		}
+		w, ok := b.(interface{ Unwrap() Bucket })
+		if !ok {
+			break
+		}
+		b = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

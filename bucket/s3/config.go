@@ -45,12 +45,9 @@ type Secret = redact.Secret
 // the default documented on it. Config holds no YAML tags: the command
 // builds it, usually through ParseURL.
 type Config struct {
-	// Bucket is the bucket name. Required.
+	// Bucket is the bucket name. Required. A key prefix is not part of the
+	// Config: ParseURL returns it apart, for bucket.WithPrefix.
 	Bucket string
-	// Prefix is prepended to every key and stripped from listed keys, so a
-	// Bucket with a prefix behaves exactly like one without. Optional; a
-	// trailing "/" is implied.
-	Prefix string
 	// Endpoint is the service's base URL, e.g. https://ID.r2.cloudflarestorage.com.
 	// Empty means AWS S3 for Region.
 	Endpoint string
@@ -88,7 +85,7 @@ type Config struct {
 }
 
 // FromEnv is ParseURL with the process environment.
-func FromEnv(raw string) (Config, error) { return ParseURL(raw, os.Getenv) }
+func FromEnv(raw string) (cfg Config, prefix string, err error) { return ParseURL(raw, os.Getenv) }
 
 var (
 	bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -96,7 +93,10 @@ var (
 )
 
 // ParseURL builds a Config from s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]
-// and the environment read through getenv (os.Getenv when nil):
+// and the environment read through getenv (os.Getenv when nil). It
+// returns PREFIX apart, checked and without a trailing '/', or "": the
+// caller applies it with bucket.WithPrefix (cmd's one stacking function
+// does), since New builds a bucket without one. The variables read are:
 //
 //   - both: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (required),
 //     AWS_SESSION_TOKEN, AWS_CA_BUNDLE;
@@ -107,13 +107,13 @@ var (
 //     https://<id>.r2.cloudflarestorage.com, region auto, path-style.
 //
 // Errors name the missing or malformed variable, never a secret's value.
-func ParseURL(raw string, getenv func(string) string) (Config, error) {
+func ParseURL(raw string, getenv func(string) string) (cfg Config, prefix string, err error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	shown := redact.URL(raw)
-	bad := func(format string, args ...any) (Config, error) {
-		return Config{}, fmt.Errorf("bucket URL %q: %s", shown, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) (Config, string, error) {
+		return Config{}, "", fmt.Errorf("bucket URL %q: %s", shown, fmt.Sprintf(format, args...))
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -143,9 +143,8 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 		}
 	}
 
-	cfg := Config{
+	cfg = Config{
 		Bucket:          name,
-		Prefix:          prefix,
 		AccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
 		SecretAccessKey: Secret(getenv("AWS_SECRET_ACCESS_KEY")),
 		SessionToken:    Secret(getenv("AWS_SESSION_TOKEN")),
@@ -201,5 +200,5 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 			cfg.Region = "us-east-1"
 		}
 	}
-	return cfg, nil
+	return cfg, prefix, nil
 }

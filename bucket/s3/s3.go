@@ -46,11 +46,12 @@ import (
 // cleanupTimeout bounds an abort issued after the caller's context is gone.
 const cleanupTimeout = 30 * time.Second
 
-// Bucket is an S3 or R2 bucket, optionally restricted to a key prefix.
+// Bucket is an S3 or R2 bucket. It has no key prefix of its own: a prefix
+// (s3://BUCKET/PREFIX) is applied by bucket.WithPrefix, like any other
+// backend's.
 type Bucket struct {
 	client      *s3.Client
 	bucket      string
-	prefix      string // "" or ends in "/"
 	partSize    int64
 	concurrency int
 	log         *slog.Logger
@@ -75,13 +76,6 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("s3: config for bucket %s: region is empty", cfg.Bucket)
-	}
-	prefix := strings.Trim(cfg.Prefix, "/")
-	if prefix != "" {
-		if err := bucket.ValidateKey(prefix); err != nil {
-			return nil, fmt.Errorf("s3: config for bucket %s: prefix: %w", cfg.Bucket, err)
-		}
-		prefix += "/"
 	}
 	partSize := cfg.PartSize
 	switch {
@@ -115,7 +109,6 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 
 	b := &Bucket{
 		bucket:      cfg.Bucket,
-		prefix:      prefix,
 		partSize:    partSize,
 		concurrency: conc,
 		log:         log,
@@ -230,17 +223,15 @@ func httpClient(hc *http.Client, caBundle string) (*http.Client, error) {
 	return &c, nil
 }
 
-func (b *Bucket) key(key string) string { return b.prefix + key }
-
 // String names the bucket for logs and errors.
-func (b *Bucket) String() string { return "s3://" + b.bucket + "/" + b.prefix }
+func (b *Bucket) String() string { return "s3://" + b.bucket }
 
 // Stat implements bucket.Bucket.
 func (b *Bucket) Stat(ctx context.Context, key string) (bucket.ObjectInfo, error) {
 	if err := bucket.ValidateKey(key); err != nil {
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, err)
 	}
-	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(key)})
 	if err != nil {
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, mapErr(err))
 	}
@@ -260,7 +251,7 @@ func (b *Bucket) Open(ctx context.Context, key string, rng *bucket.Range) (io.Re
 	if err := bucket.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("s3: open %s: %w", key, err)
 	}
-	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))}
+	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(key)}
 	if rng != nil {
 		if rng.Offset < 0 {
 			return nil, fmt.Errorf("s3: open %s: negative range offset %d", key, rng.Offset)
@@ -301,7 +292,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 		}
 		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
 			Bucket: &b.bucket,
-			Prefix: aws.String(b.prefix + prefix),
+			Prefix: aws.String(prefix),
 		})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
@@ -310,12 +301,8 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 				return
 			}
 			for _, o := range page.Contents {
-				k, ok := strings.CutPrefix(aws.ToString(o.Key), b.prefix)
-				if !ok {
-					continue
-				}
 				info := bucket.ObjectInfo{
-					Key:     k,
+					Key:     aws.ToString(o.Key),
 					Size:    aws.ToInt64(o.Size),
 					ETag:    trimETag(o.ETag),
 					ModTime: aws.ToTime(o.LastModified),
@@ -333,7 +320,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := bucket.ValidateKey(key); err != nil {
 		return fmt.Errorf("s3: delete %s: %w", key, err)
 	}
-	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
+	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(key)})
 	if err != nil {
 		if errors.Is(mapErr(err), fs.ErrNotExist) {
 			return nil
@@ -374,7 +361,7 @@ func (b *Bucket) CleanStale(ctx context.Context, prefix string, cutoff time.Time
 	}
 	p := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
 		Bucket: &b.bucket,
-		Prefix: aws.String(b.prefix + prefix),
+		Prefix: aws.String(prefix),
 	})
 	n := 0
 	for p.HasMorePages() {
@@ -405,7 +392,7 @@ func (b *Bucket) CleanStale(ctx context.Context, prefix string, cutoff time.Time
 func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions) *s3.PutObjectInput {
 	in := &s3.PutObjectInput{
 		Bucket:        &b.bucket,
-		Key:           aws.String(b.key(key)),
+		Key:           aws.String(key),
 		Body:          bytesReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		Metadata:      bucket.NormalizeMetadata(opts.Metadata),

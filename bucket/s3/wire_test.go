@@ -347,9 +347,9 @@ func TestCABundle(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_S3", endpoint)
 	t.Setenv("AWS_CA_BUNDLE", caFile)
 
-	cfg, err := s3.FromEnv("s3://" + srv.Bucket + "/tls")
-	if err != nil {
-		t.Fatalf("FromEnv: %v", err)
+	cfg, prefix, err := s3.FromEnv("s3://" + srv.Bucket + "/tls")
+	if err != nil || prefix != "tls" {
+		t.Fatalf("FromEnv = prefix %q, %v; want prefix tls", prefix, err)
 	}
 	if cfg.CABundle != caFile {
 		t.Fatalf("CABundle = %q, want %q", cfg.CABundle, caFile)

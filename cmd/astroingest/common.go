@@ -82,13 +82,16 @@ func openBucket(ctx context.Context, raw string, mode access, getenv func(string
 		}
 		return b, nil
 	case "s3", "r2":
-		cfg, err := s3.ParseURL(raw, getenv)
+		cfg, prefix, err := s3.ParseURL(raw, getenv)
 		if err != nil {
 			return nil, configError{err}
 		}
 		cfg.Logger = logger
-		b, err = s3.New(ctx, cfg)
+		sb, err := s3.New(ctx, cfg)
 		if err != nil {
+			return nil, configError{fmt.Errorf("--bucket: %w", err)}
+		}
+		if b, err = bucket.WithPrefix(sb, prefix); err != nil {
 			return nil, configError{fmt.Errorf("--bucket: %w", err)}
 		}
 	default:
