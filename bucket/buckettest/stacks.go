@@ -3,6 +3,8 @@ package buckettest
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/astroingest/astroingest/bucket"
 )
 
@@ -11,10 +13,12 @@ import (
 const StackPrefix = "mirror/v1"
 
 // RunStacks runs the suite over the bare backend that newBucket returns
-// ("plain") and over the same backend behind bucket.WithPrefix ("prefix"),
-// so that every backend proves the decorators keep its contract. Options
-// apply to both; a Leftovers func receives the decorated bucket and should
-// reach the backend with bucket.As.
+// ("plain"), over the same backend behind bucket.WithPrefix ("prefix"),
+// and behind bucket.Stack with a prefix and metrics on a fresh registry
+// ("stacked", the form the command uses), so that every backend proves the
+// decorators keep its contract. Options apply to all three; a Leftovers
+// func receives the decorated bucket and should reach the backend with
+// bucket.As.
 func RunStacks(t *testing.T, newBucket func(t *testing.T) bucket.Bucket, opts ...Options) {
 	stacks := []struct {
 		name string
@@ -22,6 +26,9 @@ func RunStacks(t *testing.T, newBucket func(t *testing.T) bucket.Bucket, opts ..
 	}{
 		{"plain", func(b bucket.Bucket) (bucket.Bucket, error) { return b, nil }},
 		{"prefix", func(b bucket.Bucket) (bucket.Bucket, error) { return bucket.WithPrefix(b, StackPrefix) }},
+		{"stacked", func(b bucket.Bucket) (bucket.Bucket, error) {
+			return bucket.Stack(b, bucket.Layers{Prefix: StackPrefix, Metrics: prometheus.NewRegistry()})
+		}},
 	}
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {

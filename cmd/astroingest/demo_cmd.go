@@ -11,6 +11,7 @@ import (
 	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/sourcetest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const defaultDemoBucket = "file://./demo-mirror"
@@ -80,7 +81,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, *debug)
 
 	// The bucket first: a wrong --bucket is reported before anything starts.
-	b, err := openBucket(ctx, *bucketURL, readWrite, os.Getenv, logger)
+	// Its metrics go on the registry the engine's join in runEngine.
+	metrics := prometheus.NewRegistry()
+	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
@@ -113,7 +116,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger.Info("demo sources started", "url", demo.Server.URL(), "entries", demo.Entries,
 		"objects", demo.Objects, "bytes", demo.Bytes, "size", ingest.HumanBytes(demo.Bytes), "bucket", redact.URL(*bucketURL))
 
-	code, rec := runEngine(ctx, "demo", cfg, engineOutput{metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
+	code, rec := runEngine(ctx, "demo", cfg, engineOutput{registry: metrics, metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
 	if rec != nil && !*jsonOut {
 		unfinished := ""
 		if rec.Counts.Unfinished > 0 {

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/internal/units"
 	"github.com/astroingest/astroingest/sources"
@@ -166,7 +167,10 @@ func (f *runFlags) noteSetFlags(fs *flag.FlagSet) {
 	})
 }
 
-func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger) (ingest.Config, int) {
+// config builds the engine's config from the flags. metrics is the registry
+// the bucket's metrics go on (nil for none); plan and --dry-run get a
+// read-only bucket without metrics.
+func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger, metrics prometheus.Registerer) (ingest.Config, int) {
 	if f.metricsListen != nil {
 		if err := checkOutputFlags(*f.metricsListen, *f.pushgateway); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -205,12 +209,7 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: the selection (%s) matches no registry entry\n", name, sel)
 		return ingest.Config{}, exitUsage
 	}
-	// plan and --dry-run only read the manifests.
-	acc := readWrite
-	if f.dryRun == nil || *f.dryRun {
-		acc = readOnly
-	}
-	b, err := openBucket(ctx, *f.bucket, acc, os.Getenv, logger)
+	b, err := f.openBucket(ctx, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
@@ -226,6 +225,19 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		Version: version(), Logger: logger,
 	}
 	return cfg, -1
+}
+
+// openBucket opens --bucket: plan and --dry-run only read the manifests,
+// so they hold a bucket.Reader, passed to ingest as a readOnlyBucket.
+func (f *runFlags) openBucket(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
+	if f.dryRun == nil || *f.dryRun {
+		r, err := openReader(ctx, *f.bucket, os.Getenv, logger)
+		if err != nil {
+			return nil, err
+		}
+		return readOnlyBucket{r}, nil
+	}
+	return openBucket(ctx, *f.bucket, os.Getenv, logger, reg)
 }
 
 func countSelected(es []sources.Entry, sel ingest.Selection) int {
@@ -247,14 +259,15 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	}
 	f.noteSetFlags(fs)
 	logger := newLogger(stderr, *f.debug)
-	cfg, code := f.config(ctx, mode, name, stderr, logger)
+	metrics := prometheus.NewRegistry()
+	cfg, code := f.config(ctx, mode, name, stderr, logger, metrics)
 	if code >= 0 {
 		return code
 	}
 	if *f.dryRun {
 		return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
 	}
-	code, rec := runEngine(ctx, name, cfg, engineOutput{metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
+	code, rec := runEngine(ctx, name, cfg, engineOutput{registry: metrics, metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
 	noteInterrupted(stderr, name, rec)
 	return code
 }
@@ -271,8 +284,11 @@ func noteInterrupted(stderr io.Writer, name string, rec *ingest.RunRecord) bool 
 }
 
 // engineOutput is how a run reports: /metrics while running, a push at the
-// end, and the --json summary.
+// end, and the --json summary. registry is required: the one the bucket's
+// metrics are already on (see openBucket), which the engine's join, so
+// that /metrics and the push carry both.
 type engineOutput struct {
+	registry                   *prometheus.Registry
 	metricsListen, pushgateway string
 	jsonOut                    bool
 }
@@ -282,7 +298,7 @@ type engineOutput struct {
 // name is the command, which also groups the pushed metrics.
 func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOutput, stdout, stderr io.Writer) (int, *ingest.RunRecord) {
 	logger := cfg.Logger
-	reg := prometheus.NewRegistry()
+	reg := out.registry
 	m, err := ingest.NewMetrics(reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -365,7 +381,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mode = ingest.ModeBackfill
 	}
 	logger := newLogger(stderr, *f.debug)
-	cfg, code := f.config(ctx, mode, "plan", stderr, logger)
+	cfg, code := f.config(ctx, mode, "plan", stderr, logger, nil)
 	if code >= 0 {
 		return code
 	}

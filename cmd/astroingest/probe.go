@@ -69,7 +69,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cfg.sizes = append(cfg.sizes, n)
 	}
 	logger := newLogger(stderr, *debugOn)
-	b, err := openBucket(ctx, *bucketURL, readWrite, os.Getenv, logger)
+	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "probe: %v\n", err)
 		return exitUsage

@@ -41,12 +41,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	logger := newLogger(stderr, *debug)
-	b, err := openBucket(ctx, *bucketURL, readOnly, os.Getenv, logger)
+	r, err := openReader(ctx, *bucketURL, os.Getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "verify: %v\n", err)
 		return exitUsage
 	}
-	rep, err := ingest.Verify(ctx, b, *deep, *workers)
+	rep, err := ingest.Verify(ctx, readOnlyBucket{r}, *deep, *workers)
 	if errors.Is(err, ingest.ErrNoMirror) {
 		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact.URL(*bucketURL), ingest.CatalogKey)
 		return exitUsage
