@@ -34,6 +34,10 @@ const (
 	MaxParts = 10000
 	// DefaultConcurrency is the number of parts in flight per upload.
 	DefaultConcurrency = 4
+	// DefaultMaxAttempts is how often a request is tried, the first try
+	// included, when Config.MaxAttempts is 0: see "Retries" in the package
+	// comment.
+	DefaultMaxAttempts = 5
 )
 
 // Secret is a credential that never prints; it is redact.Secret, named
@@ -71,6 +75,11 @@ type Config struct {
 	// Concurrency bounds the parts in flight per Put (default 4). A Put holds
 	// at most Concurrency+1 part buffers.
 	Concurrency int
+	// MaxAttempts bounds the tries of each request, the first included
+	// (default DefaultMaxAttempts; 1 turns the SDK's retries off). It is
+	// the whole retry budget of the bucket side: see "Retries" in the
+	// package comment.
+	MaxAttempts int
 
 	// HTTPClient is used for every request. Nil builds one from
 	// NewTransport(CABundle). When CABundle is set, HTTPClient's Transport

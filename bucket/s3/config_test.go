@@ -133,6 +133,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"small parts", func(c *s3.Config) { c.PartSize = s3.MinPartSize - 1 }, "part size"},
 		{"huge parts", func(c *s3.Config) { c.PartSize = s3.MaxPartSize + 1 }, "part size"},
 		{"negative concurrency", func(c *s3.Config) { c.Concurrency = -1 }, "concurrency"},
+		{"negative attempts", func(c *s3.Config) { c.MaxAttempts = -1 }, "max attempts"},
 		{"no credentials", func(c *s3.Config) { c.AccessKeyID = ""; c.SecretAccessKey = "" }, "AWS_ACCESS_KEY_ID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

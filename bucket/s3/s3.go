@@ -11,6 +11,20 @@
 // by us, and R2's intermittent 403 SignatureDoesNotMatch on UploadPart is
 // retried.
 //
+// Retries. The SDK's standard retryer tries each request (a HEAD, a GET, a
+// list page, one part, the complete, an abort) at most Config.MaxAttempts
+// times (DefaultMaxAttempts, 5), on throttling, 5xx answers, connection
+// errors and timeouts, with exponential backoff and full jitter of at most
+// 20 s between tries; so one request waits at most about
+// (MaxAttempts-1) × 20 s in backoff, and ctx cuts that short. The SDK's
+// client-side retry quota is off: it would turn a burst of throttling
+// during a big backfill into hard failures. UploadPart also retries R2's
+// 403 SignatureDoesNotMatch, within the same budget. An abort is repeated
+// up to 5 times while ListParts still shows the upload, within 30 s. That
+// is all: a body already being read is not retried, and nothing above one
+// request (a whole Put, a whole List) is retried here; the caller (ingest)
+// owns retries of whole objects.
+//
 // A *Bucket is safe for concurrent use.
 package s3
 
@@ -91,6 +105,13 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	case conc < 0:
 		return nil, fmt.Errorf("s3: config for bucket %s: concurrency %d is negative", cfg.Bucket, conc)
 	}
+	attempts := cfg.MaxAttempts
+	switch {
+	case attempts == 0:
+		attempts = DefaultMaxAttempts
+	case attempts < 0:
+		return nil, fmt.Errorf("s3: config for bucket %s: max attempts %d is negative", cfg.Bucket, attempts)
+	}
 	creds := cfg.Credentials
 	if creds == nil {
 		if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
@@ -118,7 +139,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	// backfill into hard failures; backoff and ctx bound the retries instead.
 	stdRetryer := func(extra ...retry.IsErrorRetryable) aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = 5
+			o.MaxAttempts = attempts
 			o.RateLimiter = ratelimit.None
 			o.Retryables = append(o.Retryables, extra...)
 		})

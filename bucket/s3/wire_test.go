@@ -400,3 +400,32 @@ func TestCABundle(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxAttempts answers every HEAD with 503 SlowDown and checks that a
+// request is tried exactly Config.MaxAttempts times before the error
+// surfaces.
+func TestMaxAttempts(t *testing.T) {
+	srv := versitygw.Start(t)
+	ctx := context.Background()
+	var heads atomic.Int32
+	endpoint, _ := proxy(t, srv, false, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+			s3Error(w, r, http.StatusServiceUnavailable, "SlowDown")
+			return true
+		}
+		return false
+	})
+	for _, attempts := range []int{1, 2} {
+		heads.Store(0)
+		cfg := config(srv, srv.Bucket)
+		cfg.Endpoint = endpoint
+		cfg.MaxAttempts = attempts
+		if _, err := newBucket(t, cfg).Stat(ctx, "retry/x"); err == nil || errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("MaxAttempts %d: Stat = %v, want the 503", attempts, err)
+		}
+		if got := heads.Load(); got != int32(attempts) {
+			t.Errorf("MaxAttempts %d: %d HEAD requests", attempts, got)
+		}
+	}
+}
