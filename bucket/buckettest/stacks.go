@@ -9,7 +9,8 @@ import (
 )
 
 // StackPrefix is the key prefix under which RunStacks runs the suite
-// behind the decorators.
+// behind the decorators. RunStacks, like Run, is for one test at a time
+// and runs its subtests one after another.
 const StackPrefix = "mirror/v1"
 
 // RunStacks runs the suite over the bare backend that newBucket returns

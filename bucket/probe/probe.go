@@ -51,7 +51,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Report is what Run found. Its JSON form is probe --json's output.
+// Report is what Run found. Its JSON form is probe --json's output. It is
+// a plain value that belongs to Run's caller once Run returns.
 type Report struct {
 	Rounds int `json:"rounds"`
 	// Ops has one row per size and operation that succeeded at least once,
@@ -61,7 +62,8 @@ type Report struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// OpStats are one operation's latencies at one object size.
+// OpStats are one operation's latencies at one object size, part of a
+// Report.
 type OpStats struct {
 	Op    string  `json:"op"`
 	Size  string  `json:"size"` // Bytes as units.FormatBytes prints it

@@ -116,6 +116,7 @@ var (
 //     https://<id>.r2.cloudflarestorage.com, region auto, path-style.
 //
 // Errors name the missing or malformed variable, never a secret's value.
+// ParseURL is safe for concurrent use when getenv is.
 func ParseURL(raw string, getenv func(string) string) (cfg Config, prefix string, err error) {
 	if getenv == nil {
 		getenv = os.Getenv

@@ -98,19 +98,13 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	case partSize < MinPartSize || partSize > MaxPartSize:
 		return nil, fmt.Errorf("s3: config for bucket %s: part size %d outside [%d, %d]", cfg.Bucket, partSize, MinPartSize, MaxPartSize)
 	}
-	conc := cfg.Concurrency
-	switch {
-	case conc == 0:
-		conc = DefaultConcurrency
-	case conc < 0:
-		return nil, fmt.Errorf("s3: config for bucket %s: concurrency %d is negative", cfg.Bucket, conc)
+	conc, err := orDefault(cfg.Concurrency, DefaultConcurrency)
+	if err != nil {
+		return nil, fmt.Errorf("s3: config for bucket %s: concurrency %w", cfg.Bucket, err)
 	}
-	attempts := cfg.MaxAttempts
-	switch {
-	case attempts == 0:
-		attempts = DefaultMaxAttempts
-	case attempts < 0:
-		return nil, fmt.Errorf("s3: config for bucket %s: max attempts %d is negative", cfg.Bucket, attempts)
+	attempts, err := orDefault(cfg.MaxAttempts, DefaultMaxAttempts)
+	if err != nil {
+		return nil, fmt.Errorf("s3: config for bucket %s: max attempts %w", cfg.Bucket, err)
 	}
 	creds := cfg.Credentials
 	if creds == nil {
@@ -135,23 +129,14 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		log:         log,
 		bufs:        newBufferPool(int(partSize), conc+1),
 	}
-	// Client-side retry quotas would turn a burst of throttling during a big
-	// backfill into hard failures; backoff and ctx bound the retries instead.
-	stdRetryer := func(extra ...retry.IsErrorRetryable) aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = attempts
-			o.RateLimiter = ratelimit.None
-			o.Retryables = append(o.Retryables, extra...)
-		})
-	}
-	b.partRetryer = stdRetryer(retry.IsErrorRetryableFunc(b.signatureMismatch))
+	b.partRetryer = newRetryer(attempts, retry.IsErrorRetryableFunc(b.signatureMismatch))
 
 	opts := s3.Options{
 		Region:       cfg.Region,
 		UsePathStyle: cfg.PathStyle,
 		Credentials:  aws.NewCredentialsCache(creds),
 		HTTPClient:   hc,
-		Retryer:      stdRetryer(),
+		Retryer:      newRetryer(attempts),
 		// Since SDK v1.73 the defaults add CRC32 checksum headers and
 		// aws-chunked trailers, which R2 rejects.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
@@ -162,6 +147,29 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	b.client = s3.New(opts)
 	return b, nil
+}
+
+// orDefault returns v, or def when v is 0; a negative v is an error.
+func orDefault(v, def int) (int, error) {
+	switch {
+	case v == 0:
+		return def, nil
+	case v < 0:
+		return 0, fmt.Errorf("%d is negative", v)
+	}
+	return v, nil
+}
+
+// newRetryer is the SDK's standard retryer with maxAttempts tries and
+// extra retryable errors, and without the client-side retry quota, which
+// would turn a burst of throttling during a big backfill into hard
+// failures; backoff and ctx bound the retries instead.
+func newRetryer(maxAttempts int, extra ...retry.IsErrorRetryable) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.RateLimiter = ratelimit.None
+		o.Retryables = append(o.Retryables, extra...)
+	})
 }
 
 // signatureMismatch marks R2's intermittent 403 SignatureDoesNotMatch as
