@@ -186,29 +186,38 @@ func ParseURL(raw string, getenv func(string) string) (cfg Config, prefix string
 		if len(missing) > 0 {
 			return bad("missing environment variable(s) %s", strings.Join(missing, ", "))
 		}
-		endpointVar := "AWS_ENDPOINT_URL_S3"
-		cfg.Endpoint = getenv(endpointVar)
-		if cfg.Endpoint == "" {
-			endpointVar = "AWS_ENDPOINT_URL"
-			cfg.Endpoint = getenv(endpointVar)
-		}
-		if cfg.Endpoint != "" {
-			u, err := url.Parse(cfg.Endpoint)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-				return bad("%s is not an http(s) URL without credentials", endpointVar)
-			}
-			cfg.PathStyle = true
-		}
-		cfg.Region = getenv("AWS_REGION")
-		if cfg.Region == "" {
-			cfg.Region = getenv("AWS_DEFAULT_REGION")
-		}
-		if cfg.Region == "" {
-			if cfg.Endpoint == "" {
-				return bad("AWS_REGION is not set (required for AWS S3; set AWS_ENDPOINT_URL_S3 for another S3 service)")
-			}
-			cfg.Region = "us-east-1"
+		if problem := cfg.s3Endpoint(getenv); problem != "" {
+			return bad("%s", problem)
 		}
 	}
 	return cfg, prefix, nil
+}
+
+// s3Endpoint sets the endpoint, addressing and region of an s3:// bucket
+// from the environment, or says what is wrong with it.
+func (cfg *Config) s3Endpoint(getenv func(string) string) (problem string) {
+	endpointVar := "AWS_ENDPOINT_URL_S3"
+	cfg.Endpoint = getenv(endpointVar)
+	if cfg.Endpoint == "" {
+		endpointVar = "AWS_ENDPOINT_URL"
+		cfg.Endpoint = getenv(endpointVar)
+	}
+	if cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return endpointVar + " is not an http(s) URL without credentials"
+		}
+		cfg.PathStyle = true
+	}
+	cfg.Region = getenv("AWS_REGION")
+	if cfg.Region == "" {
+		cfg.Region = getenv("AWS_DEFAULT_REGION")
+	}
+	if cfg.Region == "" {
+		if cfg.Endpoint == "" {
+			return "AWS_REGION is not set (required for AWS S3; set AWS_ENDPOINT_URL_S3 for another S3 service)"
+		}
+		cfg.Region = "us-east-1"
+	}
+	return ""
 }

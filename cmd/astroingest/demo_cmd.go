@@ -81,8 +81,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, *debug)
 
 	// The bucket first: a wrong --bucket is reported before anything starts.
-	// Its metrics go on the registry the engine's join in runEngine.
-	metrics := prometheus.NewRegistry()
+	metrics := prometheus.NewRegistry() // the bucket's; runEngine adds the engine's
 	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)

@@ -209,7 +209,7 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: the selection (%s) matches no registry entry\n", name, sel)
 		return ingest.Config{}, exitUsage
 	}
-	b, err := f.openBucket(ctx, logger, metrics)
+	b, err := f.open(ctx, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
@@ -227,9 +227,9 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 	return cfg, -1
 }
 
-// openBucket opens --bucket: plan and --dry-run only read the manifests,
-// so they hold a bucket.Reader, passed to ingest as a readOnlyBucket.
-func (f *runFlags) openBucket(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
+// open opens --bucket: plan and --dry-run only read the manifests, so
+// they hold a bucket.Reader, passed to ingest as a readOnlyBucket.
+func (f *runFlags) open(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
 	if f.dryRun == nil || *f.dryRun {
 		r, err := openReader(ctx, *f.bucket, os.Getenv, logger)
 		if err != nil {
