@@ -63,12 +63,11 @@ type Pending interface {
 	Abort(ctx context.Context) error
 }
 
-// Bucket is the interface every backend implements.
-type Bucket interface {
-	// Put reads r to EOF and stages it under key. If reading r fails or ctx
-	// is cancelled, Put aborts what it staged and returns the error; nothing
-	// becomes visible and no Pending is returned.
-	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Pending, error)
+// Reader is the read side of a Bucket, in the manner of thanos'
+// BucketReader. Commands that must not write (plan, verify, --dry-run) hold
+// a Reader, so a write there is a compile error, not only a run-time one.
+// Implementations are safe for concurrent use.
+type Reader interface {
 	// Stat returns the object's info, or an error matching fs.ErrNotExist.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// Open reads the object, or the given range of it when rng is non-nil.
@@ -76,6 +75,16 @@ type Bucket interface {
 	// List yields every object whose key starts with prefix, in lexical
 	// (byte) order of key. Listing stops at the first error, which is yielded.
 	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+}
+
+// Bucket is the interface every backend implements: the Reader and the
+// writes. Implementations are safe for concurrent use.
+type Bucket interface {
+	Reader
+	// Put reads r to EOF and stages it under key. If reading r fails or ctx
+	// is cancelled, Put aborts what it staged and returns the error; nothing
+	// becomes visible and no Pending is returned.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Pending, error)
 	// Delete removes the object. Deleting a missing object is not an error.
 	Delete(ctx context.Context, key string) error
 	// CreateIfAbsent writes data under key only if no object exists there,
@@ -119,4 +128,23 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// As returns the first bucket of type T found by following b's decorators
+// inward through their Unwrap() Bucket methods, starting with b itself, as
+// restic's AsBackend does. Tests use it to reach a backend's own methods
+// (mem's Staged, fs's Root) under wrappers. It is safe for concurrent use.
+func As[T any](b Reader) (T, bool) {
+	for b != nil {
+		if t, ok := b.(T); ok {
+			return t, true
+		}
+		w, ok := b.(interface{ Unwrap() Bucket })
+		if !ok {
+			break
+		}
+		b = w.Unwrap()
+	}
+	var zero T
+	return zero, false
 }

@@ -15,7 +15,11 @@ import (
 )
 
 func tmpFiles(t *testing.T, b bucket.Bucket) int {
-	ents, err := os.ReadDir(filepath.Join(b.(*fs.Bucket).Root(), ".astroingest", "tmp"))
+	fb, ok := bucket.As[*fs.Bucket](b)
+	if !ok {
+		t.Fatalf("no *fs.Bucket under %T", b)
+	}
+	ents, err := os.ReadDir(filepath.Join(fb.Root(), ".astroingest", "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +27,7 @@ func tmpFiles(t *testing.T, b bucket.Bucket) int {
 }
 
 func TestConformance(t *testing.T) {
-	buckettest.Run(t, func(t *testing.T) bucket.Bucket {
+	buckettest.RunStacks(t, func(t *testing.T) bucket.Bucket {
 		b, err := fs.New(t.TempDir())
 		if err != nil {
 			t.Fatal(err)

@@ -9,7 +9,13 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	buckettest.Run(t, func(t *testing.T) bucket.Bucket { return mem.New() }, buckettest.Options{
-		Leftovers: func(t *testing.T, b bucket.Bucket) int { return b.(*mem.Bucket).Staged() },
+	buckettest.RunStacks(t, func(t *testing.T) bucket.Bucket { return mem.New() }, buckettest.Options{
+		Leftovers: func(t *testing.T, b bucket.Bucket) int {
+			m, ok := bucket.As[*mem.Bucket](b)
+			if !ok {
+				t.Fatalf("no *mem.Bucket under %T", b)
+			}
+			return m.Staged()
+		},
 	})
 }

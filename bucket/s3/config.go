@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/redact"
 )
 
 const (
@@ -33,28 +34,24 @@ const (
 	MaxParts = 10000
 	// DefaultConcurrency is the number of parts in flight per upload.
 	DefaultConcurrency = 4
+	// DefaultMaxAttempts is how often a request is tried, the first try
+	// included, when Config.MaxAttempts is 0: see "Retries" in the package
+	// comment.
+	DefaultMaxAttempts = 5
 )
 
-// Secret is a credential that never prints: fmt verbs, %#v and slog all
-// show "**redacted**", so a Config can be logged or wrapped in an error
-// without leaking it.
-type Secret string
-
-func (Secret) String() string                 { return "**redacted**" }
-func (Secret) GoString() string               { return `"**redacted**"` }
-func (Secret) LogValue() slog.Value           { return slog.StringValue("**redacted**") }
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// Secret is a credential that never prints; it is redact.Secret, named
+// here so that callers building a Config need not import the redact
+// package.
+type Secret = redact.Secret
 
 // Config describes one bucket. The zero value of every optional field picks
 // the default documented on it. Config holds no YAML tags: the command
 // builds it, usually through ParseURL.
 type Config struct {
-	// Bucket is the bucket name. Required.
+	// Bucket is the bucket name. Required. A key prefix is not part of the
+	// Config: ParseURL returns it apart, for bucket.WithPrefix.
 	Bucket string
-	// Prefix is prepended to every key and stripped from listed keys, so a
-	// Bucket with a prefix behaves exactly like one without. Optional; a
-	// trailing "/" is implied.
-	Prefix string
 	// Endpoint is the service's base URL, e.g. https://ID.r2.cloudflarestorage.com.
 	// Empty means AWS S3 for Region.
 	Endpoint string
@@ -78,6 +75,11 @@ type Config struct {
 	// Concurrency bounds the parts in flight per Put (default 4). A Put holds
 	// at most Concurrency+1 part buffers.
 	Concurrency int
+	// MaxAttempts bounds the tries of each request, the first included
+	// (default DefaultMaxAttempts; 1 turns the SDK's retries off). It is
+	// the whole retry budget of the bucket side: see "Retries" in the
+	// package comment.
+	MaxAttempts int
 
 	// HTTPClient is used for every request. Nil builds one from
 	// NewTransport(CABundle). When CABundle is set, HTTPClient's Transport
@@ -92,7 +94,7 @@ type Config struct {
 }
 
 // FromEnv is ParseURL with the process environment.
-func FromEnv(raw string) (Config, error) { return ParseURL(raw, os.Getenv) }
+func FromEnv(raw string) (cfg Config, prefix string, err error) { return ParseURL(raw, os.Getenv) }
 
 var (
 	bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
@@ -100,7 +102,10 @@ var (
 )
 
 // ParseURL builds a Config from s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]
-// and the environment read through getenv (os.Getenv when nil):
+// and the environment read through getenv (os.Getenv when nil). It
+// returns PREFIX apart, checked and without a trailing '/', or "": the
+// caller applies it with bucket.WithPrefix (cmd's one stacking function
+// does), since New builds a bucket without one. The variables read are:
 //
 //   - both: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (required),
 //     AWS_SESSION_TOKEN, AWS_CA_BUNDLE;
@@ -111,13 +116,14 @@ var (
 //     https://<id>.r2.cloudflarestorage.com, region auto, path-style.
 //
 // Errors name the missing or malformed variable, never a secret's value.
-func ParseURL(raw string, getenv func(string) string) (Config, error) {
+// ParseURL is safe for concurrent use when getenv is.
+func ParseURL(raw string, getenv func(string) string) (cfg Config, prefix string, err error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	shown := redactURL(raw)
-	bad := func(format string, args ...any) (Config, error) {
-		return Config{}, fmt.Errorf("bucket URL %q: %s", shown, fmt.Sprintf(format, args...))
+	shown := redact.URL(raw)
+	bad := func(format string, args ...any) (Config, string, error) {
+		return Config{}, "", fmt.Errorf("bucket URL %q: %s", shown, fmt.Sprintf(format, args...))
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -147,9 +153,8 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 		}
 	}
 
-	cfg := Config{
+	cfg = Config{
 		Bucket:          name,
-		Prefix:          prefix,
 		AccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
 		SecretAccessKey: Secret(getenv("AWS_SECRET_ACCESS_KEY")),
 		SessionToken:    Secret(getenv("AWS_SESSION_TOKEN")),
@@ -181,46 +186,38 @@ func ParseURL(raw string, getenv func(string) string) (Config, error) {
 		if len(missing) > 0 {
 			return bad("missing environment variable(s) %s", strings.Join(missing, ", "))
 		}
-		endpointVar := "AWS_ENDPOINT_URL_S3"
-		cfg.Endpoint = getenv(endpointVar)
-		if cfg.Endpoint == "" {
-			endpointVar = "AWS_ENDPOINT_URL"
-			cfg.Endpoint = getenv(endpointVar)
-		}
-		if cfg.Endpoint != "" {
-			u, err := url.Parse(cfg.Endpoint)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-				return bad("%s is not an http(s) URL without credentials", endpointVar)
-			}
-			cfg.PathStyle = true
-		}
-		cfg.Region = getenv("AWS_REGION")
-		if cfg.Region == "" {
-			cfg.Region = getenv("AWS_DEFAULT_REGION")
-		}
-		if cfg.Region == "" {
-			if cfg.Endpoint == "" {
-				return bad("AWS_REGION is not set (required for AWS S3; set AWS_ENDPOINT_URL_S3 for another S3 service)")
-			}
-			cfg.Region = "us-east-1"
+		if problem := cfg.s3Endpoint(getenv); problem != "" {
+			return bad("%s", problem)
 		}
 	}
-	return cfg, nil
+	return cfg, prefix, nil
 }
 
-// redactURL hides any userinfo so a mistyped URL with a secret in it can be
-// echoed in an error.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
+// s3Endpoint sets the endpoint, addressing and region of an s3:// bucket
+// from the environment, or says what is wrong with it.
+func (cfg *Config) s3Endpoint(getenv func(string) string) (problem string) {
+	endpointVar := "AWS_ENDPOINT_URL_S3"
+	cfg.Endpoint = getenv(endpointVar)
+	if cfg.Endpoint == "" {
+		endpointVar = "AWS_ENDPOINT_URL"
+		cfg.Endpoint = getenv(endpointVar)
 	}
-	host, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndex(host, "@"); i >= 0 {
-		host = "***@" + host[i+1:]
+	if cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return endpointVar + " is not an http(s) URL without credentials"
+		}
+		cfg.PathStyle = true
 	}
-	if path != "" || strings.Contains(rest, "/") {
-		return scheme + "://" + host + "/" + path
+	cfg.Region = getenv("AWS_REGION")
+	if cfg.Region == "" {
+		cfg.Region = getenv("AWS_DEFAULT_REGION")
 	}
-	return scheme + "://" + host
+	if cfg.Region == "" {
+		if cfg.Endpoint == "" {
+			return "AWS_REGION is not set (required for AWS S3; set AWS_ENDPOINT_URL_S3 for another S3 service)"
+		}
+		cfg.Region = "us-east-1"
+	}
+	return ""
 }

@@ -172,7 +172,7 @@ const requestGrace = 15 * time.Second
 func (b *Bucket) uploadMultipart(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions, size int, first, second []byte, m int) (_ *multipartPending, err error) {
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:   &b.bucket,
-		Key:      aws.String(b.key(key)),
+		Key:      aws.String(key),
 		Metadata: bucket.NormalizeMetadata(opts.Metadata),
 	}
 	if opts.ContentType != "" {
@@ -307,7 +307,7 @@ func outlive(parent context.Context, grace time.Duration) (context.Context, cont
 func (b *Bucket) uploadPart(ctx context.Context, uploadID, key string, num int32, data []byte) (*string, error) {
 	out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket:        &b.bucket,
-		Key:           aws.String(b.key(key)),
+		Key:           aws.String(key),
 		UploadId:      &uploadID,
 		PartNumber:    aws.Int32(num),
 		Body:          bytesReader(data),
@@ -444,7 +444,7 @@ func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error
 	defer release()
 	out, err := p.b.client.CompleteMultipartUpload(rctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          &p.b.bucket,
-		Key:             aws.String(p.b.key(p.key)),
+		Key:             aws.String(p.key),
 		UploadId:        &p.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: p.parts},
 	})
@@ -526,7 +526,7 @@ func (p *multipartPending) abort(ctx context.Context) error {
 			aborts++
 			_, err := p.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 				Bucket:   &p.b.bucket,
-				Key:      aws.String(p.b.key(p.key)),
+				Key:      aws.String(p.key),
 				UploadId: &p.uploadID,
 			})
 			if err != nil && !isNoSuchUpload(err) {
@@ -562,7 +562,7 @@ func (p *multipartPending) abort(ctx context.Context) error {
 func (p *multipartPending) exists(ctx context.Context) (bool, error) {
 	_, err := p.b.client.ListParts(ctx, &s3.ListPartsInput{
 		Bucket:   &p.b.bucket,
-		Key:      aws.String(p.b.key(p.key)),
+		Key:      aws.String(p.key),
 		UploadId: &p.uploadID,
 		MaxParts: aws.Int32(1),
 	})

@@ -11,6 +11,20 @@
 // by us, and R2's intermittent 403 SignatureDoesNotMatch on UploadPart is
 // retried.
 //
+// Retries. The SDK's standard retryer tries each request (a HEAD, a GET, a
+// list page, one part, the complete, an abort) at most Config.MaxAttempts
+// times (DefaultMaxAttempts, 5), on throttling, 5xx answers, connection
+// errors and timeouts, with exponential backoff and full jitter of at most
+// 20 s between tries; so one request waits at most about
+// (MaxAttempts-1) × 20 s in backoff, and ctx cuts that short. The SDK's
+// client-side retry quota is off: it would turn a burst of throttling
+// during a big backfill into hard failures. UploadPart also retries R2's
+// 403 SignatureDoesNotMatch, within the same budget. An abort is repeated
+// up to 5 times while ListParts still shows the upload, within 30 s. That
+// is all: a body already being read is not retried, and nothing above one
+// request (a whole Put, a whole List) is retried here; the caller (ingest)
+// owns retries of whole objects.
+//
 // A *Bucket is safe for concurrent use.
 package s3
 
@@ -46,11 +60,12 @@ import (
 // cleanupTimeout bounds an abort issued after the caller's context is gone.
 const cleanupTimeout = 30 * time.Second
 
-// Bucket is an S3 or R2 bucket, optionally restricted to a key prefix.
+// Bucket is an S3 or R2 bucket. It has no key prefix of its own: a prefix
+// (s3://BUCKET/PREFIX) is applied by bucket.WithPrefix, like any other
+// backend's.
 type Bucket struct {
 	client      *s3.Client
 	bucket      string
-	prefix      string // "" or ends in "/"
 	partSize    int64
 	concurrency int
 	log         *slog.Logger
@@ -76,13 +91,6 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("s3: config for bucket %s: region is empty", cfg.Bucket)
 	}
-	prefix := strings.Trim(cfg.Prefix, "/")
-	if prefix != "" {
-		if err := bucket.ValidateKey(prefix); err != nil {
-			return nil, fmt.Errorf("s3: config for bucket %s: prefix: %w", cfg.Bucket, err)
-		}
-		prefix += "/"
-	}
 	partSize := cfg.PartSize
 	switch {
 	case partSize == 0:
@@ -90,12 +98,13 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	case partSize < MinPartSize || partSize > MaxPartSize:
 		return nil, fmt.Errorf("s3: config for bucket %s: part size %d outside [%d, %d]", cfg.Bucket, partSize, MinPartSize, MaxPartSize)
 	}
-	conc := cfg.Concurrency
-	switch {
-	case conc == 0:
-		conc = DefaultConcurrency
-	case conc < 0:
-		return nil, fmt.Errorf("s3: config for bucket %s: concurrency %d is negative", cfg.Bucket, conc)
+	conc, err := orDefault(cfg.Concurrency, DefaultConcurrency)
+	if err != nil {
+		return nil, fmt.Errorf("s3: config for bucket %s: concurrency %w", cfg.Bucket, err)
+	}
+	attempts, err := orDefault(cfg.MaxAttempts, DefaultMaxAttempts)
+	if err != nil {
+		return nil, fmt.Errorf("s3: config for bucket %s: max attempts %w", cfg.Bucket, err)
 	}
 	creds := cfg.Credentials
 	if creds == nil {
@@ -115,29 +124,19 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 
 	b := &Bucket{
 		bucket:      cfg.Bucket,
-		prefix:      prefix,
 		partSize:    partSize,
 		concurrency: conc,
 		log:         log,
 		bufs:        newBufferPool(int(partSize), conc+1),
 	}
-	// Client-side retry quotas would turn a burst of throttling during a big
-	// backfill into hard failures; backoff and ctx bound the retries instead.
-	stdRetryer := func(extra ...retry.IsErrorRetryable) aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = 5
-			o.RateLimiter = ratelimit.None
-			o.Retryables = append(o.Retryables, extra...)
-		})
-	}
-	b.partRetryer = stdRetryer(retry.IsErrorRetryableFunc(b.signatureMismatch))
+	b.partRetryer = newRetryer(attempts, retry.IsErrorRetryableFunc(b.signatureMismatch))
 
 	opts := s3.Options{
 		Region:       cfg.Region,
 		UsePathStyle: cfg.PathStyle,
 		Credentials:  aws.NewCredentialsCache(creds),
 		HTTPClient:   hc,
-		Retryer:      stdRetryer(),
+		Retryer:      newRetryer(attempts),
 		// Since SDK v1.73 the defaults add CRC32 checksum headers and
 		// aws-chunked trailers, which R2 rejects.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
@@ -148,6 +147,29 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	b.client = s3.New(opts)
 	return b, nil
+}
+
+// orDefault returns v, or def when v is 0; a negative v is an error.
+func orDefault(v, def int) (int, error) {
+	switch {
+	case v == 0:
+		return def, nil
+	case v < 0:
+		return 0, fmt.Errorf("%d is negative", v)
+	}
+	return v, nil
+}
+
+// newRetryer is the SDK's standard retryer with maxAttempts tries and
+// extra retryable errors, and without the client-side retry quota, which
+// would turn a burst of throttling during a big backfill into hard
+// failures; backoff and ctx bound the retries instead.
+func newRetryer(maxAttempts int, extra ...retry.IsErrorRetryable) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.RateLimiter = ratelimit.None
+		o.Retryables = append(o.Retryables, extra...)
+	})
 }
 
 // signatureMismatch marks R2's intermittent 403 SignatureDoesNotMatch as
@@ -230,17 +252,15 @@ func httpClient(hc *http.Client, caBundle string) (*http.Client, error) {
 	return &c, nil
 }
 
-func (b *Bucket) key(key string) string { return b.prefix + key }
-
 // String names the bucket for logs and errors.
-func (b *Bucket) String() string { return "s3://" + b.bucket + "/" + b.prefix }
+func (b *Bucket) String() string { return "s3://" + b.bucket }
 
 // Stat implements bucket.Bucket.
 func (b *Bucket) Stat(ctx context.Context, key string) (bucket.ObjectInfo, error) {
 	if err := bucket.ValidateKey(key); err != nil {
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, err)
 	}
-	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(key)})
 	if err != nil {
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: stat %s: %w", key, mapErr(err))
 	}
@@ -260,7 +280,7 @@ func (b *Bucket) Open(ctx context.Context, key string, rng *bucket.Range) (io.Re
 	if err := bucket.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("s3: open %s: %w", key, err)
 	}
-	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))}
+	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(key)}
 	if rng != nil {
 		if rng.Offset < 0 {
 			return nil, fmt.Errorf("s3: open %s: negative range offset %d", key, rng.Offset)
@@ -301,7 +321,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 		}
 		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
 			Bucket: &b.bucket,
-			Prefix: aws.String(b.prefix + prefix),
+			Prefix: aws.String(prefix),
 		})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
@@ -310,12 +330,8 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 				return
 			}
 			for _, o := range page.Contents {
-				k, ok := strings.CutPrefix(aws.ToString(o.Key), b.prefix)
-				if !ok {
-					continue
-				}
 				info := bucket.ObjectInfo{
-					Key:     k,
+					Key:     aws.ToString(o.Key),
 					Size:    aws.ToInt64(o.Size),
 					ETag:    trimETag(o.ETag),
 					ModTime: aws.ToTime(o.LastModified),
@@ -333,7 +349,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := bucket.ValidateKey(key); err != nil {
 		return fmt.Errorf("s3: delete %s: %w", key, err)
 	}
-	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
+	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(key)})
 	if err != nil {
 		if errors.Is(mapErr(err), fs.ErrNotExist) {
 			return nil
@@ -374,7 +390,7 @@ func (b *Bucket) CleanStale(ctx context.Context, prefix string, cutoff time.Time
 	}
 	p := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
 		Bucket: &b.bucket,
-		Prefix: aws.String(b.prefix + prefix),
+		Prefix: aws.String(prefix),
 	})
 	n := 0
 	for p.HasMorePages() {
@@ -405,7 +421,7 @@ func (b *Bucket) CleanStale(ctx context.Context, prefix string, cutoff time.Time
 func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions) *s3.PutObjectInput {
 	in := &s3.PutObjectInput{
 		Bucket:        &b.bucket,
-		Key:           aws.String(b.key(key)),
+		Key:           aws.String(key),
 		Body:          bytesReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		Metadata:      bucket.NormalizeMetadata(opts.Metadata),

@@ -55,35 +55,34 @@ func openUploads(t testing.TB, srv *versitygw.Server, name string) int {
 
 func TestConformance(t *testing.T) {
 	srv := versitygw.Start(t)
-	for _, prefix := range []string{"", "mirror/v1"} {
-		t.Run("prefix="+prefix, func(t *testing.T) {
-			names := map[bucket.Bucket]string{}
-			buckettest.Run(t, func(t *testing.T) bucket.Bucket {
-				name := srv.NewBucket(t)
-				cfg := config(srv, name)
-				cfg.Prefix = prefix
-				b := newBucket(t, cfg)
-				names[b] = name
-				return b
-			}, buckettest.Options{
-				PartSize: testPartSize,
-				Leftovers: func(t *testing.T, b bucket.Bucket) int {
-					return openUploads(t, srv, names[b])
-				},
-			})
-		})
-	}
+	names := map[*s3.Bucket]string{}
+	buckettest.RunStacks(t, func(t *testing.T) bucket.Bucket {
+		name := srv.NewBucket(t)
+		b := newBucket(t, config(srv, name))
+		names[b] = name
+		return b
+	}, buckettest.Options{
+		PartSize: testPartSize,
+		Leftovers: func(t *testing.T, b bucket.Bucket) int {
+			sb, ok := bucket.As[*s3.Bucket](b)
+			if !ok {
+				t.Fatalf("no *s3.Bucket under %T", b)
+			}
+			return openUploads(t, srv, names[sb])
+		},
+	})
 }
 
-// TestPrefixIsolation checks that a prefixed bucket writes under its prefix
-// and sees nothing outside it.
+// TestPrefixIsolation checks that an S3 bucket behind bucket.WithPrefix
+// writes under its prefix and sees nothing outside it.
 func TestPrefixIsolation(t *testing.T) {
 	srv := versitygw.Start(t)
 	ctx := context.Background()
 	plain := newBucket(t, config(srv, srv.Bucket))
-	cfg := config(srv, srv.Bucket)
-	cfg.Prefix = "/mirror/v1/"
-	pre := newBucket(t, cfg)
+	pre, err := bucket.WithPrefix(plain, "/mirror/v1/")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if err := plain.CreateIfAbsent(ctx, "outside", []byte("x"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)

@@ -10,11 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/internal/versitygw"
 )
 
 // TestCleanStale leaves multipart uploads behind as a killed process would
-// and checks CleanStale aborts exactly the old ones under its prefix.
+// and checks CleanStale aborts exactly the old ones under its prefix, with
+// the prefix applied by bucket.WithPrefix as the command stacks it: the
+// ListMultipartUploads prefix is the whole one.
 func TestCleanStale(t *testing.T) {
 	srv := versitygw.Start(t)
 	ctx := context.Background()
@@ -25,9 +28,14 @@ func TestCleanStale(t *testing.T) {
 			t.Fatalf("create upload %s: %v", k, err)
 		}
 	}
-	cfg := config(srv, srv.Bucket)
-	cfg.Prefix = "mirror"
-	b := newBucket(t, cfg)
+	pb, err := bucket.WithPrefix(newBucket(t, config(srv, srv.Bucket)), "mirror")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := pb.(bucket.StaleCleaner)
+	if !ok {
+		t.Fatalf("%T over an S3 bucket is not a bucket.StaleCleaner", pb)
+	}
 
 	// Nothing is older than an hour ago.
 	if n, err := b.CleanStale(ctx, "", time.Now().Add(-time.Hour)); err != nil || n != 0 {

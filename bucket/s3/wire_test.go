@@ -347,9 +347,9 @@ func TestCABundle(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_S3", endpoint)
 	t.Setenv("AWS_CA_BUNDLE", caFile)
 
-	cfg, err := s3.FromEnv("s3://" + srv.Bucket + "/tls")
-	if err != nil {
-		t.Fatalf("FromEnv: %v", err)
+	cfg, prefix, err := s3.FromEnv("s3://" + srv.Bucket + "/tls")
+	if err != nil || prefix != "tls" {
+		t.Fatalf("FromEnv = prefix %q, %v; want prefix tls", prefix, err)
 	}
 	if cfg.CABundle != caFile {
 		t.Fatalf("CABundle = %q, want %q", cfg.CABundle, caFile)
@@ -398,5 +398,34 @@ func TestCABundle(t *testing.T) {
 				t.Fatalf("got %v, want error containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestMaxAttempts answers every HEAD with 503 SlowDown and checks that a
+// request is tried exactly Config.MaxAttempts times before the error
+// surfaces.
+func TestMaxAttempts(t *testing.T) {
+	srv := versitygw.Start(t)
+	ctx := context.Background()
+	var heads atomic.Int32
+	endpoint, _ := proxy(t, srv, false, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+			s3Error(w, r, http.StatusServiceUnavailable, "SlowDown")
+			return true
+		}
+		return false
+	})
+	for _, attempts := range []int{1, 2} {
+		heads.Store(0)
+		cfg := config(srv, srv.Bucket)
+		cfg.Endpoint = endpoint
+		cfg.MaxAttempts = attempts
+		if _, err := newBucket(t, cfg).Stat(ctx, "retry/x"); err == nil || errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("MaxAttempts %d: Stat = %v, want the 503", attempts, err)
+		}
+		if got := heads.Load(); got != int32(attempts) {
+			t.Errorf("MaxAttempts %d: %d HEAD requests", attempts, got)
+		}
 	}
 }

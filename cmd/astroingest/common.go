@@ -19,6 +19,8 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 	fsbucket "github.com/astroingest/astroingest/bucket/fs"
 	"github.com/astroingest/astroingest/bucket/s3"
+	"github.com/astroingest/astroingest/internal/redact"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const defaultBucket = "file://./mirror"
@@ -67,53 +69,98 @@ const (
 	readOnly  access = true
 )
 
-// openBucket builds the bucket named by raw and checks that it answers, so
-// that a wrong endpoint or credential is reported before any work starts.
-func openBucket(ctx context.Context, raw string, mode access, getenv func(string) string, logger *slog.Logger) (bucket.Bucket, error) {
+// openBucket opens the bucket named by raw for a command that writes (run,
+// backfill, demo, probe), with its operations counted on reg when reg is
+// not nil, and checks that it answers.
+func openBucket(ctx context.Context, raw string, getenv func(string) string, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
+	return openStack(ctx, raw, readWrite, getenv, logger, reg)
+}
+
+// openReader opens the bucket named by raw for a command that only reads
+// (plan, --dry-run, verify). It returns a bucket.Reader, so that such a
+// command cannot write by type, and a file:// directory is not created.
+func openReader(ctx context.Context, raw string, getenv func(string) string, logger *slog.Logger) (bucket.Reader, error) {
+	return openStack(ctx, raw, readOnly, getenv, logger, nil)
+}
+
+// openStack builds the backend named by raw and stacks the decorators on
+// it in bucket.Stack's one fixed order (backend, then the URL's prefix,
+// then metrics on reg). A remote bucket is then asked a question, so that
+// a wrong endpoint or credential is reported before any work starts.
+func openStack(ctx context.Context, raw string, mode access, getenv func(string) string, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
+	backend, prefix, err := openBackend(ctx, raw, mode, getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bucket.Stack(backend, bucket.Layers{Prefix: prefix, Metrics: reg})
+	if err != nil {
+		return nil, configError{fmt.Errorf("--bucket %q: %w", redact.URL(raw), err)}
+	}
+	if _, local := backend.(*fsbucket.Bucket); local {
+		return b, nil
+	}
+	if err := checkReachable(ctx, b); err != nil {
+		return nil, configError{fmt.Errorf("--bucket %q is not usable: %w (check AWS_ENDPOINT_URL_S3 / R2_ACCOUNT_ID, the credentials and that the bucket exists)", redact.URL(raw), err)}
+	}
+	return b, nil
+}
+
+// openBackend picks the backend by raw's scheme and returns it with the
+// key prefix the URL names, for bucket.Stack.
+func openBackend(ctx context.Context, raw string, mode access, getenv func(string) string, logger *slog.Logger) (bucket.Bucket, string, error) {
+	shown := redact.URL(raw)
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return nil, configError{fmt.Errorf("--bucket %q: want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", raw)}
+		return nil, "", configError{fmt.Errorf("--bucket %q: want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", shown)}
 	}
-	var (
-		b   bucket.Bucket
-		err error
-	)
 	switch strings.ToLower(scheme) {
 	case "file":
 		if rest == "" {
-			return nil, configError{fmt.Errorf("--bucket %q: file:// needs a directory, e.g. file://./mirror", raw)}
+			return nil, "", configError{fmt.Errorf("--bucket %q: file:// needs a directory, e.g. file://./mirror", shown)}
 		}
 		open := fsbucket.New
 		if mode == readOnly {
 			open = fsbucket.Open
 		}
-		b, err = open(filepath.FromSlash(rest))
+		b, err := open(filepath.FromSlash(rest))
 		if err != nil {
-			return nil, configError{fmt.Errorf("--bucket %q: %w", raw, err)}
+			return nil, "", configError{fmt.Errorf("--bucket %q: %w", shown, err)}
 		}
-		return b, nil
+		// The whole path is the directory: a file:// bucket has no prefix.
+		return b, "", nil
 	case "s3", "r2":
-		cfg, err := s3.ParseURL(raw, getenv)
+		cfg, prefix, err := s3.ParseURL(raw, getenv)
 		if err != nil {
-			return nil, configError{err}
+			return nil, "", configError{err}
 		}
 		cfg.Logger = logger
-		b, err = s3.New(ctx, cfg)
+		b, err := s3.New(ctx, cfg)
 		if err != nil {
-			return nil, configError{fmt.Errorf("--bucket: %w", err)}
+			return nil, "", configError{fmt.Errorf("--bucket: %w", err)}
 		}
-	default:
-		return nil, configError{fmt.Errorf("--bucket %q: unknown scheme %q; want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", raw, scheme)}
+		return b, prefix, nil
 	}
-	if err := checkReachable(ctx, b); err != nil {
-		return nil, configError{fmt.Errorf("--bucket %q is not usable: %w (check AWS_ENDPOINT_URL_S3 / R2_ACCOUNT_ID, the credentials and that the bucket exists)", redact(raw), err)}
-	}
-	return b, nil
+	return nil, "", configError{fmt.Errorf("--bucket %q: unknown scheme %q; want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", shown, scheme)}
+}
+
+// readOnlyBucket lets a bucket.Reader go where ingest still asks for a
+// bucket.Bucket (ingest.Config.Bucket for BuildPlan, ingest.Verify); its
+// writes fail. Remove it once those take a bucket.Reader.
+type readOnlyBucket struct{ bucket.Reader }
+
+var errReadOnly = errors.New("the bucket was opened read-only")
+
+func (readOnlyBucket) Put(context.Context, string, io.Reader, bucket.PutOptions) (bucket.Pending, error) {
+	return nil, errReadOnly
+}
+func (readOnlyBucket) Delete(context.Context, string) error { return errReadOnly }
+func (readOnlyBucket) CreateIfAbsent(context.Context, string, []byte, bucket.PutOptions) error {
+	return errReadOnly
 }
 
 // checkReachable stats a key that does not exist: "not found" proves the
 // endpoint, the credentials and the bucket are all right, and writes nothing.
-func checkReachable(ctx context.Context, b bucket.Bucket) error {
+func checkReachable(ctx context.Context, b bucket.Reader) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	_, err := b.Stat(ctx, "annotations/.reachability-check")
@@ -121,20 +168,6 @@ func checkReachable(ctx context.Context, b bucket.Bucket) error {
 		return nil
 	}
 	return err
-}
-
-// redact drops userinfo and query from a URL-ish string before it is shown.
-func redact(raw string) string {
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
-	}
-	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			rest = rest[at+1:]
-		}
-		return scheme + "://" + rest
-	}
-	return raw
 }
 
 // newLogger writes JSON lines when stderr is not a terminal (CronJob logs)
@@ -227,7 +260,7 @@ func checkOutputFlags(metricsListen, pushgateway string) error {
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			return fmt.Errorf("--pushgateway %q: %w, e.g. http://pushgateway:9091", redact(pushgateway), err)
+			return fmt.Errorf("--pushgateway %q: %w, e.g. http://pushgateway:9091", redact.URL(pushgateway), err)
 		}
 	}
 	return nil

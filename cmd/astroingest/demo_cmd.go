@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/sourcetest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const defaultDemoBucket = "file://./demo-mirror"
@@ -79,7 +81,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, *debug)
 
 	// The bucket first: a wrong --bucket is reported before anything starts.
-	b, err := openBucket(ctx, *bucketURL, readWrite, os.Getenv, logger)
+	metrics := prometheus.NewRegistry() // the bucket's; runEngine adds the engine's
+	b, err := openBucket(ctx, *bucketURL, os.Getenv, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
@@ -107,9 +110,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Mode, cfg.Selection = ingest.ModeBackfill, ingest.Selection{Sources: []string{"*"}}
 	}
 	logger.Info("demo sources started", "url", demo.Server.URL(), "entries", demo.Entries,
-		"objects", demo.Objects, "bytes", demo.Bytes, "size", ingest.HumanBytes(demo.Bytes), "bucket", redact(*bucketURL))
+		"objects", demo.Objects, "bytes", demo.Bytes, "size", ingest.HumanBytes(demo.Bytes), "bucket", redact.URL(*bucketURL))
 
-	code, rec := runEngine(ctx, "demo", cfg, engineOutput{metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
+	code, rec := runEngine(ctx, "demo", cfg, engineOutput{registry: metrics, metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
 	if rec != nil && !*jsonOut {
 		unfinished := ""
 		if rec.Counts.Unfinished > 0 {
@@ -121,7 +124,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// A half-made mirror is not one to verify: the rerun comes first.
 	if !noteInterrupted(stderr, "demo", rec) && rec != nil && !*jsonOut {
-		fmt.Fprintf(stderr, "next: astroingest verify --deep --bucket %s\n      astroingest demo --recheck --bucket %s\n", redact(*bucketURL), redact(*bucketURL))
+		fmt.Fprintf(stderr, "next: astroingest verify --deep --bucket %s\n      astroingest demo --recheck --bucket %s\n", redact.URL(*bucketURL), redact.URL(*bucketURL))
 	}
 	if *keepServing && ctx.Err() == nil {
 		if err := serveDemo(ctx, demo, *bucketURL, stderr); err != nil {
@@ -147,9 +150,9 @@ func serveDemo(ctx context.Context, demo *sourcetest.Demo, bucketURL string, std
 	fmt.Fprintf(&b, "\ndemo: the emulators keep serving at %s until Ctrl-C.\n", demo.Server.URL())
 	fmt.Fprintf(&b, "Their registry is in %s (removed on exit). Try:\n", dir)
 	fmt.Fprintf(&b, "  astroingest sources list --registry %s\n", dir)
-	fmt.Fprintf(&b, "  astroingest plan --backfill --domain climate --registry %s --bucket %s\n", dir, redact(bucketURL))
+	fmt.Fprintf(&b, "  astroingest plan --backfill --domain climate --registry %s --bucket %s\n", dir, redact.URL(bucketURL))
 	fmt.Fprintf(&b, "  %s=%s astroingest backfill --source 'demo-era5-*' --registry %s --bucket %s\n",
-		sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken, dir, redact(bucketURL))
+		sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken, dir, redact.URL(bucketURL))
 	fmt.Fprintf(&b, "  curl %s/Gaia/gdr3/gaia_source/_MD5SUM.txt\n", demo.Server.URL())
 	fmt.Fprintf(&b, "(%s=%s is the emulator's published demo token, not a secret.)\n", sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken)
 	fmt.Fprint(stderr, b.String())

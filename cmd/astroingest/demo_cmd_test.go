@@ -302,7 +302,7 @@ func TestDemoPushgateway(t *testing.T) {
 	if len(paths) != 1 || !strings.Contains(paths[0], "/job/astroingest/") || !strings.Contains(paths[0], "/command/demo") || !strings.Contains(paths[0], "/shard/0") {
 		t.Fatalf("pushes: %v", paths)
 	}
-	for _, m := range []string{"astroingest_objects_total", "astroingest_bytes_total", "astroingest_last_success_timestamp_seconds"} {
+	for _, m := range []string{"astroingest_objects_total", "astroingest_bytes_total", "astroingest_last_success_timestamp_seconds", "astroingest_bucket_operations_total"} {
 		if !bytes.Contains(body.Bytes(), []byte(m)) {
 			t.Errorf("push lacks %s", m)
 		}

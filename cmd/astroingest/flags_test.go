@@ -120,3 +120,27 @@ func TestRegistryFlagOnePathPerFlag(t *testing.T) {
 		}
 	}
 }
+
+// --bwlimit and --max-bytes read internal/units' syntax, and a bad value is
+// a usage error that names the flag, before anything is opened.
+func TestBytesFlags(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"1048576", 1 << 20}, {"10M", 10 << 20}, {"1.5G", 3 << 29}, {"500k", 500 << 10}, {"64MiB", 64 << 20}, {"2Ti", 2 << 40}} {
+		var b bytesFlag
+		if err := b.Set(tc.in); err != nil || int64(b) != tc.want {
+			t.Errorf("Set(%q) = %d, %v; want %d", tc.in, b, err, tc.want)
+		}
+	}
+	for _, flag := range []string{"--bwlimit", "--max-bytes"} {
+		dir := filepath.Join(t.TempDir(), "mirror")
+		code, _, errOut := runCmd(t, context.Background(), "run", "--bucket", "file://"+dir, flag, "10X")
+		if code != exitUsage || !strings.Contains(errOut, flag[1:]) || !strings.Contains(errOut, `byte size "10X"`) {
+			t.Errorf("%s 10X: exit %d, stderr %q; want %d naming the flag and the value", flag, code, errOut, exitUsage)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s 10X wrote %s (%v)", flag, dir, err)
+		}
+	}
+}

@@ -15,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/units"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/cds"
 	"github.com/astroingest/astroingest/sources/httpkind"
@@ -55,12 +57,13 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// bytesFlag accepts 10M, 1.5G and plain byte counts.
+// bytesFlag accepts 10M, 1.5G, 64MiB and plain byte counts: the syntax of
+// internal/units.
 type bytesFlag int64
 
 func (b *bytesFlag) String() string { return fmt.Sprint(int64(*b)) }
 func (b *bytesFlag) Set(v string) error {
-	n, err := ingest.ParseBytes(v)
+	n, err := units.ParseBytes(v)
 	*b = bytesFlag(n)
 	return err
 }
@@ -170,7 +173,10 @@ func (f *runFlags) noteSetFlags(fs *flag.FlagSet) {
 	})
 }
 
-func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger) (ingest.Config, int) {
+// config builds the engine's config from the flags. metrics is the registry
+// the bucket's metrics go on (nil for none); plan and --dry-run get a
+// read-only bucket without metrics.
+func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger, metrics prometheus.Registerer) (ingest.Config, int) {
 	if f.metricsListen != nil {
 		if err := checkOutputFlags(*f.metricsListen, *f.pushgateway); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -203,12 +209,7 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: the selection (%s) matches no registry entry\n", name, sel)
 		return ingest.Config{}, exitUsage
 	}
-	// plan and --dry-run only read the manifests.
-	acc := readWrite
-	if f.dryRun == nil || *f.dryRun {
-		acc = readOnly
-	}
-	b, err := openBucket(ctx, *f.bucket, acc, os.Getenv, logger)
+	b, err := f.open(ctx, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, exitUsage
@@ -220,6 +221,19 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		UserAgent: userAgent(), Holder: processName(), Job: os.Getenv("JOB_NAME"), Logger: logger,
 	}
 	return cfg, -1
+}
+
+// open opens --bucket: plan and --dry-run only read the manifests, so
+// they hold a bucket.Reader, passed to ingest as a readOnlyBucket.
+func (f *runFlags) open(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
+	if f.dryRun == nil || *f.dryRun {
+		r, err := openReader(ctx, *f.bucket, os.Getenv, logger)
+		if err != nil {
+			return nil, err
+		}
+		return readOnlyBucket{r}, nil
+	}
+	return openBucket(ctx, *f.bucket, os.Getenv, logger, reg)
 }
 
 func countSelected(es []sources.Entry, sel ingest.Selection) int {
@@ -241,14 +255,15 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	}
 	f.noteSetFlags(fs)
 	logger := newLogger(stderr, *f.debug)
-	cfg, code := f.config(ctx, mode, name, stderr, logger)
+	metrics := prometheus.NewRegistry()
+	cfg, code := f.config(ctx, mode, name, stderr, logger, metrics)
 	if code >= 0 {
 		return code
 	}
 	if *f.dryRun {
 		return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
 	}
-	code, rec := runEngine(ctx, name, cfg, engineOutput{metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
+	code, rec := runEngine(ctx, name, cfg, engineOutput{registry: metrics, metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
 	noteInterrupted(stderr, name, rec)
 	return code
 }
@@ -265,8 +280,11 @@ func noteInterrupted(stderr io.Writer, name string, rec *ingest.RunRecord) bool 
 }
 
 // engineOutput is how a run reports: /metrics while running, a push at the
-// end, and the --json summary.
+// end, and the --json summary. registry is required: the one the bucket's
+// metrics are already on (see openBucket), which the engine's join, so
+// that /metrics and the push carry both.
 type engineOutput struct {
+	registry                   *prometheus.Registry
 	metricsListen, pushgateway string
 	jsonOut                    bool
 }
@@ -276,7 +294,7 @@ type engineOutput struct {
 // name is the command, which also groups the pushed metrics.
 func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOutput, stdout, stderr io.Writer) (int, *ingest.RunRecord) {
 	logger := cfg.Logger
-	reg := prometheus.NewRegistry()
+	reg := out.registry
 	m, err := ingest.NewMetrics(reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -359,7 +377,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mode = ingest.ModeBackfill
 	}
 	logger := newLogger(stderr, *f.debug)
-	cfg, code := f.config(ctx, mode, "plan", stderr, logger)
+	cfg, code := f.config(ctx, mode, "plan", stderr, logger, nil)
 	if code >= 0 {
 		return code
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/redact"
 )
 
 const verifyHelp = `
@@ -40,14 +41,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	logger := newLogger(stderr, *debug)
-	b, err := openBucket(ctx, *bucketURL, readOnly, os.Getenv, logger)
+	r, err := openReader(ctx, *bucketURL, os.Getenv, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "verify: %v\n", err)
 		return exitUsage
 	}
-	rep, err := ingest.Verify(ctx, b, *deep, *workers)
+	rep, err := ingest.Verify(ctx, readOnlyBucket{r}, *deep, *workers)
 	if errors.Is(err, ingest.ErrNoMirror) {
-		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact(*bucketURL), ingest.CatalogKey)
+		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact.URL(*bucketURL), ingest.CatalogKey)
 		return exitUsage
 	}
 	if err != nil {
@@ -74,7 +75,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if ids := repairable(rep.Problems); len(ids) > 0 {
 			fmt.Fprintf(stdout, "to repair %s, fetch again:\n", plural(len(ids), "damaged entry"))
 			for _, id := range ids {
-				fmt.Fprintf(stdout, "  astroingest backfill --source %s --force --bucket %s\n", id, redact(*bucketURL))
+				fmt.Fprintf(stdout, "  astroingest backfill --source %s --force --bucket %s\n", id, redact.URL(*bucketURL))
 			}
 		}
 	}
