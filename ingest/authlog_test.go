@@ -25,15 +25,20 @@ func TestAuthMissingLoggedOncePerHost(t *testing.T) {
 	c := fx.cfg(mem.New(), ModeBackfill)
 	c.Entries = append(fx.entries, other.entries...)
 	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.ts.URL: fakeKind{fx.srv}, other.srv.ts.URL: fakeKind{other.srv}}}
-	c.Hosts[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "X-Key", Required: true}
-	c.Hosts = append(c.Hosts, sources.HostPolicy{Host: other.srv.host(), Credential: &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key", Required: true}})
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "X-Key", Required: true}
+		return h
+	})
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		return append(h, sources.HostPolicy{Host: other.srv.host(), Credential: &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key", Required: true}})
+	})
 	c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rec := mustRun(t, context.Background(), c)
 	if rec.Counts.Failed != 7 || len(rec.Failures) != 7 {
 		t.Fatalf("counts %+v, failures %+v: want every entry recorded", rec.Counts, rec.Failures)
 	}
 	for _, f := range rec.Failures {
-		if f.Reason != ReasonAuthMissing {
+		if f.Reason != sources.ReasonAuthMissing {
 			t.Errorf("failure %+v, want auth_missing", f)
 		}
 	}
@@ -60,7 +65,7 @@ func TestAuthMissingLoggedOncePerHost(t *testing.T) {
 		t.Fatalf("%d warnings, want one per host: %+v", len(warns), warns)
 	}
 	for _, w := range warns {
-		if exp, ok := want[w.Host]; !ok || w.Env != exp.Env || w.Entries != exp.Entries || w.Reason != ReasonAuthMissing {
+		if exp, ok := want[w.Host]; !ok || w.Env != exp.Env || w.Entries != exp.Entries || w.Reason != sources.ReasonAuthMissing {
 			t.Errorf("warning %+v, want host, env and entry count as in %+v", w, want)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
@@ -24,7 +23,7 @@ import (
 type Config struct {
 	Bucket  bucket.Bucket
 	Entries []sources.Entry
-	Hosts   []sources.HostPolicy
+	Hosts   sources.Hosts // the registry's host policies (the zero value: defaults for every host)
 	// Kinds maps a registry kind name to its implementation.
 	Kinds map[string]sources.Kind
 
@@ -260,18 +259,10 @@ func defInt(n *int, v int) {
 	}
 }
 
-func (c *Config) hostMap() map[string]sources.HostPolicy {
-	m := make(map[string]sources.HostPolicy, len(c.Hosts))
-	for _, h := range c.Hosts {
-		m[strings.ToLower(h.Host)] = h
-	}
-	return m
-}
-
 // secrets are the values of every credential variable, for redaction.
 func (c *Config) secrets() redactor {
 	var vs []string
-	for _, h := range c.Hosts {
+	for _, h := range c.Hosts.Policies() {
 		if h.Credential != nil && h.Credential.Env != "" {
 			vs = append(vs, c.Getenv(h.Credential.Env))
 		}
@@ -281,7 +272,7 @@ func (c *Config) secrets() redactor {
 
 func (c *Config) planInput() planInput {
 	return planInput{
-		Bucket: c.Bucket, Entries: c.Entries, Hosts: c.hostMap(), Kinds: c.Kinds,
+		Bucket: c.Bucket, Entries: c.Entries, Hosts: c.Hosts, Kinds: c.Kinds,
 		Mode: c.Mode, Selection: c.Selection, Shard: c.Shard, Force: c.Force,
 		AllowGated: c.AllowGated, Getenv: c.Getenv, Now: c.Now(),
 	}

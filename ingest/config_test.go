@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/sources"
 )
 
 // Validate names the field and value that is wrong, in terms of the
@@ -52,4 +53,10 @@ func TestRunRefusesInvalidConfig(t *testing.T) {
 	if !errors.As(err, &ue) || !errors.As(err, &fe) || fe.Field != FieldSources || !errors.Is(err, path.ErrBadPattern) {
 		t.Fatalf("err = %v, want a UsageError with the Selection.Sources FieldError, unwrapping to path.ErrBadPattern", err)
 	}
+}
+
+// editHosts changes a test configuration's host policies, which are
+// read-only once built.
+func editHosts(c *Config, edit func([]sources.HostPolicy) []sources.HostPolicy) {
+	c.Hosts = sources.NewHosts(edit(c.Hosts.Policies()))
 }

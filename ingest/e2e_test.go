@@ -53,13 +53,13 @@ func TestEndToEndWithRealKinds(t *testing.T) {
 	cfg := Config{
 		Bucket: b, Entries: entries, Mode: ModeBackfill, Selection: Selection{Sources: []string{"*"}},
 		Kinds:  map[string]sources.Kind{"http": httpkind.New(), "index": index.New()},
-		Hosts:  []sources.HostPolicy{{Host: host, Concurrency: 4, RPS: 500, Burst: 50}},
+		Hosts:  sources.NewHosts([]sources.HostPolicy{{Host: host, Concurrency: 4, RPS: 500, Burst: 50}}),
 		Logger: discardLog(),
 		Retry:  RetryPolicy{WaitMin: 5 * time.Millisecond, WaitMax: 50 * time.Millisecond},
 		Getenv: func(string) string { return "" },
 	}
 	rec := mustRun(t, ctx, cfg)
-	if rec.Counts.Done != 5 || len(rec.Failures) != 1 || rec.Failures[0].Entry != "pub-f1" || rec.Failures[0].Reason != ReasonChecksumMismatch {
+	if rec.Counts.Done != 5 || len(rec.Failures) != 1 || rec.Failures[0].Entry != "pub-f1" || rec.Failures[0].Reason != sources.ReasonChecksumMismatch {
 		t.Fatalf("counts %+v failures %+v", rec.Counts, rec.Failures)
 	}
 	if _, err := b.Stat(ctx, "climate/pub/f1.nc"); err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/fs"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/sources"
 )
 
 func backends(t *testing.T) map[string]func(t *testing.T) bucket.Bucket {
@@ -157,7 +158,7 @@ func TestCorruptSourceNeverVisible(t *testing.T) {
 	})
 	before := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" })
 	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
-	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "e000" || rec.Failures[0].Reason != ReasonChecksumMismatch {
+	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "e000" || rec.Failures[0].Reason != sources.ReasonChecksumMismatch {
 		t.Fatalf("failures = %+v", rec.Failures)
 	}
 	if got := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" }) - before; got != 2 {
@@ -251,7 +252,7 @@ func TestPermanentErrorsClassified(t *testing.T) {
 	for _, f := range rec.Failures {
 		got[f.Entry] = f.Reason
 	}
-	want := map[string]string{"e000": ReasonHTTP404, "e001": ReasonHTTP5xx}
+	want := map[string]string{"e000": sources.ReasonHTTP404, "e001": sources.ReasonHTTP5xx}
 	if len(got) != 2 || got["e000"] != want["e000"] || got["e001"] != want["e001"] || rec.Counts.Done != 1 {
 		t.Fatalf("failures %v, counts %+v", got, rec.Counts)
 	}
@@ -268,7 +269,10 @@ func TestHostPolitenessHonoured(t *testing.T) {
 	fx := newFixture(t, 10, 1, 100, nil)
 	c := fx.cfg(mem.New(), ModeBackfill)
 	c.Workers = 6
-	c.Hosts[0].RPS, c.Hosts[0].Burst, c.Hosts[0].Concurrency = 20, 1, 1
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].RPS, h[0].Burst, h[0].Concurrency = 20, 1, 1
+		return h
+	})
 	rec := mustRun(t, ctx, c)
 	if rec.Counts.Done != 10 {
 		t.Fatalf("counts %+v", rec.Counts)

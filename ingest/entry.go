@@ -20,7 +20,7 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 	e := t.Entry
 	defer r.out.entryOver()
 	if r.budget.blocked(e.Family) {
-		r.skip(e, ReasonBudgetExceeded, "byte budget reached before the entry started")
+		r.skip(e, sources.ReasonBudgetExceeded, "byte budget reached before the entry started")
 		return
 	}
 	objs, err := r.cfg.Kinds[e.Kind].Objects(ctx, r.client, e)
@@ -52,10 +52,10 @@ func objectKeys(e sources.Entry, objs []sources.Object) ([]string, error) {
 			k += "/" + o.Name
 		}
 		if err := bucket.ValidateKey(k); err != nil {
-			return nil, &EntryError{Reason: ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redactURL(o.URL, false), err), Err: err}
+			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redactURL(o.URL, false), err), Err: err}
 		}
 		if seen[k] {
-			return nil, &EntryError{Reason: ReasonOther, Detail: fmt.Sprintf("listing names key %s twice", k)}
+			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("listing names key %s twice", k)}
 		}
 		seen[k] = true
 		keys[i] = k
@@ -170,7 +170,7 @@ func (r *runner) finishEntry(ctx context.Context, t Task, results []objResult) {
 	case c.cancelled:
 		r.out.ended(t, entryUnfinished)
 	case c.firstSkip != nil:
-		r.skip(e, ReasonBudgetExceeded, c.firstSkip.Error())
+		r.skip(e, sources.ReasonBudgetExceeded, c.firstSkip.Error())
 	case c.uploaded > 0:
 		r.out.ended(t, entryDone)
 	default:

@@ -13,32 +13,6 @@ import (
 	"github.com/astroingest/astroingest/sources"
 )
 
-// Failure reasons recorded in run records and in the
-// entry_failures_total{reason} label. The set is closed so the metric's
-// cardinality stays bounded.
-const (
-	ReasonHTTP404          = "http_404"
-	ReasonHTTP4xx          = "http_4xx"
-	ReasonHTTP5xx          = "http_5xx"
-	ReasonChecksumMismatch = "checksum_mismatch"
-	ReasonSizeMismatch     = "size_mismatch"
-	ReasonTimeout          = "timeout"
-	ReasonAuthMissing      = "auth_missing"
-	ReasonLicenceRequired  = "licence_required"
-	ReasonGated            = "gated"
-	ReasonBudgetExceeded   = "budget_exceeded"
-	ReasonJobFailed        = "job_failed"
-	ReasonBucketError      = "bucket_error"
-	ReasonOther            = "other"
-)
-
-// Reasons lists every failure reason, for pre-creating metric labels.
-var reasons = []string{
-	ReasonHTTP404, ReasonHTTP4xx, ReasonHTTP5xx, ReasonChecksumMismatch,
-	ReasonSizeMismatch, ReasonTimeout, ReasonAuthMissing, ReasonLicenceRequired,
-	ReasonGated, ReasonBudgetExceeded, ReasonJobFailed, ReasonBucketError, ReasonOther,
-}
-
 // EntryError is why one entry did not finish. It unwraps to the cause.
 type EntryError struct {
 	Reason string
@@ -93,7 +67,7 @@ func classify(err error) string {
 	if errors.As(err, &ee) {
 		return ee.Reason
 	}
-	if r := fetchErrorReason(err); r != "" {
+	if r := sources.ReasonOf(err); r != "" {
 		return r
 	}
 	var me *mismatchError
@@ -102,33 +76,24 @@ func classify(err error) string {
 	}
 	var be *budgetError
 	if errors.As(err, &be) {
-		return ReasonBudgetExceeded
+		return sources.ReasonBudgetExceeded
 	}
 	var bk *bucketError
 	if errors.As(err, &bk) {
-		return ReasonBucketError
+		return sources.ReasonBucketError
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return statusReason(se.Code)
+		return sources.StatusReason(se.Code)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStalled) {
-		return ReasonTimeout
+		return sources.ReasonTimeout
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return ReasonTimeout
+		return sources.ReasonTimeout
 	}
-	return ReasonOther
-}
-
-// statusReason maps a download's HTTP status the way kinds do, so a 401
-// or 403 reads as a credential problem wherever it happens.
-func statusReason(code int) string {
-	if r := sources.StatusReason(code); slices.Contains(reasons, r) {
-		return r
-	}
-	return ReasonOther
+	return sources.ReasonOther
 }
 
 // redactor replaces every known secret value in a string. Errors from kinds

@@ -25,20 +25,20 @@ func TestClassify(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&EntryError{Reason: ReasonAuthMissing}, ReasonAuthMissing},
-		{&sources.FetchError{Reason: sources.ReasonLicenceRequired, Detail: "accept it"}, ReasonLicenceRequired},
-		{&sources.FetchError{Reason: sources.ReasonBadResponse, Detail: "not CSV"}, ReasonOther},
-		{&mismatchError{ReasonChecksumMismatch, "md5"}, ReasonChecksumMismatch},
-		{&budgetError{"full"}, ReasonBudgetExceeded},
-		{&bucketError{errors.New("503")}, ReasonBucketError},
-		{&StatusError{Host: "h", Code: 404}, ReasonHTTP404},
-		{&StatusError{Host: "h", Code: 403}, ReasonAuthMissing},
-		{&StatusError{Host: "h", Code: 418}, ReasonHTTP4xx},
-		{&StatusError{Host: "h", Code: 502}, ReasonHTTP5xx},
-		{context.DeadlineExceeded, ReasonTimeout},
-		{errStalled, ReasonTimeout},
-		{&net.OpError{Op: "read", Err: timeoutErr{}}, ReasonTimeout},
-		{errors.New("something else"), ReasonOther},
+		{&EntryError{Reason: sources.ReasonAuthMissing}, sources.ReasonAuthMissing},
+		{&sources.FetchError{Reason: sources.ReasonLicenceRequired, Detail: "accept it"}, sources.ReasonLicenceRequired},
+		{&sources.FetchError{Reason: sources.ReasonBadResponse, Detail: "not CSV"}, sources.ReasonBadResponse},
+		{&mismatchError{sources.ReasonChecksumMismatch, "md5"}, sources.ReasonChecksumMismatch},
+		{&budgetError{"full"}, sources.ReasonBudgetExceeded},
+		{&bucketError{errors.New("503")}, sources.ReasonBucketError},
+		{&StatusError{Host: "h", Code: 404}, sources.ReasonHTTP404},
+		{&StatusError{Host: "h", Code: 403}, sources.ReasonAuthMissing},
+		{&StatusError{Host: "h", Code: 418}, sources.ReasonHTTP4xx},
+		{&StatusError{Host: "h", Code: 502}, sources.ReasonHTTP5xx},
+		{context.DeadlineExceeded, sources.ReasonTimeout},
+		{errStalled, sources.ReasonTimeout},
+		{&net.OpError{Op: "read", Err: timeoutErr{}}, sources.ReasonTimeout},
+		{errors.New("something else"), sources.ReasonOther},
 	}
 	for _, tt := range tests {
 		wrapped := fmt.Errorf("climate/x.nc: %w", tt.err)

@@ -134,7 +134,7 @@ func TestOpenObjectStatuses(t *testing.T) {
 	}
 	_, err = openObject(context.Background(), rc, sources.Object{URL: ts.URL + "/gone"}, nil, 1)
 	var se *StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusGone || classify(err) != ReasonHTTP404 {
+	if !errors.As(err, &se) || se.Code != http.StatusGone || classify(err) != sources.ReasonHTTP404 {
 		t.Fatalf("410: %v, want a StatusError classified http_404", err)
 	}
 }

@@ -282,7 +282,7 @@ func (fx *fixture) cfg(b bucket.Bucket, mode Mode) Config {
 	c := Config{
 		Bucket: b, Entries: fx.entries, Kinds: map[string]sources.Kind{"fake": fakeKind{fx.srv}},
 		Mode: mode, Workers: 4,
-		Hosts:  []sources.HostPolicy{{Host: fx.srv.host(), Concurrency: 8, RPS: 1000, Burst: 100}},
+		Hosts:  sources.NewHosts([]sources.HostPolicy{{Host: fx.srv.host(), Concurrency: 8, RPS: 1000, Burst: 100}}),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Retry:  RetryPolicy{WaitMin: 5 * time.Millisecond, WaitMax: 50 * time.Millisecond},
 		Getenv: func(string) string { return "" },

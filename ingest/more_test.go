@@ -104,7 +104,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	c := fx.cfg(b, ModeBackfill)
 	c.Entries = append(append(fx.entries, other.entries...), leaky)
 	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.ts.URL: fakeKind{fx.srv}, other.srv.ts.URL: fakeKind{other.srv}}}
-	c.Hosts[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "PRIVATE-TOKEN", Required: true}
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "PRIVATE-TOKEN", Required: true}
+		return h
+	})
 	c.Getenv = func(k string) string {
 		if k == "CDS_API_KEY" {
 			return secret
@@ -159,18 +162,24 @@ func TestAuthMissingAndGated(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t, 2, 1, 100, nil)
 	c := fx.cfg(mem.New(), ModeBackfill)
-	c.Hosts[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "X-Key", Required: true}
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "X-Key", Required: true}
+		return h
+	})
 	rec := mustRun(t, ctx, c)
-	if rec.Counts.Failed != 2 || rec.Failures[0].Reason != ReasonAuthMissing || !strings.Contains(rec.Failures[0].Detail, "CDS_API_KEY") {
+	if rec.Counts.Failed != 2 || rec.Failures[0].Reason != sources.ReasonAuthMissing || !strings.Contains(rec.Failures[0].Detail, "CDS_API_KEY") {
 		t.Fatalf("failures %+v", rec.Failures)
 	}
 	if len(fx.srv.requests()) != 0 {
 		t.Fatal("auth_missing made requests")
 	}
 	c = fx.cfg(mem.New(), ModeBackfill)
-	c.Hosts[0].Gate, c.Hosts[0].GateReason = "KEGG_ACADEMIC_USE", "academic use only"
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Gate, h[0].GateReason = "KEGG_ACADEMIC_USE", "academic use only"
+		return h
+	})
 	rec = mustRun(t, ctx, c)
-	if rec.Counts.Skipped != 2 || len(rec.Failures) != 0 || rec.Skipped[0].Reason != ReasonGated {
+	if rec.Counts.Skipped != 2 || len(rec.Failures) != 0 || rec.Skipped[0].Reason != sources.ReasonGated {
 		t.Fatalf("gated run: %+v %+v", rec.Counts, rec.Skipped)
 	}
 	c.AllowGated = true
@@ -203,7 +212,7 @@ func TestBudgetEndsRunCleanly(t *testing.T) {
 				t.Errorf("uploaded %d bytes, far over the %d budget", rec.Bytes, c.MaxBytes)
 			}
 			for _, s := range rec.Skipped {
-				if s.Reason != ReasonBudgetExceeded {
+				if s.Reason != sources.ReasonBudgetExceeded {
 					t.Errorf("skip reason %q", s.Reason)
 				}
 			}
@@ -351,7 +360,7 @@ func TestMetricsAndPush(t *testing.T) {
 		}
 	}
 	failDom := fx.entries[3].Domain
-	if v := value(t, m.failures.WithLabelValues(failDom, ReasonHTTP404)); v != 1 {
+	if v := value(t, m.failures.WithLabelValues(failDom, sources.ReasonHTTP404)); v != 1 {
 		t.Errorf("entry_failures_total{%s,http_404} = %v", failDom, v)
 	}
 	if v := value(t, m.httpRequests.WithLabelValues(fx.srv.host(), "200")); v != 3 {

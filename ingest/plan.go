@@ -296,7 +296,7 @@ func (p *Plan) Counts() PlanCounts {
 type planInput struct {
 	Bucket     bucket.Bucket
 	Entries    []sources.Entry
-	Hosts      map[string]sources.HostPolicy
+	Hosts      sources.Hosts
 	Kinds      map[string]sources.Kind
 	Mode       Mode
 	Selection  Selection
@@ -340,7 +340,7 @@ func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
 		if prev != nil && iv > 0 && !prev.CheckedAt.Add(2*iv).After(in.Now) {
 			t.Stale = true
 		}
-		hp := hostPolicyFor(in.Hosts, e.URL)
+		hp := in.Hosts.For(e.URL)
 		switch {
 		case in.Kinds != nil && in.Kinds[e.Kind] == nil:
 			t.State = StateNoKind

@@ -153,7 +153,7 @@ type runner struct {
 }
 
 func newRunner(cfg Config, log *slog.Logger) *runner {
-	rc := newSourceClient(cfg.Transport, cfg.UserAgent, cfg.hostMap(), cfg.Getenv, cfg.Metrics, cfg.Retry)
+	rc := newSourceClient(cfg.Transport, cfg.UserAgent, cfg.Hosts, cfg.Getenv, cfg.Metrics, cfg.Retry)
 	fam := map[string]int64{}
 	for _, e := range cfg.Entries {
 		if e.BudgetBytes > 0 {
@@ -197,7 +197,6 @@ func (r *runner) retried(key string, attempt int, err error) {
 func (r *runner) execute(ctx context.Context, plan *Plan) {
 	var g errgroup.Group
 	g.SetLimit(r.cfg.Workers)
-	hosts := r.cfg.hostMap()
 	// A missing credential fails every entry of its host (1,442 for ERA5):
 	// each is recorded, but the log gets one line per host.
 	type missing struct {
@@ -211,16 +210,16 @@ func (r *runner) execute(ctx context.Context, plan *Plan) {
 			r.out.fresh()
 			continue
 		case StateGated:
-			hp := hostPolicyFor(hosts, t.Entry.URL)
-			r.skip(t.Entry, ReasonGated, fmt.Sprintf("host %s is gated: set %s=1 to allow it (%s)", hp.Host, hp.Gate, hp.GateReason))
+			hp := r.cfg.Hosts.For(t.Entry.URL)
+			r.skip(t.Entry, sources.ReasonGated, fmt.Sprintf("host %s is gated: set %s=1 to allow it (%s)", hp.Host, hp.Gate, hp.GateReason))
 			continue
 		case StateNoAuth:
-			hp := hostPolicyFor(hosts, t.Entry.URL)
-			r.out.failed(t.Entry, &EntryError{Reason: ReasonAuthMissing, Detail: fmt.Sprintf("host %s requires the credential in env %s, which is not set", hp.Host, hp.Credential.Env)})
+			hp := r.cfg.Hosts.For(t.Entry.URL)
+			r.out.failed(t.Entry, &EntryError{Reason: sources.ReasonAuthMissing, Detail: fmt.Sprintf("host %s requires the credential in env %s, which is not set", hp.Host, hp.Credential.Env)})
 			noAuth[hp.Host] = missing{hp.Credential.Env, noAuth[hp.Host].entries + 1}
 			continue
 		case StateNoKind:
-			r.fail(t.Entry, &EntryError{Reason: ReasonOther, Detail: fmt.Sprintf("kind %q is not available in this build (%s:%d)", t.Entry.Kind, t.Entry.File, t.Entry.Line)})
+			r.fail(t.Entry, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("kind %q is not available in this build (%s:%d)", t.Entry.Kind, t.Entry.File, t.Entry.Line)})
 			continue
 		}
 		if ctx.Err() != nil {
@@ -235,7 +234,7 @@ func (r *runner) execute(ctx context.Context, plan *Plan) {
 	for _, h := range slices.Sorted(maps.Keys(noAuth)) {
 		m := noAuth[h]
 		r.log.Warn("entries failed: their host requires a credential that is not set", "host", h,
-			"env", m.env, "entries", m.entries, "reason", ReasonAuthMissing)
+			"env", m.env, "entries", m.entries, "reason", sources.ReasonAuthMissing)
 	}
 	_ = g.Wait()
 }

@@ -192,13 +192,13 @@ func putError(ctx, octx context.Context, err error) error {
 func checkStaged(staged, read int64, o sources.Object, pub hash.Hash) *mismatchError {
 	switch {
 	case staged != read:
-		return &mismatchError{ReasonSizeMismatch, fmt.Sprintf("bucket staged %d bytes, %d were read", staged, read)}
+		return &mismatchError{sources.ReasonSizeMismatch, fmt.Sprintf("bucket staged %d bytes, %d were read", staged, read)}
 	case o.Size >= 0 && staged != o.Size:
-		return &mismatchError{ReasonSizeMismatch, fmt.Sprintf("got %d bytes, publisher lists %d", staged, o.Size)}
+		return &mismatchError{sources.ReasonSizeMismatch, fmt.Sprintf("got %d bytes, publisher lists %d", staged, o.Size)}
 	case o.Checksum != nil:
 		got, want := hex.EncodeToString(pub.Sum(nil)), strings.ToLower(o.Checksum.Value)
 		if got != want {
-			return &mismatchError{ReasonChecksumMismatch, fmt.Sprintf("%s %s, publisher lists %s", o.Checksum.Algo, got, want)}
+			return &mismatchError{sources.ReasonChecksumMismatch, fmt.Sprintf("%s %s, publisher lists %s", o.Checksum.Algo, got, want)}
 		}
 	}
 	return nil

@@ -77,9 +77,9 @@ func TestTransferVerifiesBeforeCommit(t *testing.T) {
 	}{
 		{"verified md5", 0, &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}, int64(len(body)), objUploaded, "", 1, nil},
 		{"verified sha256", 0, &sources.Checksum{Algo: "sha256", Value: hex.EncodeToString(sum[:])}, -1, objUploaded, "", 1, nil},
-		{"corrupt once, then good", 1, &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}, -1, objUploaded, "", 2, []string{ReasonChecksumMismatch}},
-		{"corrupt twice", 2, &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}, -1, objFailed, ReasonChecksumMismatch, 2, []string{ReasonChecksumMismatch}},
-		{"wrong size listed", 0, nil, int64(len(body)) + 1, objFailed, ReasonSizeMismatch, 2, []string{ReasonSizeMismatch}},
+		{"corrupt once, then good", 1, &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}, -1, objUploaded, "", 2, []string{sources.ReasonChecksumMismatch}},
+		{"corrupt twice", 2, &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}, -1, objFailed, sources.ReasonChecksumMismatch, 2, []string{sources.ReasonChecksumMismatch}},
+		{"wrong size listed", 0, nil, int64(len(body)) + 1, objFailed, sources.ReasonSizeMismatch, 2, []string{sources.ReasonSizeMismatch}},
 		{"no publisher checksum", 0, nil, -1, objUploaded, "", 1, nil},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/astroingest/astroingest/sources"
@@ -27,7 +26,7 @@ import (
 //
 // Retries sit outside the limits, so every attempt waits its turn like a
 // new request.
-func newSourceClient(base http.RoundTripper, ua string, policies map[string]sources.HostPolicy, getenv func(string) string, m *Metrics, p RetryPolicy) *retryablehttp.Client {
+func newSourceClient(base http.RoundTripper, ua string, policies sources.Hosts, getenv func(string) string, m *Metrics, p RetryPolicy) *retryablehttp.Client {
 	hosts := newHostTable(policies, getenv)
 	var rt http.RoundTripper = base
 	rt = &requestMetrics{next: rt, hosts: hosts, metrics: m}
@@ -37,84 +36,42 @@ func newSourceClient(base http.RoundTripper, ua string, policies map[string]sour
 	return newRetryClient(rt, p)
 }
 
-// Defaults for hosts the registry does not declare (the schema's defaults).
-const (
-	defaultHostConcurrency = 4
-	defaultHostRPS         = 10
-)
-
-// hostPolicyFor finds the policy for a URL: first by host:port, then by
-// host name, so tests on loopback ports and real hosts both match.
-func hostPolicyFor(hosts map[string]sources.HostPolicy, raw string) sources.HostPolicy {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return sources.HostPolicy{}
-	}
-	hp, _ := lookupHost(hosts, u)
-	return hp
-}
-
-func lookupHost(hosts map[string]sources.HostPolicy, u *url.URL) (sources.HostPolicy, bool) {
-	if hp, ok := hosts[strings.ToLower(u.Host)]; ok {
-		return hp, true
-	}
-	if hp, ok := hosts[strings.ToLower(u.Hostname())]; ok {
-		return hp, true
-	}
-	return sources.HostPolicy{Host: u.Hostname()}, false
-}
-
-// hostInfo is one host as the stack sees it: its metric label, its
-// policy with defaults applied, and its secret when the credential is set.
+// hostInfo is one host as the stack sees it: its policy (defaults
+// applied by sources.Hosts; Host is its metric label) and its secret when
+// the credential is set, with the rate the credential buys.
 type hostInfo struct {
-	label  string // the declared host, or the URL's host name
 	policy sources.HostPolicy
 	secret string
 }
 
-// hostTable resolves a request URL to its host, once per host. Safe for
-// concurrent use.
+// hostTable resolves a request URL to its host, reading each host's
+// secret once. Safe for concurrent use.
 type hostTable struct {
-	policies map[string]sources.HostPolicy
-	getenv   func(string) string
-	mu       sync.Mutex
-	byLabel  map[string]*hostInfo
+	hosts  sources.Hosts
+	getenv func(string) string
+	mu     sync.Mutex
+	byHost map[string]*hostInfo
 }
 
-func newHostTable(policies map[string]sources.HostPolicy, getenv func(string) string) *hostTable {
-	return &hostTable{policies: policies, getenv: getenv, byLabel: map[string]*hostInfo{}}
+func newHostTable(hosts sources.Hosts, getenv func(string) string) *hostTable {
+	return &hostTable{hosts: hosts, getenv: getenv, byHost: map[string]*hostInfo{}}
 }
 
 func (t *hostTable) lookup(u *url.URL) *hostInfo {
-	hp, ok := lookupHost(t.policies, u)
-	label := u.Hostname()
-	if ok && hp.Host != "" {
-		label = hp.Host
-	} else if ok {
-		label = u.Host
-	}
+	hp := t.hosts.ForURL(u)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if h := t.byLabel[label]; h != nil {
+	if h := t.byHost[hp.Host]; h != nil {
 		return h
 	}
-	h := &hostInfo{label: label, policy: hp}
-	if h.policy.Concurrency <= 0 {
-		h.policy.Concurrency = defaultHostConcurrency
-	}
-	if h.policy.RPS <= 0 {
-		h.policy.RPS = defaultHostRPS
-	}
+	h := &hostInfo{policy: hp}
 	if c := hp.Credential; c != nil && c.Env != "" {
 		h.secret = t.getenv(c.Env)
 		if h.secret != "" && c.RPS > 0 {
 			h.policy.RPS = c.RPS // a key buys a higher rate (NCBI: 3 -> 10)
 		}
 	}
-	if h.policy.Burst <= 0 {
-		h.policy.Burst = max(1, int(h.policy.RPS))
-	}
-	t.byLabel[label] = h
+	t.byHost[hp.Host] = h
 	return h
 }
 
@@ -169,16 +126,16 @@ type hostLimits struct {
 	next   http.RoundTripper
 	hosts  *hostTable
 	mu     sync.Mutex
-	limits map[string]*hostLimit // by host label
+	limits map[string]*hostLimit // by policy host
 }
 
 func (t *hostLimits) limitFor(h *hostInfo) *hostLimit {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	hl := t.limits[h.label]
+	hl := t.limits[h.policy.Host]
 	if hl == nil {
 		hl = &hostLimit{sem: make(chan struct{}, h.policy.Concurrency), lim: rate.NewLimiter(rate.Limit(h.policy.RPS), h.policy.Burst)}
-		t.limits[h.label] = hl
+		t.limits[h.policy.Host] = hl
 	}
 	return hl
 }
@@ -197,7 +154,7 @@ func (t *hostLimits) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := hl.lim.Wait(ctx); err != nil {
 		release()
 		closeReqBody(req)
-		return nil, fmt.Errorf("rate limit for %s: %w", h.label, err)
+		return nil, fmt.Errorf("rate limit for %s: %w", h.policy.Host, err)
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
@@ -217,7 +174,7 @@ type requestMetrics struct {
 }
 
 func (t *requestMetrics) RoundTrip(req *http.Request) (*http.Response, error) {
-	label := t.hosts.lookup(req.URL).label
+	label := t.hosts.lookup(req.URL).policy.Host
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		t.metrics.httpRequest(label, "error")

@@ -57,10 +57,10 @@ func mustGet(t *testing.T, rt http.RoundTripper, raw string) *http.Request {
 // Each host gets its own secret, as a header or a query parameter, and no
 // other host sees it; the caller's request is never modified.
 func TestCredentialsOnlyForTheirHost(t *testing.T) {
-	policies := map[string]sources.HostPolicy{
-		"cds.example":  {Host: "cds.example", Credential: &sources.Credential{Env: "CDS_KEY", Header: "PRIVATE-TOKEN"}},
-		"ncbi.example": {Host: "ncbi.example", Credential: &sources.Credential{Env: "NCBI_KEY", Query: "api_key"}},
-	}
+	policies := sources.NewHosts([]sources.HostPolicy{
+		{Host: "cds.example", Credential: &sources.Credential{Env: "CDS_KEY", Header: "PRIVATE-TOKEN"}},
+		{Host: "ncbi.example", Credential: &sources.Credential{Env: "NCBI_KEY", Query: "api_key"}},
+	})
 	env := map[string]string{"CDS_KEY": "cds-secret", "NCBI_KEY": "ncbi-secret"}
 	base := &recordingRT{}
 	hosts := newHostTable(policies, func(k string) string { return env[k] })
@@ -99,7 +99,7 @@ func TestCredentialsOnlyForTheirHost(t *testing.T) {
 // A host's concurrency slot is held until the response body is closed,
 // since the connection is busy until then.
 func TestHostLimitsHoldSlotUntilBodyClosed(t *testing.T) {
-	policies := map[string]sources.HostPolicy{"one.example": {Host: "one.example", Concurrency: 1, RPS: 1000, Burst: 100}}
+	policies := sources.NewHosts([]sources.HostPolicy{{Host: "one.example", Concurrency: 1, RPS: 1000, Burst: 100}})
 	hosts := newHostTable(policies, func(string) string { return "" })
 	rt := &hostLimits{next: &recordingRT{}, hosts: hosts, limits: map[string]*hostLimit{}}
 	req, _ := http.NewRequest(http.MethodGet, "https://one.example/a", nil)
@@ -136,7 +136,7 @@ func TestHostLimitsHoldSlotUntilBodyClosed(t *testing.T) {
 
 // A cancelled request waiting for a slot gives up with the context's error.
 func TestHostLimitsHonourCancellation(t *testing.T) {
-	policies := map[string]sources.HostPolicy{"one.example": {Host: "one.example", Concurrency: 1, RPS: 1000, Burst: 100}}
+	policies := sources.NewHosts([]sources.HostPolicy{{Host: "one.example", Concurrency: 1, RPS: 1000, Burst: 100}})
 	rt := &hostLimits{next: &recordingRT{}, hosts: newHostTable(policies, func(string) string { return "" }), limits: map[string]*hostLimit{}}
 	req, _ := http.NewRequest(http.MethodGet, "https://one.example/a", nil)
 	held, err := rt.RoundTrip(req)
@@ -152,31 +152,31 @@ func TestHostLimitsHonourCancellation(t *testing.T) {
 	}
 }
 
-// The rate is the host's, raised by its credential when the secret is set;
-// an undeclared host gets the defaults.
+// The rate is the host's, raised by its credential when the secret is set
+// (the burst stays the host's own); an undeclared host gets the defaults.
 func TestHostTableDefaultsAndCredentialRate(t *testing.T) {
-	policies := map[string]sources.HostPolicy{
-		"ncbi.example":   {Host: "ncbi.example", RPS: 3, Credential: &sources.Credential{Env: "K", Query: "api_key", RPS: 10}},
-		"127.0.0.1:8080": {Host: "127.0.0.1:8080", Concurrency: 2, RPS: 50, Burst: 5},
-	}
+	policies := sources.NewHosts([]sources.HostPolicy{
+		{Host: "ncbi.example", RPS: 3, Credential: &sources.Credential{Env: "K", Query: "api_key", RPS: 10}},
+		{Host: "127.0.0.1:8080", Concurrency: 2, RPS: 50, Burst: 5},
+	})
 	tests := []struct {
 		url, secret, label string
 		conc               int
 		rps                float64
 		burst              int
 	}{
-		{"https://ncbi.example/x", "", "ncbi.example", defaultHostConcurrency, 3, 3},
-		{"https://ncbi.example/x", "s3cret", "ncbi.example", defaultHostConcurrency, 10, 10},
+		{"https://ncbi.example/x", "", "ncbi.example", sources.DefaultConcurrency, 3, 3},
+		{"https://ncbi.example/x", "s3cret", "ncbi.example", sources.DefaultConcurrency, 10, 3},
 		{"http://127.0.0.1:8080/x", "", "127.0.0.1:8080", 2, 50, 5},
-		{"https://undeclared.example:444/x", "", "undeclared.example", defaultHostConcurrency, defaultHostRPS, defaultHostRPS},
+		{"https://undeclared.example:444/x", "", "undeclared.example", sources.DefaultConcurrency, sources.DefaultRPS, sources.DefaultRPS},
 	}
 	for _, tt := range tests {
 		h := newHostTable(policies, func(string) string { return tt.secret })
 		req, _ := http.NewRequest(http.MethodGet, tt.url, nil)
 		got := h.lookup(req.URL)
-		if got.label != tt.label || got.policy.Concurrency != tt.conc || got.policy.RPS != tt.rps || got.policy.Burst != tt.burst {
+		if got.policy.Host != tt.label || got.policy.Concurrency != tt.conc || got.policy.RPS != tt.rps || got.policy.Burst != tt.burst {
 			t.Errorf("%s (secret %q): %s conc %d rps %v burst %d; want %s %d %v %d", tt.url, tt.secret,
-				got.label, got.policy.Concurrency, got.policy.RPS, got.policy.Burst, tt.label, tt.conc, tt.rps, tt.burst)
+				got.policy.Host, got.policy.Concurrency, got.policy.RPS, got.policy.Burst, tt.label, tt.conc, tt.rps, tt.burst)
 		}
 	}
 }
@@ -189,7 +189,7 @@ func TestRequestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts := newHostTable(map[string]sources.HostPolicy{"a.example": {Host: "a.example"}}, func(string) string { return "" })
+	hosts := newHostTable(sources.NewHosts([]sources.HostPolicy{{Host: "a.example"}}), func(string) string { return "" })
 	ok := &requestMetrics{next: &recordingRT{}, hosts: hosts, metrics: m}
 	broken := &requestMetrics{next: &recordingRT{err: errors.New("connection refused")}, hosts: hosts, metrics: m}
 	mustGet(t, ok, "https://a.example/1")

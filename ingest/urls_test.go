@@ -62,7 +62,10 @@ func TestEncodedSecretsRedacted(t *testing.T) {
 	b := mem.New()
 	c := fx.cfg(b, ModeBackfill)
 	c.Entries = append(fx.entries, leaky)
-	c.Hosts[0].Credential = &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key"}
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Credential = &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key"}
+		return h
+	})
 	c.Getenv = func(k string) string {
 		if k == "NCBI_API_KEY" {
 			return secret

@@ -30,7 +30,7 @@ func profileEngine(ctx context.Context, e *env, res *results, regPath string, ws
 	if err != nil {
 		return err
 	}
-	hosts := reg.Hosts.Policies()
+	hosts := reg.Hosts
 	for _, name := range []string{"small", "mixed", "large", "noop"} {
 		if !slices.Contains(wls, name) {
 			continue

@@ -101,7 +101,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kinds,
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts, Kinds: kinds,
 		Mode: ingest.ModeRun, Workers: *workers,
 		Getenv:    demo.Getenv,
 		UserAgent: userAgent(), Holder: processName(), Logger: logger,

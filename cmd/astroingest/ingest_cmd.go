@@ -215,7 +215,7 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		return ingest.Config{}, exitUsage
 	}
 	cfg := ingest.Config{
-		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts.Policies(), Kinds: kinds,
+		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts, Kinds: kinds,
 		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
 		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
 		UserAgent: userAgent(), Holder: processName(), Job: os.Getenv("JOB_NAME"), Logger: logger,
