@@ -11,23 +11,23 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/httpkind"
 	"github.com/astroingest/astroingest/sources/index"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 // The real http and index kinds against the publisher emulator: checksum
 // listings, an autoindex directory, and the emulator's faults.
 func TestEndToEndWithRealKinds(t *testing.T) {
 	ctx := context.Background()
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	defer srv.Close()
 	mod := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 5 {
 		srv.AddGenerated(fmt.Sprintf("/pub/f%d.nc", i), int64(150_000+i*1000), int64(i+1))
 	}
-	srv.AddChecksumFile("/pub/MD5SUMS", sourcetest.MD5Sum)
+	srv.AddChecksumFile("/pub/MD5SUMS", emulator.MD5Sum)
 	for i := range 3 {
 		srv.AddFile(fmt.Sprintf("/dir/sub/g%d.fits", i), bytes.Repeat([]byte{byte('a' + i)}, 40_000+i), mod)
 	}
@@ -44,10 +44,10 @@ func TestEndToEndWithRealKinds(t *testing.T) {
 	dirE.Kind, dirE.Key, dirE.URL = "index", "dir", srv.URL()+"/dir/"
 	entries = append(entries, dirE)
 
-	srv.Fault("/pub/f1.nc", sourcetest.Fault{Kind: sourcetest.Corrupt, After: 1234})
-	srv.Fault("/pub/f2.nc", sourcetest.Fault{Kind: sourcetest.Reset, After: 60_000, Times: 1})
-	srv.Fault("/pub/f3.nc", sourcetest.Fault{Kind: sourcetest.Unavailable, Times: 2})
-	srv.Fault("/pub/f4.nc", sourcetest.Fault{Kind: sourcetest.TooManyRequests, Times: 1})
+	srv.Fault("/pub/f1.nc", emulator.Fault{Kind: emulator.Corrupt, After: 1234})
+	srv.Fault("/pub/f2.nc", emulator.Fault{Kind: emulator.Reset, After: 60_000, Times: 1})
+	srv.Fault("/pub/f3.nc", emulator.Fault{Kind: emulator.Unavailable, Times: 2})
+	srv.Fault("/pub/f4.nc", emulator.Fault{Kind: emulator.TooManyRequests, Times: 1})
 
 	b := mem.New()
 	cfg := Config{

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 const defaultDemoBucket = "file://./demo-mirror"
@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", demoHelp, stderr)
 	bucketURL := fs.String("bucket", defaultDemoBucket, "destination: file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX] (ASTROINGEST_BUCKET is not read)")
 	workers := fs.Int("workers", 4, "concurrent object transfers")
-	entries := fs.Int("entries", sourcetest.DefaultDemoEntries, fmt.Sprintf("registry entries to generate, %d to %d (about 0.4 MiB of data each)", sourcetest.DemoMinEntries(), sourcetest.MaxDemoEntries))
+	entries := fs.Int("entries", emulator.DefaultDemoEntries, fmt.Sprintf("registry entries to generate, %d to %d (about 0.4 MiB of data each)", emulator.DemoMinEntries(), emulator.MaxDemoEntries))
 	recheck := fs.Bool("recheck", false, "ask every source again even when its schedule says fresh (backfill without --force): shows the unchanged path")
 	jsonOut := fs.Bool("json", false, "print a final summary as JSON on stdout")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address while running (e.g. :9090)")
@@ -72,7 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
 	}
-	if lo, hi := sourcetest.DemoMinEntries(), sourcetest.MaxDemoEntries; *entries < lo || *entries > hi {
+	if lo, hi := emulator.DemoMinEntries(), emulator.MaxDemoEntries; *entries < lo || *entries > hi {
 		fmt.Fprintf(stderr, "demo: --entries %d: want %d to %d (the smallest demo still covers every kind and domain)\n", *entries, lo, hi)
 		return exitUsage
 	}
@@ -84,7 +84,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
 	}
-	demo, err := sourcetest.StartDemo(sourcetest.DemoOptions{Entries: *entries})
+	demo, err := emulator.StartDemo(emulator.DemoOptions{Entries: *entries})
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
@@ -137,7 +137,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serveDemo keeps the emulators up until ctx ends, with their registry
 // written where other commands can read it.
-func serveDemo(ctx context.Context, demo *sourcetest.Demo, bucketURL string, stderr io.Writer) error {
+func serveDemo(ctx context.Context, demo *emulator.Demo, bucketURL string, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "astroingest-demo-registry-")
 	if err != nil {
 		return err
@@ -152,9 +152,9 @@ func serveDemo(ctx context.Context, demo *sourcetest.Demo, bucketURL string, std
 	fmt.Fprintf(&b, "  astroingest sources list --registry %s\n", dir)
 	fmt.Fprintf(&b, "  astroingest plan --backfill --domain climate --registry %s --bucket %s\n", dir, redact(bucketURL))
 	fmt.Fprintf(&b, "  %s=%s astroingest backfill --source 'demo-era5-*' --registry %s --bucket %s\n",
-		sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken, dir, redact(bucketURL))
+		emulator.DemoCDSEnv, emulator.DemoCDSToken, dir, redact(bucketURL))
 	fmt.Fprintf(&b, "  curl %s/Gaia/gdr3/gaia_source/_MD5SUM.txt\n", demo.Server.URL())
-	fmt.Fprintf(&b, "(%s=%s is the emulator's published demo token, not a secret.)\n", sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken)
+	fmt.Fprintf(&b, "(%s=%s is the emulator's published demo token, not a secret.)\n", emulator.DemoCDSEnv, emulator.DemoCDSToken)
 	fmt.Fprint(stderr, b.String())
 	<-ctx.Done()
 	return nil

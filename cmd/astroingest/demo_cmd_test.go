@@ -18,16 +18,16 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/internal/versitygw"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 // expectedDemo is what a complete mirror of an n-entry demo holds, from an
 // independent instance of the same deterministic world.
-func expectedDemo(t *testing.T, n int) (*sourcetest.Demo, []string) {
+func expectedDemo(t *testing.T, n int) (*emulator.Demo, []string) {
 	t.Helper()
-	d, err := sourcetest.StartDemo(sourcetest.DemoOptions{Entries: n})
+	d, err := emulator.StartDemo(emulator.DemoOptions{Entries: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func verifyDeep(t *testing.T, bucketURL string, wantObjects int, wantBytes int64
 // a second and third demo (by schedule, then --recheck) rewrite nothing.
 func TestDemoFileBucket(t *testing.T) {
 	ctx := context.Background()
-	want, ids := expectedDemo(t, sourcetest.DefaultDemoEntries)
+	want, ids := expectedDemo(t, emulator.DefaultDemoEntries)
 	dir := t.TempDir()
 	bucketURL := "file://" + dir
 
@@ -267,7 +267,7 @@ func TestDemoIgnoresConfiguredBucket(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("ASTROINGEST_BUCKET", "file://"+filepath.Join(dir, "production"))
-	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()))
+	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(emulator.DemoMinEntries()))
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
@@ -292,7 +292,7 @@ func TestDemoPushgateway(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer pg.Close()
-	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()), "--bucket", "file://"+t.TempDir(), "--pushgateway", pg.URL)
+	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(emulator.DemoMinEntries()), "--bucket", "file://"+t.TempDir(), "--pushgateway", pg.URL)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
@@ -317,7 +317,7 @@ func TestDemoKeepServing(t *testing.T) {
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()), "--bucket", "file://" + t.TempDir(), "--keep-serving"}, io.Discard, &stderr)
+		done <- dispatch(ctx, []string{"demo", "--entries", fmt.Sprint(emulator.DemoMinEntries()), "--bucket", "file://" + t.TempDir(), "--keep-serving"}, io.Discard, &stderr)
 	}()
 	re := regexp.MustCompile(`keep serving at (http://127\.0\.0\.1:\d+) until.*\nTheir registry is in (\S+) `)
 	var m []string

@@ -31,8 +31,8 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/internal/versitygw"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 // binDir holds the binary built once for every e2e test; TestMain removes it.
@@ -379,7 +379,7 @@ func sha256Hex(b []byte) string {
 // ---- registry YAML ----
 
 // hostYAML is one host policy; extra is appended verbatim (indented lines).
-func hostYAML(srv *sourcetest.Server, conc int, rps float64, extra string) string {
+func hostYAML(srv *emulator.Server, conc int, rps float64, extra string) string {
 	return fmt.Sprintf("  - host: %q\n    concurrency: %d\n    rps: %g\n%s", strings.TrimPrefix(srv.URL(), "http://"), conc, rps, extra)
 }
 
@@ -447,7 +447,7 @@ type validators struct {
 	lastMod time.Time
 }
 
-func headValidators(t *testing.T, srv *sourcetest.Server, path string) validators {
+func headValidators(t *testing.T, srv *emulator.Server, path string) validators {
 	t.Helper()
 	resp, err := srv.Client().Head(srv.URL() + path)
 	if err != nil {
@@ -466,7 +466,7 @@ func headValidators(t *testing.T, srv *sourcetest.Server, path string) validator
 
 // notModified reports whether the emulator (net/http.ServeContent) answers
 // r with 304: If-None-Match takes precedence, else If-Modified-Since.
-func notModified(r sourcetest.Request, v validators) bool {
+func notModified(r emulator.Request, v validators) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}

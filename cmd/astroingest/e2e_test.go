@@ -1,7 +1,7 @@
 package main
 
 // End-to-end tests of the built binary: a subprocess with --registry
-// pointing at the sourcetest emulator and --bucket at a real S3 server
+// pointing at the internal/emulator emulators and --bucket at a real S3 server
 // (versitygw). They check the process-level guarantees of DESIGN.md: a
 // byte-exact mirror described by its manifests, reruns that transfer
 // nothing, clean interruption (exit 3), recovery after kill -9, the lease,
@@ -27,7 +27,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket/buckettest"
 	"github.com/astroingest/astroingest/ingest"
-	"github.com/astroingest/astroingest/sources/sourcetest"
+	"github.com/astroingest/astroingest/internal/emulator"
 )
 
 func randBytes(seed uint64, n int) []byte { return buckettest.Data(int64(n), seed) }
@@ -36,13 +36,13 @@ func randBytes(seed uint64, n int) []byte { return buckettest.Data(int64(n), see
 // index (Apache and S3 listing) and manifest (md5sum) kinds, with the key
 // each data file must land under.
 type mirrorFixture struct {
-	srv  *sourcetest.Server
+	srv  *emulator.Server
 	want map[string]string // bucket key -> emulator path
 	ids  []string
 }
 
 func newMirrorFixture(t *testing.T) *mirrorFixture {
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	t.Cleanup(srv.Close)
 	mod := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 	f := &mirrorFixture{srv: srv, want: map[string]string{}}
@@ -51,7 +51,7 @@ func newMirrorFixture(t *testing.T) *mirrorFixture {
 	// than two 16 MiB parts, so it goes up as a multipart upload.
 	srv.AddFile("/pub/sst.nc", randBytes(1, 300_000), mod)
 	srv.AddGenerated("/pub/big.nc", 33<<20+12345, 7)
-	srv.AddChecksumFile("/pub/MD5SUMS", sourcetest.MD5Sum)
+	srv.AddChecksumFile("/pub/MD5SUMS", emulator.MD5Sum)
 	// http kind without any publisher checksum: a rerun can only ask
 	// conditionally.
 	srv.AddFile("/raw/table.csv", randBytes(2, 5_000), mod)
@@ -59,13 +59,13 @@ func newMirrorFixture(t *testing.T) *mirrorFixture {
 	srv.AddFile("/apache/cat/a.fits", randBytes(3, 70_000), mod)
 	srv.AddFile("/apache/cat/sub/b.fits", randBytes(4, 1_234), mod)
 	// index kind, S3 ListBucket v2 listing.
-	srv.SetListing("/bkt/", sourcetest.S3)
+	srv.SetListing("/bkt/", emulator.S3)
 	srv.AddFile("/bkt/obs/p.dat", randBytes(5, 40_000), mod)
 	srv.AddFile("/bkt/obs/deep/q.dat", randBytes(6, 0), mod)
 	// manifest kind, md5sum listing.
 	srv.AddFile("/man/r1.fa", randBytes(7, 12_000), mod)
 	srv.AddFile("/man/r2.fa", randBytes(8, 9_000), mod)
-	srv.AddChecksumFile("/man/MD5SUM.txt", sourcetest.MD5Sum)
+	srv.AddChecksumFile("/man/MD5SUM.txt", emulator.MD5Sum)
 
 	f.want = map[string]string{
 		"climate/pub/sst.nc":          "/pub/sst.nc",
@@ -255,7 +255,7 @@ func TestE2EMirrorAndRerun(t *testing.T) {
 // two big ones, throttled so that a run is still uploading them (as
 // multipart uploads of 16 MiB parts) for a few seconds.
 type interruptFixture struct {
-	srv        *sourcetest.Server
+	srv        *emulator.Server
 	small, big []string // bucket keys
 	paths      map[string]string
 }
@@ -268,7 +268,7 @@ const (
 )
 
 func newInterruptFixture(t *testing.T, x *e2e) *interruptFixture {
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	t.Cleanup(srv.Close)
 	f := &interruptFixture{srv: srv, paths: map[string]string{}}
 	mod := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -284,9 +284,9 @@ func newInterruptFixture(t *testing.T, x *e2e) *interruptFixture {
 		f.big = append(f.big, k)
 		f.paths[k] = "/big/" + n + ".nc"
 	}
-	srv.AddChecksumFile("/small/MD5SUMS", sourcetest.MD5Sum)
-	srv.AddChecksumFile("/big/MD5SUMS", sourcetest.MD5Sum)
-	srv.Fault("/big/*.nc", sourcetest.Fault{Kind: sourcetest.Slow, Method: http.MethodGet, BytesPerSecond: bigRate})
+	srv.AddChecksumFile("/small/MD5SUMS", emulator.MD5Sum)
+	srv.AddChecksumFile("/big/MD5SUMS", emulator.MD5Sum)
+	srv.Fault("/big/*.nc", emulator.Fault{Kind: emulator.Slow, Method: http.MethodGet, BytesPerSecond: bigRate})
 	u := srv.URL()
 	x.writeRegistry(registryYAML([]string{hostYAML(srv, 4, 200, "")},
 		fam{ID: "small", Domain: "climate", Kind: "http", Names: []string{"s1", "s2", "s3"},
@@ -461,11 +461,11 @@ func TestE2EKillMidRun(t *testing.T) {
 // exits 2 naming the holder and writes nothing.
 func TestE2EOverlappingRunsRefused(t *testing.T) {
 	x := newE2E(t)
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	t.Cleanup(srv.Close)
 	// 10 s of download: the first run holds the lease until it is stopped.
 	srv.AddFile("/slow/a.nc", randBytes(300, 1_000_000), time.Now())
-	srv.Fault("/slow/a.nc", sourcetest.Fault{Kind: sourcetest.Slow, Method: http.MethodGet, BytesPerSecond: 100_000})
+	srv.Fault("/slow/a.nc", emulator.Fault{Kind: emulator.Slow, Method: http.MethodGet, BytesPerSecond: 100_000})
 	x.writeRegistry(registryYAML([]string{hostYAML(srv, 4, 200, "")},
 		fam{ID: "slow", Domain: "astronomy", Kind: "http", Key: "slow/a.nc", URL: srv.URL() + "/slow/a.nc"}))
 
@@ -508,17 +508,17 @@ func TestE2EOverlappingRunsRefused(t *testing.T) {
 // in any object of the bucket, not in a /metrics scrape taken mid-run.
 func TestE2ESecretsNeverLeak(t *testing.T) {
 	x := newE2E(t)
-	cds := sourcetest.NewServer()
+	cds := emulator.NewServer()
 	t.Cleanup(cds.Close)
-	ncbi := sourcetest.NewServer()
+	ncbi := emulator.NewServer()
 	t.Cleanup(ncbi.Close)
 	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	cds.AddFile("/era/a.nc", randBytes(400, 20_000), mod)
 	cds.AddFile("/era/slow.nc", randBytes(401, 150_000), mod)
-	cds.Fault("/era/slow.nc", sourcetest.Fault{Kind: sourcetest.Slow, Method: http.MethodGet, BytesPerSecond: 100_000})
+	cds.Fault("/era/slow.nc", emulator.Fault{Kind: emulator.Slow, Method: http.MethodGet, BytesPerSecond: 100_000})
 	ncbi.AddFile("/genomes/g1.fa", randBytes(402, 8_000), mod)
 	ncbi.AddFile("/genomes/g2.fa", randBytes(403, 9_000), mod)
-	ncbi.AddChecksumFile("/genomes/MD5SUM.txt", sourcetest.MD5Sum)
+	ncbi.AddChecksumFile("/genomes/MD5SUM.txt", emulator.MD5Sum)
 
 	markers := map[string]string{
 		"CDS_API_KEY":           "cdsMARKER" + sha256Hex(randBytes(uint64(time.Now().UnixNano()), 8))[:16],
@@ -618,9 +618,9 @@ func TestE2ESecretsNeverLeak(t *testing.T) {
 // sees them, with more workers than the host allows.
 func TestE2EPerHostPoliteness(t *testing.T) {
 	x := newE2E(t)
-	rated := sourcetest.NewServer()
+	rated := emulator.NewServer()
 	t.Cleanup(rated.Close)
-	serial := sourcetest.NewServer()
+	serial := emulator.NewServer()
 	t.Cleanup(serial.Close)
 	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ratedNames, serialNames []string
@@ -635,7 +635,7 @@ func TestE2EPerHostPoliteness(t *testing.T) {
 		serial.AddFile("/d/"+n+".dat", randBytes(uint64(600+i), serialBody), mod)
 		serialNames = append(serialNames, n)
 	}
-	serial.Fault("/d/*", sourcetest.Fault{Kind: sourcetest.Slow, BytesPerSecond: serialRate})
+	serial.Fault("/d/*", emulator.Fault{Kind: emulator.Slow, BytesPerSecond: serialRate})
 	x.writeRegistry(registryYAML([]string{
 		hostYAML(rated, 1, 5, "    burst: 1\n"),
 		hostYAML(serial, 1, 1000, ""),
@@ -681,18 +681,18 @@ func TestE2EPerHostPoliteness(t *testing.T) {
 // Range request, and the mirror is byte-exact.
 func TestE2EFaultsSurvived(t *testing.T) {
 	x := newE2E(t)
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	t.Cleanup(srv.Close)
 	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	srv.AddFile("/f/a.bin", randBytes(700, 50_000), mod)
 	srv.AddFile("/f/b.bin", randBytes(701, 60_000), mod)
 	srv.AddFile("/f/c.bin", randBytes(702, 400_000), mod)
 	srv.AddGenerated("/f/d.bin", 20<<20, 703)
-	srv.AddChecksumFile("/f/MD5SUMS", sourcetest.MD5Sum)
-	srv.Fault("/f/a.bin", sourcetest.Fault{Kind: sourcetest.TooManyRequests, RetryAfter: 2 * time.Second, Times: 1})
-	srv.Fault("/f/b.bin", sourcetest.Fault{Kind: sourcetest.Unavailable, RetryAfter: time.Second, Times: 1})
-	srv.Fault("/f/c.bin", sourcetest.Fault{Kind: sourcetest.Reset, After: 100_000, Times: 1})
-	srv.Fault("/f/d.bin", sourcetest.Fault{Kind: sourcetest.Reset, After: 17 << 20, Times: 1})
+	srv.AddChecksumFile("/f/MD5SUMS", emulator.MD5Sum)
+	srv.Fault("/f/a.bin", emulator.Fault{Kind: emulator.TooManyRequests, RetryAfter: 2 * time.Second, Times: 1})
+	srv.Fault("/f/b.bin", emulator.Fault{Kind: emulator.Unavailable, RetryAfter: time.Second, Times: 1})
+	srv.Fault("/f/c.bin", emulator.Fault{Kind: emulator.Reset, After: 100_000, Times: 1})
+	srv.Fault("/f/d.bin", emulator.Fault{Kind: emulator.Reset, After: 17 << 20, Times: 1})
 	names := []string{"a", "b", "c", "d"}
 	x.writeRegistry(registryYAML([]string{hostYAML(srv, 4, 200, "")},
 		fam{ID: "f", Domain: "spectroscopy", Kind: "http", Names: names, Key: "f/{n}.bin", URL: srv.URL() + "/f/{n}.bin", Checksums: srv.URL() + "/f/MD5SUMS"}))

@@ -1,4 +1,4 @@
-package sourcetest_test
+package emulator_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/mast"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 type mastReply struct {
@@ -47,7 +47,7 @@ func mastInvoke(t *testing.T, c *http.Client, base string, req map[string]any) m
 }
 
 func TestMASTProtocol(t *testing.T) {
-	em := sourcetest.NewMAST(sourcetest.MASTOptions{Executing: 1})
+	em := emulator.NewMAST(emulator.MASTOptions{Executing: 1})
 	if err := em.LoadMASTFixture("testdata/mast/caom.json"); err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +128,9 @@ func TestMASTProtocol(t *testing.T) {
 // TestMASTOnServer mounts the emulator on the shared Server, with the files
 // in the Server's own tree, and runs the kind through it.
 func TestMASTOnServer(t *testing.T) {
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	defer srv.Close()
-	em := sourcetest.NewMAST(sourcetest.MASTOptions{Prefix: "/mast", FileBase: srv.URL() + "/mastfiles"})
+	em := emulator.NewMAST(emulator.MASTOptions{Prefix: "/mast", FileBase: srv.URL() + "/mastfiles"})
 	if err := em.LoadMASTFixture("testdata/mast/caom.json"); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestMASTOnServer(t *testing.T) {
 	}
 	// One 503 on the first invoke: the kind has no retry of its own (the
 	// caller's transport retries), so it must report http_5xx.
-	srv.Fault("/mast/api/v0/invoke", sourcetest.Fault{Kind: sourcetest.Unavailable, Times: 1})
+	srv.Fault("/mast/api/v0/invoke", emulator.Fault{Kind: emulator.Unavailable, Times: 1})
 	e := sources.Entry{ID: "jwst", URL: srv.URL() + "/mast", Params: map[string]string{
 		"filters":        `[{"paramName":"instrument_name","values":["MIRI/IMAGE"]}]`,
 		"product_filter": `{"productSubGroupDescription":"I2D"}`,

@@ -1,4 +1,4 @@
-package sourcetest_test
+package emulator_test
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/cds"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 func cdsDo(t *testing.T, c *http.Client, method, u, tok, body string) (int, http.Header, map[string]any) {
@@ -40,9 +40,9 @@ func cdsDo(t *testing.T, c *http.Client, method, u, tok, body string) (int, http
 
 func TestCDSProtocol(t *testing.T) {
 	const tok = "tok-123"
-	em := sourcetest.NewCDS(sourcetest.CDSOptions{Token: tok, Accepted: 100 * time.Millisecond, Running: 100 * time.Millisecond})
-	em.AddDataset("reanalysis-era5-land", sourcetest.CDSDataset{Licences: []string{"cc-by"}, Size: 100})
-	em.AddDataset("broken", sourcetest.CDSDataset{Fail: "ValueError: bad area"})
+	em := emulator.NewCDS(emulator.CDSOptions{Token: tok, Accepted: 100 * time.Millisecond, Running: 100 * time.Millisecond})
+	em.AddDataset("reanalysis-era5-land", emulator.CDSDataset{Licences: []string{"cc-by"}, Size: 100})
+	em.AddDataset("broken", emulator.CDSDataset{Fail: "ValueError: bad area"})
 	srv := httptest.NewServer(em)
 	defer srv.Close()
 	c := srv.Client()
@@ -137,10 +137,10 @@ func TestCDSProtocol(t *testing.T) {
 // TestCDSOnServer mounts the emulator on the shared Server with results in
 // the Server's file tree, and runs the kind through it.
 func TestCDSOnServer(t *testing.T) {
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	defer srv.Close()
-	em := sourcetest.NewCDS(sourcetest.CDSOptions{Prefix: "/cds", Token: "t0k", Running: 10 * time.Millisecond, FileBase: srv.URL() + "/cache"})
-	em.AddDataset("satellite-sea-level-global", sourcetest.CDSDataset{Size: 2048, Filename: "dataset-satellite-sea-level-global.zip", ContentType: "application/zip"})
+	em := emulator.NewCDS(emulator.CDSOptions{Prefix: "/cds", Token: "t0k", Running: 10 * time.Millisecond, FileBase: srv.URL() + "/cache"})
+	em.AddDataset("satellite-sea-level-global", emulator.CDSDataset{Size: 2048, Filename: "dataset-satellite-sea-level-global.zip", ContentType: "application/zip"})
 	srv.Handle("/cds/", em)
 	for p, data := range em.Files() {
 		srv.AddFile("/cache/"+p, data, time.Unix(1700000000, 0))

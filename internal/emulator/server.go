@@ -1,4 +1,4 @@
-// Package sourcetest holds local emulators of the public services that
+// Package emulator holds local emulators of the public services that
 // astroingest mirrors. Everything listens on loopback only.
 //
 // A Server is one httptest server with:
@@ -13,7 +13,7 @@
 // Other emulators (MAST, CDS, TAP) mount their handlers with Handle; faults
 // and the request log apply to them too. All methods are safe to call
 // concurrently, also while requests are being served.
-package sourcetest
+package emulator
 
 import (
 	"net/http"

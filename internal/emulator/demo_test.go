@@ -1,4 +1,4 @@
-package sourcetest_test
+package emulator_test
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/cds"
 	"github.com/astroingest/astroingest/sources/httpkind"
 	"github.com/astroingest/astroingest/sources/index"
 	"github.com/astroingest/astroingest/sources/manifest"
 	"github.com/astroingest/astroingest/sources/mast"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 	"github.com/astroingest/astroingest/sources/tap"
 )
 
@@ -37,13 +37,13 @@ type tokenTransport struct{ base http.RoundTripper }
 
 func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("PRIVATE-TOKEN", sourcetest.DemoCDSToken)
+	r.Header.Set("PRIVATE-TOKEN", emulator.DemoCDSToken)
 	return t.base.RoundTrip(r)
 }
 
-func startDemo(t *testing.T, opts sourcetest.DemoOptions) (*sourcetest.Demo, *sources.Registry) {
+func startDemo(t *testing.T, opts emulator.DemoOptions) (*emulator.Demo, *sources.Registry) {
 	t.Helper()
-	d, err := sourcetest.StartDemo(opts)
+	d, err := emulator.StartDemo(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func startDemo(t *testing.T, opts sourcetest.DemoOptions) (*sourcetest.Demo, *so
 // mirrorAll runs every entry through its real kind and downloads every
 // object, checking sizes and publisher checksums. It returns the sha256 of
 // each object by "entry/name".
-func mirrorAll(t *testing.T, d *sourcetest.Demo, reg *sources.Registry) (map[string]string, int64) {
+func mirrorAll(t *testing.T, d *emulator.Demo, reg *sources.Registry) (map[string]string, int64) {
 	t.Helper()
 	ctx := context.Background()
 	c := d.Server.Client()
@@ -115,9 +115,9 @@ func kindLabel(e sources.Entry) string {
 // manifest format and domain, carries marked metadata, and every entry's
 // real kind finds exactly the objects and bytes the demo promises.
 func TestDemoWorldThroughRealKinds(t *testing.T) {
-	d, reg := startDemo(t, sourcetest.DemoOptions{Entries: sourcetest.DemoMinEntries() + 13})
-	if len(reg.Entries) != d.Entries || d.Entries != sourcetest.DemoMinEntries()+13 {
-		t.Fatalf("registry has %d entries, demo says %d, asked %d", len(reg.Entries), d.Entries, sourcetest.DemoMinEntries()+13)
+	d, reg := startDemo(t, emulator.DemoOptions{Entries: emulator.DemoMinEntries() + 13})
+	if len(reg.Entries) != d.Entries || d.Entries != emulator.DemoMinEntries()+13 {
+		t.Fatalf("registry has %d entries, demo says %d, asked %d", len(reg.Entries), d.Entries, emulator.DemoMinEntries()+13)
 	}
 	kinds, domains := map[string]int{}, map[string]int{}
 	for _, e := range reg.Entries {
@@ -153,10 +153,10 @@ func TestDemoWorldThroughRealKinds(t *testing.T) {
 
 // Same seed, same bytes (only the port differs); another seed, other bytes.
 func TestDemoDeterministic(t *testing.T) {
-	n := sourcetest.DemoMinEntries()
-	d1, r1 := startDemo(t, sourcetest.DemoOptions{Entries: n})
-	d2, r2 := startDemo(t, sourcetest.DemoOptions{Entries: n})
-	d3, r3 := startDemo(t, sourcetest.DemoOptions{Entries: n, Seed: 7})
+	n := emulator.DemoMinEntries()
+	d1, r1 := startDemo(t, emulator.DemoOptions{Entries: n})
+	d2, r2 := startDemo(t, emulator.DemoOptions{Entries: n})
+	d3, r3 := startDemo(t, emulator.DemoOptions{Entries: n, Seed: 7})
 	s1, _ := mirrorAll(t, d1, r1)
 	s2, _ := mirrorAll(t, d2, r2)
 	s3, _ := mirrorAll(t, d3, r3)
@@ -168,7 +168,7 @@ func TestDemoDeterministic(t *testing.T) {
 			t.Errorf("same seed, %s differs", k)
 		}
 	}
-	norm := func(d *sourcetest.Demo) string {
+	norm := func(d *emulator.Demo) string {
 		return strings.ReplaceAll(d.RegistryText(), strings.TrimPrefix(d.Server.URL(), "http://"), "HOST")
 	}
 	reg1, reg2 := norm(d1), norm(d2)
@@ -189,9 +189,9 @@ func TestDemoDeterministic(t *testing.T) {
 }
 
 func TestDemoEntriesExact(t *testing.T) {
-	for _, n := range []int{sourcetest.DemoMinEntries(), 100, sourcetest.DefaultDemoEntries, 1234} {
+	for _, n := range []int{emulator.DemoMinEntries(), 100, emulator.DefaultDemoEntries, 1234} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			d, reg := startDemo(t, sourcetest.DemoOptions{Entries: n})
+			d, reg := startDemo(t, emulator.DemoOptions{Entries: n})
 			if d.Entries != n || len(reg.Entries) != n {
 				t.Fatalf("asked %d entries, demo has %d, registry %d", n, d.Entries, len(reg.Entries))
 			}
@@ -200,9 +200,9 @@ func TestDemoEntriesExact(t *testing.T) {
 }
 
 func TestStartDemoRejectsSize(t *testing.T) {
-	for _, n := range []int{-1, sourcetest.DemoMinEntries() - 1, sourcetest.MaxDemoEntries + 1} {
-		_, err := sourcetest.StartDemo(sourcetest.DemoOptions{Entries: n})
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(sourcetest.DemoMinEntries())) {
+	for _, n := range []int{-1, emulator.DemoMinEntries() - 1, emulator.MaxDemoEntries + 1} {
+		_, err := emulator.StartDemo(emulator.DemoOptions{Entries: n})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(emulator.DemoMinEntries())) {
 			t.Errorf("entries %d: err %v, want one naming the minimum", n, err)
 		}
 	}

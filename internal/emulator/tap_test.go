@@ -1,4 +1,4 @@
-package sourcetest_test
+package emulator_test
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 	"github.com/astroingest/astroingest/sources/tap"
 )
 
 func TestTAPQueries(t *testing.T) {
-	em := sourcetest.NewTAP(sourcetest.TAPOptions{})
+	em := emulator.NewTAP(emulator.TAPOptions{})
 	if err := em.LoadTAPTable("ivoa.ObsCore", "testdata/tap/obscore.csv"); err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +96,9 @@ func TestTAPQueries(t *testing.T) {
 // TestTAPOnServer mounts the emulator on the shared Server, with the files
 // in the Server's tree, and runs the kind through it.
 func TestTAPOnServer(t *testing.T) {
-	srv := sourcetest.NewServer()
+	srv := emulator.NewServer()
 	defer srv.Close()
-	em := sourcetest.NewTAP(sourcetest.TAPOptions{Prefix: "/tap_obs", FileBase: srv.URL() + "/dataportal/file"})
+	em := emulator.NewTAP(emulator.TAPOptions{Prefix: "/tap_obs", FileBase: srv.URL() + "/dataportal/file"})
 	if err := em.LoadTAPTable("ivoa.ObsCore", "testdata/tap/obscore.csv"); err != nil {
 		t.Fatal(err)
 	}

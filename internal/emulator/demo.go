@@ -1,4 +1,4 @@
-package sourcetest
+package emulator
 
 // The demo world: every emulator mounted on one Server, filled with files laid
 // out like the real publishers', and the registry that mirrors them. It backs

@@ -1,4 +1,4 @@
-package sourcetest
+package emulator
 
 import (
 	"bufio"
@@ -86,14 +86,14 @@ func (s *Server) Fault(glob string, f Fault) {
 	case TooManyRequests, Unavailable, Reset, Corrupt:
 	case Slow:
 		if f.BytesPerSecond <= 0 {
-			panic("sourcetest: Slow fault needs BytesPerSecond > 0")
+			panic("emulator: Slow fault needs BytesPerSecond > 0")
 		}
 	case Redirect:
 		if !strings.HasPrefix(f.To, "/") {
-			panic(fmt.Sprintf("sourcetest: Redirect fault needs To as a path starting with '/', got %q", f.To))
+			panic(fmt.Sprintf("emulator: Redirect fault needs To as a path starting with '/', got %q", f.To))
 		}
 	default:
-		panic(fmt.Sprintf("sourcetest: unknown fault kind %d", int(f.Kind)))
+		panic(fmt.Sprintf("emulator: unknown fault kind %d", int(f.Kind)))
 	}
 	left := f.Times
 	if left <= 0 {
