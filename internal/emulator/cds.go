@@ -83,7 +83,7 @@ func NewCDS(opts CDSOptions) *CDS {
 // AddDataset adds or replaces a dataset.
 func (c *CDS) AddDataset(id string, d CDSDataset) {
 	if d.Data == nil {
-		d.Data = mastPattern("cds:"+id, d.Size)
+		d.Data = patternBytes("cds:"+id, d.Size)
 	}
 	if d.Filename == "" {
 		d.Filename = id + ".nc"
@@ -205,7 +205,7 @@ func (c *CDS) execute(w http.ResponseWriter, r *http.Request, dataset string) {
 		return
 	}
 	if len(missing) > 0 {
-		portal := emuBase(r, c.opts.Prefix)
+		portal := mountURL(r, c.opts.Prefix)
 		cdsProblem(w, r, http.StatusForbidden, "permission denied", "required licences not accepted",
 			fmt.Sprintf("Not all the required licences have been accepted; please visit %s/datasets/%s?tab=download#manage-licences to accept the required licence(s).", portal, dataset))
 		return
@@ -219,7 +219,7 @@ func (c *CDS) execute(w http.ResponseWriter, r *http.Request, dataset string) {
 	c.order = append(c.order, id)
 	info := c.statusInfo(r, j)
 	c.mu.Unlock()
-	api := emuBase(r, c.opts.Prefix) + "/api/retrieve/v1"
+	api := mountURL(r, c.opts.Prefix) + "/api/retrieve/v1"
 	info["links"] = []map[string]string{
 		{"href": api + "/processes/" + dataset + "/execution", "rel": "self", "type": "application/json"},
 		{"href": api + "/jobs/" + id, "rel": "monitor", "type": "application/json", "title": "job status info"},
@@ -278,7 +278,7 @@ func (c *CDS) status(w http.ResponseWriter, r *http.Request, id string) {
 	j.Polls++
 	info := c.statusInfo(r, j)
 	c.mu.Unlock()
-	self := emuBase(r, c.opts.Prefix) + "/api/retrieve/v1/jobs/" + id
+	self := mountURL(r, c.opts.Prefix) + "/api/retrieve/v1/jobs/" + id
 	links := []map[string]string{{"href": self, "rel": "self", "type": "application/json"}}
 	if st := info["status"]; st == "successful" || st == "failed" {
 		links = append(links, map[string]string{"href": self + "/results", "rel": "results"})
@@ -325,14 +325,14 @@ func (c *CDS) results(w http.ResponseWriter, r *http.Request, id string) {
 	case st == "dismissed":
 		cdsProblem(w, r, http.StatusNotFound, "no such job", "job not found", fmt.Sprintf("Can't find the job %s.", id))
 	default:
-		href := emuBase(r, c.opts.Prefix) + "/download/" + id + "/" + d.Filename
+		href := mountURL(r, c.opts.Prefix) + "/download/" + id + "/" + d.Filename
 		if c.opts.FileBase != "" {
 			href = c.opts.FileBase + "/" + j.Dataset + "/" + d.Filename
 		}
 		cdsJSON(w, http.StatusOK, map[string]any{"asset": map[string]any{"value": map[string]any{
 			"type":            d.ContentType,
 			"href":            href,
-			"file:checksum":   fmt.Sprintf("%x", mastPattern(id, 16)),
+			"file:checksum":   fmt.Sprintf("%x", patternBytes(id, 16)),
 			"file:size":       len(d.Data),
 			"file:local_path": "s3://cache/" + id + "/" + d.Filename,
 		}}})
@@ -354,7 +354,7 @@ func (c *CDS) download(w http.ResponseWriter, r *http.Request, rest string) {
 		return
 	}
 	w.Header().Set("Content-Type", d.ContentType)
-	http.ServeContent(w, r, name, mastModTime, bytes.NewReader(d.Data))
+	http.ServeContent(w, r, name, apiModTime, bytes.NewReader(d.Data))
 }
 
 func cdsProblem(w http.ResponseWriter, r *http.Request, code int, typ, title, detail string) {

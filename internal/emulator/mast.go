@@ -2,18 +2,13 @@ package emulator
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // MASTOptions configure the MAST emulator.
@@ -85,7 +80,7 @@ func (m *MAST) AddObservation(obs map[string]any, products ...MASTProduct) {
 		}
 		data := p.Data
 		if data == nil {
-			data = mastPattern(uri, p.Size)
+			data = patternBytes(uri, p.Size)
 		}
 		pr := mastCloneRow(p.Fields)
 		pr["obsID"] = obsid
@@ -184,240 +179,6 @@ func (m *MAST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type mastRequest struct {
-	Service  string          `json:"service"`
-	Params   json.RawMessage `json:"params"`
-	Format   string          `json:"format"`
-	PageSize int             `json:"pagesize"`
-	Page     int             `json:"page"`
-}
-
-func (m *MAST) invoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	raw := r.FormValue("request")
-	if raw == "" {
-		http.Error(w, "missing request parameter", http.StatusBadRequest)
-		return
-	}
-	var req mastRequest
-	if err := json.Unmarshal([]byte(raw), &req); err != nil {
-		http.Error(w, "request is not JSON: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls[req.Service]++
-	key := req.Service + "\x00" + string(req.Params) + "\x00" + strconv.Itoa(req.Page)
-	m.polls[key]++
-	if m.polls[key] <= m.opts.Executing {
-		mastWrite(w, map[string]any{"status": "EXECUTING", "msg": "", "data": []any{}, "fields": []any{}})
-		return
-	}
-	if req.Format != "json" {
-		mastError(w, fmt.Sprintf("Unsupported format %q for this endpoint", req.Format))
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(req.Params))
-	dec.UseNumber()
-	var params map[string]any
-	if err := dec.Decode(&params); err != nil {
-		mastError(w, "params must be a JSON object")
-		return
-	}
-	var rows []map[string]any
-	var total int
-	switch req.Service {
-	case "Mast.Caom.Filtered":
-		var err error
-		rows, err = m.filtered(params)
-		if err != nil {
-			mastError(w, err.Error())
-			return
-		}
-		total = len(m.obs)
-	case "Mast.Caom.Products":
-		ids := strings.Split(mastScalar(params["obsid"]), ",")
-		for _, id := range ids {
-			rows = append(rows, m.products[strings.TrimSpace(id)]...)
-		}
-		total = len(rows)
-	default:
-		mastError(w, fmt.Sprintf("Unknown service: %s", req.Service))
-		return
-	}
-	page, size := req.Page, req.PageSize
-	if page < 1 {
-		page = 1
-	}
-	if size < 1 {
-		size = 50000
-	}
-	pages := max(1, int(math.Ceil(float64(len(rows))/float64(size))))
-	lo := min((page-1)*size, len(rows))
-	hi := min(lo+size, len(rows))
-	data := rows[lo:hi]
-	mastWrite(w, map[string]any{
-		"status": "COMPLETE",
-		"msg":    "",
-		"data":   data,
-		"fields": mastFields(rows),
-		"paging": map[string]any{
-			"page": page, "pageSize": size, "pagesFiltered": pages,
-			"rows": len(data), "rowsFiltered": len(rows), "rowsTotal": total,
-		},
-	})
-}
-
-// filtered applies CAOM filters the way the Portal does: every filter must
-// hold; discrete values match exactly (or any part split by separator),
-// continuous values are {"min","max"} ranges, freeText is a LIKE pattern.
-func (m *MAST) filtered(params map[string]any) ([]map[string]any, error) {
-	fl, ok := params["filters"].([]any)
-	if !ok {
-		return nil, fmt.Errorf("Mast.Caom.Filtered needs params.filters")
-	}
-	known := map[string]bool{}
-	for _, o := range m.obs {
-		for k := range o {
-			known[k] = true
-		}
-	}
-	type filter struct {
-		col, sep, free string
-		values         []any
-	}
-	var fs []filter
-	for _, f := range fl {
-		fm, ok := f.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("each filter must be an object")
-		}
-		col := mastScalar(fm["paramName"])
-		if !known[col] {
-			return nil, fmt.Errorf("Invalid column name '%s'.", col)
-		}
-		vals, _ := fm["values"].([]any)
-		fs = append(fs, filter{col: col, sep: mastScalar(fm["separator"]), free: mastScalar(fm["freeText"]), values: vals})
-	}
-	var out []map[string]any
-	for _, o := range m.obs {
-		keep := true
-		for _, f := range fs {
-			if !mastMatch(o[f.col], f.values, f.sep, f.free) {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out = append(out, mastProject(o, mastScalar(params["columns"])))
-		}
-	}
-	return out, nil
-}
-
-func mastMatch(v any, values []any, sep, free string) bool {
-	got := mastScalar(v)
-	parts := []string{got}
-	if sep != "" {
-		parts = strings.Split(got, sep)
-	}
-	if free != "" && mastLike(got, free) {
-		return true
-	}
-	for _, want := range values {
-		if rng, ok := want.(map[string]any); ok {
-			x, err1 := strconv.ParseFloat(got, 64)
-			lo, err2 := strconv.ParseFloat(mastScalar(rng["min"]), 64)
-			hi, err3 := strconv.ParseFloat(mastScalar(rng["max"]), 64)
-			if err1 == nil && err2 == nil && err3 == nil && x >= lo && x <= hi {
-				return true
-			}
-			continue
-		}
-		for _, p := range parts {
-			if p == mastScalar(want) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// mastLike matches an SQL LIKE pattern with % wildcards.
-func mastLike(s, pat string) bool {
-	segs := strings.Split(pat, "%")
-	if !strings.HasPrefix(s, segs[0]) {
-		return false
-	}
-	s = s[len(segs[0]):]
-	for i, seg := range segs[1:] {
-		if i == len(segs)-2 {
-			return strings.HasSuffix(s, seg)
-		}
-		j := strings.Index(s, seg)
-		if j < 0 {
-			return false
-		}
-		s = s[j+len(seg):]
-	}
-	return s == ""
-}
-
-func mastProject(row map[string]any, columns string) map[string]any {
-	if columns == "" || columns == "*" {
-		return row
-	}
-	out := map[string]any{}
-	for _, c := range strings.Split(columns, ",") {
-		c = strings.TrimSpace(c)
-		if v, ok := row[c]; ok {
-			out[c] = v
-		}
-	}
-	return out
-}
-
-func mastFields(rows []map[string]any) []map[string]string {
-	types := map[string]string{}
-	for _, r := range rows {
-		for k, v := range r {
-			if _, ok := types[k]; ok && v == nil {
-				continue
-			}
-			switch t := v.(type) {
-			case json.Number:
-				if _, err := t.Int64(); err == nil {
-					types[k] = "int"
-				} else {
-					types[k] = "float"
-				}
-			case int, int64:
-				types[k] = "int"
-			case float64:
-				types[k] = "float"
-			case bool:
-				types[k] = "boolean"
-			default:
-				types[k] = "string"
-			}
-		}
-	}
-	names := make([]string, 0, len(types))
-	for k := range types {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	out := make([]map[string]string, 0, len(names))
-	for _, n := range names {
-		out = append(out, map[string]string{"name": n, "type": types[n]})
-	}
-	return out
-}
-
 func (m *MAST) download(w http.ResponseWriter, r *http.Request) {
 	uri := r.URL.Query().Get("uri")
 	m.mu.Lock()
@@ -430,7 +191,7 @@ func (m *MAST) download(w http.ResponseWriter, r *http.Request) {
 	rel := strings.TrimPrefix(uri, "mast:")
 	loc := m.opts.FileBase + "/" + rel
 	if m.opts.FileBase == "" {
-		loc = emuBase(r, m.opts.Prefix) + "/files/" + rel
+		loc = mountURL(r, m.opts.Prefix) + "/files/" + rel
 	}
 	http.Redirect(w, r, loc, http.StatusFound)
 }
@@ -443,18 +204,7 @@ func (m *MAST) serveFile(w http.ResponseWriter, r *http.Request, uri string) {
 		http.NotFound(w, r)
 		return
 	}
-	http.ServeContent(w, r, uri, mastModTime, bytes.NewReader(data))
-}
-
-var mastModTime = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-
-func mastWrite(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func mastError(w http.ResponseWriter, msg string) {
-	mastWrite(w, map[string]any{"status": "ERROR", "msg": msg, "data": []any{}, "fields": []any{}})
+	http.ServeContent(w, r, uri, apiModTime, bytes.NewReader(data))
 }
 
 func mastScalar(v any) string {
@@ -481,26 +231,4 @@ func mastCloneRow(in map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// mastPattern is n deterministic bytes derived from seed, so fixtures need
-// not carry file contents and tests can recompute them.
-func mastPattern(seed string, n int64) []byte {
-	out := make([]byte, 0, n)
-	block := sha256.Sum256([]byte(seed))
-	for int64(len(out)) < n {
-		out = append(out, block[:min(int64(len(block)), n-int64(len(out)))]...)
-		block = sha256.Sum256(block[:])
-	}
-	return out
-}
-
-// emuBase is the URL of the emulator mounted at prefix, as the client
-// reached it, so that links stay valid wherever the handler is mounted.
-func emuBase(r *http.Request, prefix string) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return (&url.URL{Scheme: scheme, Host: r.Host}).String() + prefix
 }
