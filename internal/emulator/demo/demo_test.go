@@ -1,4 +1,4 @@
-package emulator_test
+package demo_test
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
-	"github.com/astroingest/astroingest/internal/emulator"
+	"github.com/astroingest/astroingest/internal/emulator/demo"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/cds"
 	"github.com/astroingest/astroingest/sources/httpkind"
@@ -37,28 +38,24 @@ type tokenTransport struct{ base http.RoundTripper }
 
 func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("PRIVATE-TOKEN", emulator.DemoCDSToken)
+	r.Header.Set("PRIVATE-TOKEN", demo.CDSToken)
 	return t.base.RoundTrip(r)
 }
 
-func startDemo(t *testing.T, opts emulator.DemoOptions) (*emulator.Demo, *sources.Registry) {
+func startDemo(t *testing.T, opts demo.Options) *demo.World {
 	t.Helper()
-	d, err := emulator.StartDemo(opts)
+	w, err := demo.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close)
-	reg, err := sources.Load(d.RegistryFS(), ".")
-	if err != nil {
-		t.Fatalf("the demo registry does not load: %v\n%s", err, d.RegistryText())
-	}
-	return d, reg
+	t.Cleanup(w.Close)
+	return w
 }
 
 // mirrorAll runs every entry through its real kind and downloads every
 // object, checking sizes and publisher checksums. It returns the sha256 of
 // each object by "entry/name".
-func mirrorAll(t *testing.T, d *emulator.Demo, reg *sources.Registry) (map[string]string, int64) {
+func mirrorAll(t *testing.T, d *demo.World) (map[string]string, int64) {
 	t.Helper()
 	ctx := context.Background()
 	c := d.Server.Client()
@@ -66,7 +63,7 @@ func mirrorAll(t *testing.T, d *emulator.Demo, reg *sources.Registry) (map[strin
 	kinds := demoKinds()
 	sums := map[string]string{}
 	var total int64
-	for _, e := range reg.Entries {
+	for _, e := range d.Registry.Entries {
 		objs, err := kinds[e.Kind].Objects(ctx, c, e)
 		if err != nil {
 			t.Fatalf("entry %s (%s): %v", e.ID, e.Kind, err)
@@ -111,13 +108,21 @@ func kindLabel(e sources.Entry) string {
 	return e.Kind
 }
 
-// The generated registry loads through the real loader, covers every kind,
-// manifest format and domain, carries marked metadata, and every entry's
-// real kind finds exactly the objects and bytes the demo promises.
+// The registry loads through the real loader from the templates' folder,
+// covers every kind, manifest format and domain, carries marked metadata,
+// and every entry's real kind finds exactly the objects and bytes the demo
+// promises.
 func TestDemoWorldThroughRealKinds(t *testing.T) {
-	d, reg := startDemo(t, emulator.DemoOptions{Entries: emulator.DemoMinEntries() + 13})
-	if len(reg.Entries) != d.Entries || d.Entries != emulator.DemoMinEntries()+13 {
-		t.Fatalf("registry has %d entries, demo says %d, asked %d", len(reg.Entries), d.Entries, emulator.DemoMinEntries()+13)
+	n := demo.MinEntries() + 13
+	d := startDemo(t, demo.Options{Entries: n})
+	reg := d.Registry
+	if len(reg.Entries) != n {
+		t.Fatalf("registry has %d entries, asked %d", len(reg.Entries), n)
+	}
+	for _, f := range reg.Files {
+		if !strings.HasPrefix(f, "internal/emulator/demo/registry/") {
+			t.Errorf("registry file %s is not named after the templates' folder", f)
+		}
 	}
 	kinds, domains := map[string]int{}, map[string]int{}
 	for _, e := range reg.Entries {
@@ -131,35 +136,66 @@ func TestDemoWorldThroughRealKinds(t *testing.T) {
 		if !strings.HasPrefix(e.Key, "demo/") {
 			t.Errorf("entry %s: key %q is not under demo/", e.ID, e.Key)
 		}
+		if !strings.HasPrefix(e.URL, d.Server.URL()+"/") {
+			t.Errorf("entry %s: URL %s is not on the emulators' server", e.ID, e.URL)
+		}
 	}
 	for _, want := range []string{"http", "index", "mast", "cds", "tap", "manifest/md5sum", "manifest/metalink", "manifest/table", "manifest/assembly_summary", "manifest/curl_script"} {
 		if kinds[want] == 0 {
 			t.Errorf("no entry of kind %s (have %v)", want, kinds)
 		}
-		if kinds[want] != d.Kinds[want] {
-			t.Errorf("kind %s: registry has %d entries, demo says %d", want, kinds[want], d.Kinds[want])
-		}
 	}
 	for _, dom := range sources.Domains() {
-		if domains[dom] == 0 || domains[dom] != d.Domains[dom] {
-			t.Errorf("domain %s: registry has %d entries, demo says %d", dom, domains[dom], d.Domains[dom])
+		if domains[dom] == 0 {
+			t.Errorf("no entry in domain %s (have %v)", dom, domains)
 		}
 	}
-	sums, total := mirrorAll(t, d, reg)
+	sums, total := mirrorAll(t, d)
 	if len(sums) != d.Objects || total != d.Bytes {
 		t.Fatalf("kinds found %d objects, %d bytes; demo promises %d objects, %d bytes", len(sums), total, d.Objects, d.Bytes)
 	}
 }
 
-// Same seed, same bytes (only the port differs); another seed, other bytes.
+// registryText is every rendered registry file with a header per file, the
+// server's port replaced.
+func registryText(d *demo.World) string {
+	names := make([]string, 0, len(d.Files))
+	for name := range d.Files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "### %s\n%s\n", name, d.Files[name])
+	}
+	return strings.ReplaceAll(b.String(), strings.TrimPrefix(d.Server.URL(), "http://"), "HOST")
+}
+
+// The templates' only templated part is the base URL: rendered, nothing of
+// the template syntax is left, and the port appears only in URLs and the
+// one host declaration.
+func TestDemoTemplatesOnlyTakeTheBaseURL(t *testing.T) {
+	d := startDemo(t, demo.Options{Entries: demo.MinEntries()})
+	text := registryText(d)
+	if strings.Contains(text, "[[") || strings.Contains(text, "]]") {
+		t.Errorf("template syntax left in the rendered registry:\n%s", text)
+	}
+	hosts := strings.Count(text, "HOST")
+	urls := strings.Count(text, "http://HOST/")
+	if hosts != urls+1 || !strings.Contains(text, `host: "HOST"`) {
+		t.Errorf("the port appears %d times, in %d URLs: want the URLs and one host declaration", hosts, urls)
+	}
+}
+
+// Same seed, same bytes and registry (only the port differs); another
+// seed, other bytes.
 func TestDemoDeterministic(t *testing.T) {
-	n := emulator.DemoMinEntries()
-	d1, r1 := startDemo(t, emulator.DemoOptions{Entries: n})
-	d2, r2 := startDemo(t, emulator.DemoOptions{Entries: n})
-	d3, r3 := startDemo(t, emulator.DemoOptions{Entries: n, Seed: 7})
-	s1, _ := mirrorAll(t, d1, r1)
-	s2, _ := mirrorAll(t, d2, r2)
-	s3, _ := mirrorAll(t, d3, r3)
+	n := demo.MinEntries()
+	d1, d2 := startDemo(t, demo.Options{Entries: n}), startDemo(t, demo.Options{Entries: n})
+	d3 := startDemo(t, demo.Options{Entries: n, Seed: 7})
+	s1, _ := mirrorAll(t, d1)
+	s2, _ := mirrorAll(t, d2)
+	s3, _ := mirrorAll(t, d3)
 	if len(s1) != len(s2) {
 		t.Fatalf("same seed: %d vs %d objects", len(s1), len(s2))
 	}
@@ -168,11 +204,7 @@ func TestDemoDeterministic(t *testing.T) {
 			t.Errorf("same seed, %s differs", k)
 		}
 	}
-	norm := func(d *emulator.Demo) string {
-		return strings.ReplaceAll(d.RegistryText(), strings.TrimPrefix(d.Server.URL(), "http://"), "HOST")
-	}
-	reg1, reg2 := norm(d1), norm(d2)
-	if reg1 != reg2 {
+	if registryText(d1) != registryText(d2) {
 		t.Error("same seed gives different registries")
 	}
 	same := 0
@@ -189,20 +221,20 @@ func TestDemoDeterministic(t *testing.T) {
 }
 
 func TestDemoEntriesExact(t *testing.T) {
-	for _, n := range []int{emulator.DemoMinEntries(), 100, emulator.DefaultDemoEntries, 1234} {
+	for _, n := range []int{demo.MinEntries(), 100, demo.DefaultEntries, 1234} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			d, reg := startDemo(t, emulator.DemoOptions{Entries: n})
-			if d.Entries != n || len(reg.Entries) != n {
-				t.Fatalf("asked %d entries, demo has %d, registry %d", n, d.Entries, len(reg.Entries))
+			d := startDemo(t, demo.Options{Entries: n})
+			if len(d.Registry.Entries) != n {
+				t.Fatalf("asked %d entries, registry has %d", n, len(d.Registry.Entries))
 			}
 		})
 	}
 }
 
-func TestStartDemoRejectsSize(t *testing.T) {
-	for _, n := range []int{-1, emulator.DemoMinEntries() - 1, emulator.MaxDemoEntries + 1} {
-		_, err := emulator.StartDemo(emulator.DemoOptions{Entries: n})
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(emulator.DemoMinEntries())) {
+func TestStartRejectsSize(t *testing.T) {
+	for _, n := range []int{-1, demo.MinEntries() - 1, demo.MaxEntries + 1} {
+		_, err := demo.Start(demo.Options{Entries: n})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(demo.MinEntries())) {
 			t.Errorf("entries %d: err %v, want one naming the minimum", n, err)
 		}
 	}
