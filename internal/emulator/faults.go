@@ -27,6 +27,13 @@ const (
 	Slow
 	// Redirect answers 302 to To, a path on this server.
 	Redirect
+	// Status answers Code (any 4xx or 5xx: a 404 for a withdrawn file, a
+	// 500 of a broken backend), with Retry-After only when RetryAfter is set.
+	Status
+	// Hold keeps the request waiting until Until is closed, then serves it
+	// normally; a client that gives up first gets nothing. Tests use it to
+	// catch a run in the middle of a download.
+	Hold
 )
 
 func (k FaultKind) String() string {
@@ -43,6 +50,10 @@ func (k FaultKind) String() string {
 		return "slow"
 	case Redirect:
 		return "redirect"
+	case Status:
+		return "status"
+	case Hold:
+		return "hold"
 	}
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }
@@ -56,8 +67,13 @@ type Fault struct {
 	// Method limits the fault to one method ("" for any).
 	Method string
 	// RetryAfter is sent in whole seconds (rounded up) with 429 and 503;
-	// the zero value sends "Retry-After: 0" so tests stay fast.
+	// the zero value sends "Retry-After: 0" so tests stay fast. With Status
+	// it is sent only when above zero.
 	RetryAfter time.Duration
+	// Code is the status Status answers with.
+	Code int
+	// Until is the channel Hold waits for.
+	Until <-chan struct{}
 	// After is the body offset for Reset (bytes sent before the reset) and
 	// Corrupt (the byte that is flipped).
 	After int64
@@ -85,6 +101,14 @@ func (s *Server) Fault(glob string, f Fault) {
 	case Slow:
 		if f.BytesPerSecond <= 0 {
 			panic("emulator: Slow fault needs BytesPerSecond > 0")
+		}
+	case Status:
+		if f.Code < 400 || f.Code > 599 {
+			panic(fmt.Sprintf("emulator: Status fault needs a 4xx or 5xx Code, got %d", f.Code))
+		}
+	case Hold:
+		if f.Until == nil {
+			panic("emulator: Hold fault needs Until")
 		}
 	case Redirect:
 		if !strings.HasPrefix(f.To, "/") {
@@ -144,14 +168,19 @@ func (s *Server) takeFault(r *http.Request) *Fault {
 
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) {
 	switch f.Kind {
-	case TooManyRequests, Unavailable:
-		code := http.StatusTooManyRequests
-		if f.Kind == Unavailable {
-			code = http.StatusServiceUnavailable
+	case TooManyRequests, Unavailable, Status:
+		code := map[FaultKind]int{TooManyRequests: http.StatusTooManyRequests, Unavailable: http.StatusServiceUnavailable, Status: f.Code}[f.Kind]
+		if f.Kind != Status || f.RetryAfter > 0 {
+			secs := int64((f.RetryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		}
-		secs := int64((f.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		http.Error(w, http.StatusText(code)+" (injected fault)", code)
+	case Hold:
+		select {
+		case <-f.Until:
+			s.mux.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
 	case Redirect:
 		http.Redirect(w, r, f.To, http.StatusFound)
 	case Reset:

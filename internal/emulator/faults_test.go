@@ -23,6 +23,8 @@ func TestFaultStatusAndTimes(t *testing.T) {
 		{"429 twice", Fault{Kind: TooManyRequests, Times: 2, RetryAfter: 1500 * time.Millisecond}, 429, "2", 2},
 		{"503 once", Fault{Kind: Unavailable, Times: 1}, 503, "0", 1},
 		{"503 only for HEAD", Fault{Kind: Unavailable, Times: 1, Method: "HEAD"}, 200, "", 0},
+		{"404 without Retry-After", Fault{Kind: Status, Code: 404, Times: 1}, 404, "", 1},
+		{"500 with Retry-After", Fault{Kind: Status, Code: 500, Times: 2, RetryAfter: time.Second}, 500, "1", 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,6 +224,8 @@ func TestFaultMisuse(t *testing.T) {
 	tests := []Fault{
 		{Kind: Slow},
 		{Kind: Redirect, To: "http://elsewhere/"},
+		{Kind: Status, Code: 200},
+		{Kind: Hold},
 		{Kind: 99},
 	}
 	for _, f := range tests {

@@ -100,6 +100,34 @@ func TestServeFileConditionalAndRange(t *testing.T) {
 	}
 }
 
+// A dynamic file has no validators and ignores Range and conditions.
+func TestDynamicFile(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	s.AddFile("/cgi/out.dat", []byte("0123456789"), mtime)
+	resp, _ := get(t, s, "GET", "/cgi/out.dat", nil)
+	etag := resp.Header.Get("ETag")
+	s.SetDynamic("/cgi/out.dat")
+	s.SetDynamic("/cgi/missing") // no file: nothing happens
+	for _, hdr := range []map[string]string{nil, {"Range": "bytes=4-"}, {"If-None-Match": etag}} {
+		resp, body := get(t, s, "GET", "/cgi/out.dat", hdr)
+		if resp.StatusCode != 200 || string(body) != "0123456789" || resp.ContentLength != 10 {
+			t.Errorf("%v: %d %q (length %d)", hdr, resp.StatusCode, body, resp.ContentLength)
+		}
+		for _, h := range []string{"ETag", "Last-Modified", "Accept-Ranges"} {
+			if v := resp.Header.Get(h); v != "" {
+				t.Errorf("%v: dynamic file sent %s: %s", hdr, h, v)
+			}
+		}
+	}
+	if resp, body := get(t, s, "HEAD", "/cgi/out.dat", nil); resp.StatusCode != 200 || len(body) != 0 {
+		t.Errorf("HEAD: %d, %d body bytes", resp.StatusCode, len(body))
+	}
+	if s.MD5("/cgi/out.dat") != "781e5e245d69b566979b86e28d23f2c7" {
+		t.Errorf("dynamic file md5 %s", s.MD5("/cgi/out.dat"))
+	}
+}
+
 func TestGeneratedContent(t *testing.T) {
 	s := NewServer()
 	defer s.Close()

@@ -28,10 +28,12 @@ type Server struct {
 	ts  *httptest.Server
 	mux *http.ServeMux
 
-	mu     sync.Mutex
-	log    []Request
-	faults []*faultRule
-	tree   tree
+	mu       sync.Mutex
+	log      []*Request
+	faults   []*faultRule
+	tree     tree
+	inflight int
+	maxInfl  int
 }
 
 // Request is one request as the emulator saw it, before any fault.
@@ -41,6 +43,10 @@ type Request struct {
 	Query  string
 	Header http.Header
 	At     time.Time
+	// Status is the answer's status code once its header is written (a
+	// fault's status included); 0 while there is none yet, or when the
+	// client went away before an answer (a Hold it gave up on).
+	Status int
 }
 
 // NewServer starts a Server on 127.0.0.1. Close it when done.
@@ -56,6 +62,9 @@ func NewServer() *Server {
 
 // URL is the base URL, e.g. http://127.0.0.1:41234, without a trailing slash.
 func (s *Server) URL() string { return s.ts.URL }
+
+// Host is the URL's host:port, as a registry's host policy names it.
+func (s *Server) Host() string { return strings.TrimPrefix(s.ts.URL, "http://") }
 
 // Client is a new *http.Client for this server (plain transport, no
 // retries). Each call returns its own copy, so tests may change its
@@ -79,21 +88,72 @@ func (s *Server) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Re
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.log = append(s.log, Request{
+	req := &Request{
 		Method: r.Method,
 		Path:   r.URL.Path,
 		Query:  r.URL.RawQuery,
 		Header: r.Header.Clone(),
 		At:     time.Now(),
-	})
+	}
+	s.mu.Lock()
+	s.log = append(s.log, req)
+	s.inflight++
+	s.maxInfl = max(s.maxInfl, s.inflight)
 	f := s.takeFault(r)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inflight--
+		s.mu.Unlock()
+	}()
+	sw := &statusWriter{ResponseWriter: w, s: s, req: req}
 	if f != nil {
-		s.applyFault(w, r, *f)
+		s.applyFault(sw, r, *f)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(sw, r)
+}
+
+// statusWriter records the answer's status in the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	s     *Server
+	req   *Request
+	wrote bool
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote && code >= 200 {
+		w.wrote = true
+		w.s.mu.Lock()
+		w.req.Status = code
+		w.s.mu.Unlock()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Inflight is how many requests are being answered now.
+func (s *Server) Inflight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight
+}
+
+// MaxInflight is the most requests answered at once so far, as a host's
+// concurrency limit would be seen by the publisher.
+func (s *Server) MaxInflight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInfl
 }
 
 // Requests counts the requests of any method for exactly this path.
@@ -141,10 +201,24 @@ func (s *Server) RequestLog(prefix string) []Request {
 	var out []Request
 	for _, r := range s.log {
 		if strings.HasPrefix(r.Path, prefix) {
-			out = append(out, r)
+			out = append(out, *r)
 		}
 	}
 	return out
+}
+
+// CountRequests counts the logged requests for which keep holds. keep runs
+// with the server's lock held, so it must not call the Server.
+func (s *Server) CountRequests(keep func(Request) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.log {
+		if keep(*r) {
+			n++
+		}
+	}
+	return n
 }
 
 // ResetRequests forgets the request log (not the files or faults).

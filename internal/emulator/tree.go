@@ -15,6 +15,9 @@ import (
 	"time"
 )
 
+// file is one file of the tree. It is immutable once in the tree (but for
+// its lazily computed sums): changes replace it, so requests being served
+// keep a consistent view.
 type file struct {
 	data    []byte
 	size    int64
@@ -22,6 +25,8 @@ type file struct {
 	gen     bool
 	modTime time.Time
 	etag    string
+	// dynamic files are answered as a script's output: no validators.
+	dynamic bool
 
 	once   sync.Once
 	md5    string
@@ -91,6 +96,21 @@ func (s *Server) AddGenerated(p string, size int64, seed int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tree.files[cleanPath(p)] = f
+}
+
+// SetDynamic makes the file at p answer as dynamic pages (CGI scripts,
+// some download services) do: no ETag, Last-Modified or Accept-Ranges, and
+// Range and conditional headers ignored, so a broken download can only
+// start again from the first byte and a rerun cannot ask conditionally.
+// It does nothing when p is not a file.
+func (s *Server) SetDynamic(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.tree.files[cleanPath(p)]
+	if f == nil {
+		return
+	}
+	s.tree.files[cleanPath(p)] = &file{data: f.data, size: f.size, seed: f.seed, gen: f.gen, modTime: f.modTime, etag: f.etag, dynamic: true}
 }
 
 // RemoveFile deletes a file from the tree.
