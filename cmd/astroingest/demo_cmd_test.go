@@ -19,6 +19,7 @@ import (
 
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/internal/emulator/demo"
+	"github.com/astroingest/astroingest/internal/proctest"
 	"github.com/astroingest/astroingest/internal/versitygw"
 )
 
@@ -315,7 +316,7 @@ func TestDemoPushgateway(t *testing.T) {
 func TestDemoKeepServing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr proctest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- dispatch(ctx, []string{"demo", "--entries", fmt.Sprint(demo.MinEntries()), "--bucket", "file://" + t.TempDir(), "--keep-serving"}, io.Discard, &stderr)
