@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// Assembly is one row of an emulated NCBI assembly_summary.txt.
+// Assembly is one row of an emulated NCBI assembly_summary.txt (the format
+// of https://ftp.ncbi.nlm.nih.gov/genomes/README_assembly_summary.txt).
+// AddAssemblySummary copies the rows, but not their Fields maps.
 type Assembly struct {
 	Accession string // e.g. GCF_000001405.40
 	AsmName   string // e.g. GRCh38.p14
@@ -20,6 +22,7 @@ type Assembly struct {
 
 // AssemblySummaryColumns are the columns of assembly_summary.txt in order,
 // as in https://ftp.ncbi.nlm.nih.gov/genomes/README_assembly_summary.txt.
+// Read it only: every Server shares it.
 var AssemblySummaryColumns = []string{
 	"assembly_accession", "bioproject", "biosample", "wgs_master", "refseq_category",
 	"taxid", "species_taxid", "organism_name", "infraspecific_name", "isolate",

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// CDSOptions configure the CDS emulator.
+// CDSOptions configure the CDS emulator; NewCDS copies them.
 type CDSOptions struct {
 	// Prefix is where the handler is mounted; the API base (the entry URL)
 	// is server URL + Prefix + "/api".
@@ -29,7 +29,8 @@ type CDSOptions struct {
 	FileBase string
 }
 
-// CDSDataset is one retrievable dataset.
+// CDSDataset is one retrievable dataset. AddDataset keeps Data, which the
+// caller must not change afterwards.
 type CDSDataset struct {
 	// Licences the account must have accepted; AcceptLicences accepts them.
 	Licences []string
@@ -43,7 +44,7 @@ type CDSDataset struct {
 	ContentType string // default "application/netcdf"
 }
 
-// CDSJob is a job as the emulator recorded it.
+// CDSJob is a job as the emulator recorded it; Jobs hands out copies.
 type CDSJob struct {
 	ID      string
 	Dataset string
@@ -54,10 +55,14 @@ type CDSJob struct {
 	dismissed bool
 }
 
-// CDS emulates the Copernicus data stores' retrieve API (CADS, 2024+):
-// process execution, the job lifecycle accepted -> running -> successful or
-// failed, results, licence and token checks, and the result download. It is
-// an http.Handler; all methods are safe for concurrent use.
+// CDS emulates the Copernicus data stores' retrieve API (CADS, 2024+), an
+// OGC API - Processes service at <base>/api/retrieve/v1: POST
+// processes/<dataset>/execution with {"inputs": ...}, the job lifecycle
+// accepted -> running -> successful or failed polled at jobs/<id>, the
+// results document, DELETE to dismiss, licence and PRIVATE-TOKEN checks with
+// the API's problem+json errors, and the result download. It is an
+// http.Handler; all methods are safe for concurrent use, also while
+// requests are served.
 type CDS struct {
 	opts CDSOptions
 
@@ -135,6 +140,7 @@ func (c *CDS) Jobs() []CDSJob {
 	return out
 }
 
+// ServeHTTP answers the API below Prefix; anything else is a 404 problem.
 func (c *CDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, c.opts.Prefix)
 	if !ok {

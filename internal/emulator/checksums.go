@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// ChecksumFormat is the format of a checksum file built from the tree.
+// ChecksumFormat is the format of a checksum file built from the tree, as
+// the publisher named writes it.
 type ChecksumFormat int
 
 const (
@@ -20,6 +21,7 @@ const (
 	Metalink
 )
 
+// checksumFile is a checksum file the tree builds on request.
 type checksumFile struct {
 	format ChecksumFormat
 }

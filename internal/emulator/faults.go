@@ -10,6 +10,7 @@ import (
 )
 
 // FaultKind is a misbehaviour of a real service that the engine must survive.
+// Each kind answers as the real failure reaches a client over HTTP/1.1.
 type FaultKind int
 
 const (
@@ -36,6 +37,7 @@ const (
 	Hold
 )
 
+// String names the kind, for test output.
 func (k FaultKind) String() string {
 	switch k {
 	case TooManyRequests:
@@ -58,7 +60,8 @@ func (k FaultKind) String() string {
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }
 
-// Fault describes one injected misbehaviour.
+// Fault describes one injected misbehaviour. Server.Fault copies it; the
+// Until channel is the only part shared with the caller.
 type Fault struct {
 	Kind FaultKind
 	// Times is how many matching requests the fault hits; 0 or less means

@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// ListingStyle is how a directory of the tree is listed.
+// ListingStyle is how a directory of the tree is listed: the HTML of the
+// web server named, byte for byte in its layout, or S3's XML.
 type ListingStyle int
 
 const (

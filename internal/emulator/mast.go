@@ -11,7 +11,7 @@ import (
 	"sync"
 )
 
-// MASTOptions configure the MAST emulator.
+// MASTOptions configure the MAST emulator; NewMAST copies them.
 type MASTOptions struct {
 	// Prefix is where the handler is mounted, e.g. "/mast" (the entry URL is
 	// then server URL + "/mast"); "" for the root.
@@ -27,7 +27,8 @@ type MASTOptions struct {
 	Executing int
 }
 
-// MASTProduct is one data product of an observation.
+// MASTProduct is one data product of an observation, as a row of
+// Mast.Caom.Products; AddObservation copies it.
 type MASTProduct struct {
 	Filename string         // productFilename
 	URI      string         // dataURI; default "mast:<obs_collection>/product/<Filename>"
@@ -38,10 +39,13 @@ type MASTProduct struct {
 	Size int64
 }
 
-// MAST emulates the MAST Portal API: POST /api/v0/invoke with the services
-// Mast.Caom.Filtered and Mast.Caom.Products (paging, EXECUTING, ERROR), and
-// GET /api/v0.1/Download/file?uri=... which redirects to the file. It is an
-// http.Handler; all methods are safe for concurrent use.
+// MAST emulates the MAST Portal API of https://mast.stsci.edu/api/v0/:
+// POST (or GET) /api/v0/invoke with a JSON "request" form field, for the
+// services Mast.Caom.Filtered (CAOM filters: exact values, min/max ranges,
+// freeText LIKE) and Mast.Caom.Products, answering with its paging,
+// "EXECUTING" and "ERROR" statuses; and GET /api/v0.1/Download/file?uri=...,
+// which redirects to the file. It is an http.Handler; all methods are safe
+// for concurrent use, also while requests are served.
 type MAST struct {
 	opts MASTOptions
 
@@ -160,6 +164,7 @@ func (m *MAST) Calls(service string) int {
 	return m.calls[service]
 }
 
+// ServeHTTP answers the API below Prefix; anything else is 404.
 func (m *MAST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, m.opts.Prefix)
 	if !ok {

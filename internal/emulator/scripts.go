@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// ScriptStyle is the command form of a bulk-download shell script.
+// ScriptStyle is the command form of a bulk-download shell script, as the
+// archives publish them for curl or wget.
 type ScriptStyle int
 
 const (
@@ -33,7 +34,7 @@ type ScriptFile struct {
 const MASTDownloadPath = "/api/v0.1/Download/file/"
 
 // RenderScript is the text of a script downloading files, in the
-// publisher's line format.
+// publisher's line format. It has no state and is safe for concurrent use.
 func RenderScript(style ScriptStyle, files []ScriptFile) []byte {
 	var b bytes.Buffer
 	switch style {

@@ -1,18 +1,3 @@
-// Package emulator holds local emulators of the public services that
-// astroingest mirrors. Everything listens on loopback only.
-//
-// A Server is one httptest server with:
-//   - an in-memory file tree (AddFile, AddGenerated, SetFile) served with real
-//     ETag, Last-Modified, Content-Length, conditional and Range requests;
-//   - directory listings of that tree in Apache, nginx or S3 ListBucket style
-//     (SetListing), and checksum files built on demand from the tree
-//     (AddChecksumFile, AddAssemblySummary);
-//   - fault injection per path glob (Fault);
-//   - a request log, so tests can count requests and measure their rate.
-//
-// Other emulators (MAST, CDS, TAP) mount their handlers with Handle; faults
-// and the request log apply to them too. All methods are safe to call
-// concurrently, also while requests are being served.
 package emulator
 
 import (
@@ -23,7 +8,10 @@ import (
 	"time"
 )
 
-// Server is a loopback HTTP server emulating public data services.
+// Server is a loopback HTTP server emulating public data services: a file
+// tree with listings and checksum files, faults, a request log, and the API
+// emulators mounted on it. Its methods are safe for concurrent use, also
+// while requests are served.
 type Server struct {
 	ts  *httptest.Server
 	mux *http.ServeMux
@@ -36,7 +24,8 @@ type Server struct {
 	maxInfl  int
 }
 
-// Request is one request as the emulator saw it, before any fault.
+// Request is one request as the emulator saw it, before any fault. The
+// log hands out copies, which callers may keep.
 type Request struct {
 	Method string
 	Path   string

@@ -12,7 +12,7 @@ import (
 	"sync"
 )
 
-// TAPOptions configure the TAP emulator.
+// TAPOptions configure the TAP emulator; NewTAP copies them.
 type TAPOptions struct {
 	// Prefix is where the handler is mounted; the TAP base (the entry URL)
 	// is server URL + Prefix.
@@ -34,8 +34,10 @@ type TAPOptions struct {
 //
 // with op one of = != <> < > <= >= LIKE. Anything else is answered with the
 // DALI error VOTable (INFO name="QUERY_STATUS" value="ERROR"), as a real
-// service answers an ADQL syntax error. It is an http.Handler; all methods
-// are safe for concurrent use.
+// service answers an ADQL syntax error (IVOA TAP 1.1, DALI 1.1 errors,
+// VOTable 1.4 results with OVERFLOW when MAXREC cuts them). It is an
+// http.Handler; all methods are safe for concurrent use, also while
+// requests are served.
 type TAP struct {
 	opts TAPOptions
 
@@ -60,7 +62,8 @@ func NewTAP(opts TAPOptions) *TAP {
 }
 
 // AddTable adds or replaces a table. Values may contain "{files}", which is
-// replaced by the file base when rows are served.
+// replaced by the file base when rows are served. The table keeps rows,
+// which the caller must not change afterwards.
 func (t *TAP) AddTable(name string, cols []string, rows [][]string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -98,6 +101,8 @@ func (t *TAP) Queries() []string {
 	return append([]string(nil), t.queries...)
 }
 
+// ServeHTTP answers {base}/sync and the files below Prefix; anything else
+// is 404.
 func (t *TAP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, t.opts.Prefix)
 	if !ok {

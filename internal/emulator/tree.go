@@ -50,6 +50,7 @@ func (f *file) sums() (md5hex, sha256hex string) {
 	return f.md5, f.sha256
 }
 
+// tree is the Server's file tree; the Server's mutex guards it.
 type tree struct {
 	files     map[string]*file
 	checksums map[string]checksumFile
@@ -164,8 +165,8 @@ func dirPath(p string) string {
 	return p
 }
 
-// snapshot is an immutable view of the parts of the tree one request needs,
-// taken under the lock so that rendering runs without it.
+// fileRef is a file of the tree by its path; f is nil for a file built on
+// request (a checksum file or assembly summary).
 type fileRef struct {
 	path string
 	f    *file

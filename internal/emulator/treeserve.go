@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// entry is one child of a listed directory.
+// dirEntry is one child of a listed directory.
 type dirEntry struct {
 	name    string // no trailing slash
 	dir     bool

@@ -56,8 +56,9 @@ type Options struct {
 }
 
 // World is a running demo: the emulators and the registry that mirrors
-// them. Its fields are read-only after Start; the emulators are safe to use
-// concurrently (see internal/emulator). Close it when done.
+// them. Its fields are read-only after Start, and its methods and the
+// emulators are safe for concurrent use (see internal/emulator). Close it
+// when done.
 type World struct {
 	Server *emulator.Server
 	MAST   *emulator.MAST
