@@ -24,13 +24,13 @@ func TestAuthMissingLoggedOncePerHost(t *testing.T) {
 	var logs bytes.Buffer
 	c := fx.cfg(mem.New(), ModeBackfill)
 	c.Entries = append(fx.entries, other.entries...)
-	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.ts.URL: fakeKind{fx.srv}, other.srv.ts.URL: fakeKind{other.srv}}}
+	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.URL(): fakeKind{fx.srv}, other.srv.URL(): fakeKind{other.srv}}}
 	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
 		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "X-Key", Required: true}
 		return h
 	})
 	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
-		return append(h, sources.HostPolicy{Host: other.srv.host(), Credential: &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key", Required: true}})
+		return append(h, sources.HostPolicy{Host: other.srv.Host(), Credential: &sources.Credential{Env: "NCBI_API_KEY", Query: "api_key", Required: true}})
 	})
 	c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rec := mustRun(t, context.Background(), c)
@@ -58,8 +58,8 @@ func TestAuthMissingLoggedOncePerHost(t *testing.T) {
 		}
 	}
 	want := map[string]line{
-		fx.srv.host():    {Env: "CDS_API_KEY", Entries: 5},
-		other.srv.host(): {Env: "NCBI_API_KEY", Entries: 2},
+		fx.srv.Host():    {Env: "CDS_API_KEY", Entries: 5},
+		other.srv.Host(): {Env: "NCBI_API_KEY", Entries: 2},
 	}
 	if len(warns) != len(want) {
 		t.Fatalf("%d warnings, want one per host: %+v", len(warns), warns)

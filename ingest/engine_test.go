@@ -14,6 +14,7 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/fs"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -85,12 +86,12 @@ func TestMirrorAndRerun(t *testing.T) {
 				t.Error("lease not released")
 			}
 
-			before := len(fx.srv.requests())
+			before := fx.srv.TotalRequests()
 			rec2 := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
 			if rec2.Counts.Unchanged != 9 || rec2.Bytes != 0 || rec2.Counts.ObjectsUnchanged != 27 {
 				t.Fatalf("rerun counts = %+v bytes %d", rec2.Counts, rec2.Bytes)
 			}
-			after := fx.srv.requests()[before:]
+			after := fx.srv.RequestLog("/")[before:]
 			for _, r := range after {
 				if r.Status != http.StatusNotModified {
 					t.Errorf("rerun request %s %s answered %d; want only 304s", r.Method, r.Path, r.Status)
@@ -102,10 +103,10 @@ func TestMirrorAndRerun(t *testing.T) {
 			}
 
 			// `run` honours the monthly schedule: nothing is due.
-			before = len(fx.srv.requests())
+			before = fx.srv.TotalRequests()
 			rec3 := mustRun(t, ctx, fx.cfg(b, ModeRun))
-			if rec3.Counts.Fresh != 9 || len(fx.srv.requests()) != before {
-				t.Fatalf("scheduled rerun: counts %+v, %d requests", rec3.Counts, len(fx.srv.requests())-before)
+			if rec3.Counts.Fresh != 9 || fx.srv.TotalRequests() != before {
+				t.Fatalf("scheduled rerun: counts %+v, %d requests", rec3.Counts, fx.srv.TotalRequests()-before)
 			}
 		})
 	}
@@ -117,7 +118,7 @@ func TestChangedSourceIsRefetched(t *testing.T) {
 	b := mem.New()
 	mustRun(t, ctx, fx.cfg(b, ModeBackfill))
 	newData := []byte("a new version of the file")
-	fx.srv.put("/e001/f1.dat", newData)
+	fx.srv.SetFile("/e001/f1.dat", newData, time.Now())
 	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
 	if rec.Counts.Done != 1 || rec.Counts.Unchanged != 1 || rec.Counts.ObjectsUploaded != 1 {
 		t.Fatalf("counts = %+v", rec.Counts)
@@ -149,19 +150,16 @@ func TestCorruptSourceNeverVisible(t *testing.T) {
 	good := readAll(t, b, key)
 	oldM, _ := ReadManifest(ctx, b, "e000")
 
-	// The publisher announces a new version but serves corrupt bytes.
-	fx.srv.mutate("/e000/f0.dat", func(f *srcFile) {
-		f.pubMD5 = "0123456789abcdef0123456789abcdef"
-		f.data = append([]byte(nil), f.data...)
-		f.data[10] ^= 0xff
-		f.etag = `"changed"`
-	})
-	before := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" })
+	// The publisher announces a new version (new ETag and checksum) but
+	// serves it with a byte flipped on the way.
+	fx.srv.SetFile("/e000/f0.dat", append(bytes.Clone(good), "v2"...), time.Now())
+	fx.srv.Fault("/e000/f0.dat", emulator.Fault{Kind: emulator.Corrupt, After: 10})
+	before := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Path == "/e000/f0.dat" })
 	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
 	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "e000" || rec.Failures[0].Reason != sources.ReasonChecksumMismatch {
 		t.Fatalf("failures = %+v", rec.Failures)
 	}
-	if got := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" }) - before; got != 2 {
+	if got := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Path == "/e000/f0.dat" }) - before; got != 2 {
 		t.Errorf("corrupt object fetched %d times, want 2 (one retry)", got)
 	}
 	if !bytes.Equal(readAll(t, b, key), good) {
@@ -192,11 +190,11 @@ func TestCorruptSourceNeverVisible(t *testing.T) {
 func TestTransientFaultsSurvived(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t, 4, 1, 200_000, map[string]string{"checksum": "md5"})
-	fx.srv.fault("/e000/f0.dat", fault{status: 503, times: 2})
-	fx.srv.fault("/e001/f0.dat", fault{status: 429, retryAfter: "1", times: 1})
-	fx.srv.fault("/e002/f0.dat", fault{resetAt: 70_000, times: 1}) // resumable: ETag + Accept-Ranges
-	fx.srv.mutate("/e003/f0.dat", func(f *srcFile) { f.noRange = true })
-	fx.srv.fault("/e003/f0.dat", fault{resetAt: 50_000, times: 1}) // must restart cleanly
+	fx.srv.Fault("/e000/f0.dat", emulator.Fault{Kind: emulator.Status, Code: 503, Times: 2})
+	fx.srv.Fault("/e001/f0.dat", emulator.Fault{Kind: emulator.TooManyRequests, RetryAfter: time.Second, Times: 1})
+	fx.srv.Fault("/e002/f0.dat", emulator.Fault{Kind: emulator.Reset, After: 70_000, Times: 1}) // resumable: ETag + Accept-Ranges
+	fx.srv.SetDynamic("/e003/f0.dat")
+	fx.srv.Fault("/e003/f0.dat", emulator.Fault{Kind: emulator.Reset, After: 50_000, Times: 1}) // must restart cleanly
 	b := mem.New()
 	rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
 	if rec.Counts.Done != 4 || len(rec.Failures) != 0 {
@@ -207,9 +205,9 @@ func TestTransientFaultsSurvived(t *testing.T) {
 			t.Errorf("%s differs", key)
 		}
 	}
-	reqs := fx.srv.requests()
+	reqs := fx.srv.RequestLog("/")
 	var at429, after429 time.Time
-	var ranged, e3 []reqLog
+	var ranged, e3 []emulator.Request
 	for _, r := range reqs {
 		switch r.Path {
 		case "/e001/f0.dat":
@@ -235,7 +233,7 @@ func TestTransientFaultsSurvived(t *testing.T) {
 	if len(e3) != 2 || e3[1].Header.Get("Range") != "" {
 		t.Errorf("non-resumable object: %d requests, want a clean restart", len(e3))
 	}
-	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" && r.Status == 503 }); n != 2 {
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Path == "/e000/f0.dat" && r.Status == 503 }); n != 2 {
 		t.Errorf("503s seen = %d", n)
 	}
 }
@@ -243,8 +241,8 @@ func TestTransientFaultsSurvived(t *testing.T) {
 func TestPermanentErrorsClassified(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t, 3, 1, 100, nil)
-	fx.srv.fault("/e000/f0.dat", fault{status: 404, times: 100})
-	fx.srv.fault("/e001/f0.dat", fault{status: 500, times: 100})
+	fx.srv.Fault("/e000/f0.dat", emulator.Fault{Kind: emulator.Status, Code: 404, Times: 100})
+	fx.srv.Fault("/e001/f0.dat", emulator.Fault{Kind: emulator.Status, Code: 500, Times: 100})
 	c := fx.cfg(mem.New(), ModeBackfill)
 	c.Retry.Attempts = 3
 	rec := mustRun(t, ctx, c)
@@ -256,10 +254,10 @@ func TestPermanentErrorsClassified(t *testing.T) {
 	if len(got) != 2 || got["e000"] != want["e000"] || got["e001"] != want["e001"] || rec.Counts.Done != 1 {
 		t.Fatalf("failures %v, counts %+v", got, rec.Counts)
 	}
-	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e001/f0.dat" }); n != 3*c.Retry.Restarts && n != 3 {
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Path == "/e001/f0.dat" }); n != 3*c.Retry.Restarts && n != 3 {
 		t.Errorf("500 retried %d times", n)
 	}
-	if n := fx.srv.count(func(r reqLog) bool { return r.Path == "/e000/f0.dat" }); n != 1 {
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Path == "/e000/f0.dat" }); n != 1 {
 		t.Errorf("404 requested %d times, want 1", n)
 	}
 }
@@ -277,7 +275,7 @@ func TestHostPolitenessHonoured(t *testing.T) {
 	if rec.Counts.Done != 10 {
 		t.Fatalf("counts %+v", rec.Counts)
 	}
-	reqs := fx.srv.requests()
+	reqs := fx.srv.RequestLog("/")
 	times := make([]time.Time, len(reqs))
 	for i, r := range reqs {
 		times[i] = r.At
@@ -288,10 +286,7 @@ func TestHostPolitenessHonoured(t *testing.T) {
 	if span < 400*time.Millisecond {
 		t.Errorf("10 requests took %v; rate limit of 20/s not honoured", span)
 	}
-	fx.srv.mu.Lock()
-	mi := fx.srv.maxInfl
-	fx.srv.mu.Unlock()
-	if mi != 1 {
+	if mi := fx.srv.MaxInflight(); mi != 1 {
 		t.Errorf("max concurrent requests = %d, host concurrency is 1", mi)
 	}
 }
@@ -301,13 +296,13 @@ func TestCancellationLeavesNothingPartial(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fx := newFixture(t, 6, 1, 50_000, nil)
 			block := make(chan struct{})
-			fx.srv.fault("/e003/f0.dat", fault{block: block, times: 1})
+			fx.srv.Fault("/e003/f0.dat", emulator.Fault{Kind: emulator.Hold, Until: block, Times: 1})
 			b := mk(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			c := fx.cfg(b, ModeBackfill)
 			c.Workers = 2
 			go func() {
-				for fx.srv.count(func(r reqLog) bool { return r.Status == 200 }) < 3 {
+				for fx.srv.CountRequests(func(r emulator.Request) bool { return r.Status == 200 }) < 3 {
 					time.Sleep(5 * time.Millisecond)
 				}
 				cancel()
@@ -361,7 +356,7 @@ func TestOverlappingRunsRefused(t *testing.T) {
 	if !errors.As(err, &lh) || lh.Holder != held.Holder {
 		t.Fatalf("err = %v, want LeaseHeldError naming the holder", err)
 	}
-	if len(fx.srv.requests()) != 0 {
+	if fx.srv.TotalRequests() != 0 {
 		t.Fatal("a refused run touched the source")
 	}
 	// A shard has no lease of its own to hide behind: the bucket lease of

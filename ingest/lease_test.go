@@ -9,6 +9,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/internal/emulator"
 )
 
 // heldRun is a run started in the background whose downloads block until
@@ -30,7 +31,7 @@ func holdRun(t *testing.T, fx *fixture, c Config) *heldRun {
 	blocked := 0
 	for _, e := range fx.entries {
 		if c.Selection.Match(e) && (c.Shard.Count <= 1 || c.Shard.Has(e.ID)) {
-			fx.srv.fault("/"+e.ID+"/f0.dat", fault{block: h.gate, times: 1})
+			fx.srv.Fault("/"+e.ID+"/f0.dat", emulator.Fault{Kind: emulator.Hold, Until: h.gate, Times: 1})
 			blocked++
 		}
 	}
@@ -48,10 +49,7 @@ func holdRun(t *testing.T, fx *fixture, c Config) *heldRun {
 	// A run downloads only once it holds its leases.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		fx.srv.mu.Lock()
-		busy := fx.srv.inflight > 0
-		fx.srv.mu.Unlock()
-		if busy {
+		if fx.srv.Inflight() > 0 {
 			return h
 		}
 		select {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -52,8 +53,8 @@ func TestShardsCoverEveryEntryOnce(t *testing.T) {
 			t.Fatalf("shard %d selected everything", i)
 		}
 	}
-	if total != 12 || fx.srv.count(func(r reqLog) bool { return r.Status == 200 }) != 12 {
-		t.Fatalf("shards fetched %d entries with %d downloads, want 12 each", total, fx.srv.count(func(r reqLog) bool { return r.Status == 200 }))
+	if total != 12 || fx.srv.CountRequests(func(r emulator.Request) bool { return r.Status == 200 }) != 12 {
+		t.Fatalf("shards fetched %d entries with %d downloads, want 12 each", total, fx.srv.CountRequests(func(r emulator.Request) bool { return r.Status == 200 }))
 	}
 	var cat Catalog
 	readJSON(ctx, b, CatalogKey, &cat)
@@ -89,10 +90,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	fx := newFixture(t, 2, 1, 100, nil)
 	other := newFixture(t, 1, 1, 100, nil) // a second host without a credential
 	other.entries[0].ID = "x000"
-	other.entries[0].URL = other.srv.ts.URL + "/x000"
-	other.srv.put("/x000/f0.dat", []byte("other"))
+	other.entries[0].URL = other.srv.URL() + "/x000"
+	other.srv.AddFile("/x000/f0.dat", []byte("other"), time.Now())
 	leaky := entry("leak", "climate", "famL", map[string]string{"echo": "1"})
-	leaky.URL = fx.srv.ts.URL + "/echo"
+	leaky.URL = fx.srv.URL() + "/echo"
 
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
@@ -103,7 +104,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	b := mem.New()
 	c := fx.cfg(b, ModeBackfill)
 	c.Entries = append(append(fx.entries, other.entries...), leaky)
-	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.ts.URL: fakeKind{fx.srv}, other.srv.ts.URL: fakeKind{other.srv}}}
+	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.URL(): fakeKind{fx.srv}, other.srv.URL(): fakeKind{other.srv}}}
 	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
 		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "PRIVATE-TOKEN", Required: true}
 		return h
@@ -120,13 +121,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "leak" || !strings.Contains(rec.Failures[0].Detail, "**redacted**") {
 		t.Fatalf("failures = %+v", rec.Failures)
 	}
-	if n := fx.srv.count(func(r reqLog) bool { return r.Header.Get("PRIVATE-TOKEN") == secret }); n != 3 {
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Header.Get("PRIVATE-TOKEN") == secret }); n != 3 {
 		t.Errorf("credential sent on %d requests to its host, want 3", n)
 	}
-	if n := other.srv.count(func(r reqLog) bool { return r.Header.Get("PRIVATE-TOKEN") != "" }); n != 0 {
+	if n := other.srv.CountRequests(func(r emulator.Request) bool { return r.Header.Get("PRIVATE-TOKEN") != "" }); n != 0 {
 		t.Errorf("credential sent to another host %d times", n)
 	}
-	if n := fx.srv.count(func(r reqLog) bool { return !strings.HasPrefix(r.Header.Get("User-Agent"), "astroingest/") }); n != 0 {
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return !strings.HasPrefix(r.Header.Get("User-Agent"), "astroingest/") }); n != 0 {
 		t.Errorf("%d requests without the astroingest user agent", n)
 	}
 	all := written(t, logs.Bytes(), rec, b, "")
@@ -170,7 +171,7 @@ func TestAuthMissingAndGated(t *testing.T) {
 	if rec.Counts.Failed != 2 || rec.Failures[0].Reason != sources.ReasonAuthMissing || !strings.Contains(rec.Failures[0].Detail, "CDS_API_KEY") {
 		t.Fatalf("failures %+v", rec.Failures)
 	}
-	if len(fx.srv.requests()) != 0 {
+	if fx.srv.TotalRequests() != 0 {
 		t.Fatal("auth_missing made requests")
 	}
 	c = fx.cfg(mem.New(), ModeBackfill)
@@ -260,9 +261,9 @@ func TestPlanWritesNothing(t *testing.T) {
 	c := fx.cfg(b, ModeRun)
 	c.Selection = Selection{Domains: []string{"climate", "biology"}}
 	mustRun(t, ctx, c) // fetches e000, e001, e004, e005
-	fx.srv.put("/e002/f0.dat", []byte("x"))
+	fx.srv.SetFile("/e002/f0.dat", []byte("x"), time.Now())
 	before := snapshot(t, b)
-	reqs := len(fx.srv.requests())
+	reqs := fx.srv.TotalRequests()
 	p, err := BuildPlan(ctx, fx.cfg(b, ModeRun))
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +271,7 @@ func TestPlanWritesNothing(t *testing.T) {
 	if after := snapshot(t, b); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatal("plan changed the bucket")
 	}
-	if len(fx.srv.requests()) != reqs {
+	if fx.srv.TotalRequests() != reqs {
 		t.Fatal("plan touched the network")
 	}
 	got := p.Counts()
@@ -338,7 +339,7 @@ func TestVerify(t *testing.T) {
 func TestMetricsAndPush(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t, 4, 1, 1000, nil)
-	fx.srv.fault("/e003/f0.dat", fault{status: 404, times: 10})
+	fx.srv.Fault("/e003/f0.dat", emulator.Fault{Kind: emulator.Status, Code: 404, Times: 10})
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
@@ -363,7 +364,7 @@ func TestMetricsAndPush(t *testing.T) {
 	if v := value(t, m.failures.WithLabelValues(failDom, sources.ReasonHTTP404)); v != 1 {
 		t.Errorf("entry_failures_total{%s,http_404} = %v", failDom, v)
 	}
-	if v := value(t, m.httpRequests.WithLabelValues(fx.srv.host(), "200")); v != 3 {
+	if v := value(t, m.httpRequests.WithLabelValues(fx.srv.Host(), "200")); v != 3 {
 		t.Errorf("http_requests_total{200} = %v", v)
 	}
 	var bytesTotal float64

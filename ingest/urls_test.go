@@ -33,7 +33,7 @@ func TestUserinfoNeverStored(t *testing.T) {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
 	u, err := url.Parse(m.Objects[0].SourceURL)
-	if err != nil || u.User != nil || u.Host != fx.srv.host() || u.Path != "/e000/f0.dat" {
+	if err != nil || u.User != nil || u.Host != fx.srv.Host() || u.Path != "/e000/f0.dat" {
 		t.Errorf("manifest source_url %q, want the URL without userinfo", m.Objects[0].SourceURL)
 	}
 	all := written(t, logs.Bytes(), rec, b, "annotations/")
@@ -57,7 +57,7 @@ func TestEncodedSecretsRedacted(t *testing.T) {
 	}
 	fx := newFixture(t, 1, 1, 100, nil)
 	leaky := entry("leak", "climate", "famL", map[string]string{"echo": "1"})
-	leaky.URL = fx.srv.ts.URL + "/echo"
+	leaky.URL = fx.srv.URL() + "/echo"
 	var logs bytes.Buffer
 	b := mem.New()
 	c := fx.cfg(b, ModeBackfill)

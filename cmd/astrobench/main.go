@@ -1,6 +1,7 @@
 // Command astrobench races astroingest against rclone on loopback: a local
-// versitygw (fresh bucket per run) as the destination and the sourcetest
-// emulator, serving generated files with nginx listings, as the source.
+// versitygw (fresh bucket per run) as the destination and the emulated
+// publisher of internal/emulator, serving generated files with nginx
+// listings, as the source.
 // It measures each workload in alternating runs, together with the limit
 // line (source alone, bucket alone) in the same rounds, and reports medians.
 //
@@ -28,8 +29,8 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket/s3"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/internal/versitygw"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 const help = `Usage: go run ./cmd/astrobench [flags]
@@ -180,7 +181,7 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 		return err
 	}
 
-	src := sourcetest.NewServer()
+	src := emulator.NewServer()
 	defer src.Close()
 	e.srcURL = src.URL()
 	u, _ := url.Parse(src.URL())

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/astroingest/astroingest/sources/sourcetest"
+	"github.com/astroingest/astroingest/internal/emulator"
 )
 
 const (
@@ -92,8 +92,8 @@ func buildWorkloads(sz sizes) map[string]workload {
 // serve adds every workload's files to the emulator as generated content
 // (nothing is held in memory) with nginx listings, which both astroingest's
 // index kind and rclone's http backend read.
-func serve(src *sourcetest.Server, ws map[string]workload) {
-	src.SetListing("/bench/", sourcetest.Nginx)
+func serve(src *emulator.Server, ws map[string]workload) {
+	src.SetListing("/bench/", emulator.Nginx)
 	seed := int64(1)
 	for _, name := range []string{"small", "mixed", "large", "noop"} {
 		for _, f := range ws[name].files {

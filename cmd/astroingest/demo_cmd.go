@@ -8,9 +8,8 @@ import (
 	"strings"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/emulator/demo"
 	"github.com/astroingest/astroingest/internal/redact"
-	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -56,7 +55,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", demoHelp, stderr)
 	bucketURL := fs.String("bucket", defaultDemoBucket, "destination: file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX] (ASTROINGEST_BUCKET is not read)")
 	workers := fs.Int("workers", 4, "concurrent object transfers")
-	entries := fs.Int("entries", sourcetest.DefaultDemoEntries, fmt.Sprintf("registry entries to generate, %d to %d (about 0.4 MiB of data each)", sourcetest.DemoMinEntries(), sourcetest.MaxDemoEntries))
+	entries := fs.Int("entries", demo.DefaultEntries, fmt.Sprintf("registry entries to generate, %d to %d (about 0.4 MiB of data each)", demo.MinEntries(), demo.MaxEntries))
 	recheck := fs.Bool("recheck", false, "ask every source again even when its schedule says fresh (backfill without --force): shows the unchanged path")
 	jsonOut := fs.Bool("json", false, "print a final summary as JSON on stdout")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address while running (e.g. :9090)")
@@ -74,7 +73,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
 	}
-	if lo, hi := sourcetest.DemoMinEntries(), sourcetest.MaxDemoEntries; *entries < lo || *entries > hi {
+	if lo, hi := demo.MinEntries(), demo.MaxEntries; *entries < lo || *entries > hi {
 		fmt.Fprintf(stderr, "demo: --entries %d: want %d to %d (the smallest demo still covers every kind and domain)\n", *entries, lo, hi)
 		return exitUsage
 	}
@@ -87,30 +86,26 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: %v\n", err)
 		return exitUsage
 	}
-	demo, err := sourcetest.StartDemo(sourcetest.DemoOptions{Entries: *entries})
+	world, err := demo.Start(demo.Options{Entries: *entries})
 	if err != nil {
+		// The size was checked above: what is left is a bug in the demo.
 		fmt.Fprintf(stderr, "demo: %v\n", err)
-		return exitUsage
-	}
-	defer demo.Close()
-	kinds := kindTable()
-	reg, err := sources.Loader{Kinds: kinds}.Load(demo.RegistryFS(), ".")
-	if err != nil {
-		// The generated registry is ours: failing to load it is a bug.
-		fmt.Fprintf(stderr, "demo: the generated registry does not load (a bug in the demo): %v\n", err)
 		return exitFailed
 	}
+	defer world.Close()
+	reg := world.Registry
+	kinds := kindTable()
 	cfg := ingest.Config{
 		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts, Kinds: kinds,
 		Mode: ingest.ModeRun, Workers: *workers,
-		Getenv:    demo.Getenv,
+		Getenv:    world.Getenv,
 		UserAgent: userAgent(), Holder: processName(), Logger: logger,
 	}
 	if *recheck {
 		cfg.Mode, cfg.Selection = ingest.ModeBackfill, ingest.Selection{Sources: []string{"*"}}
 	}
-	logger.Info("demo sources started", "url", demo.Server.URL(), "entries", demo.Entries,
-		"objects", demo.Objects, "bytes", demo.Bytes, "size", ingest.HumanBytes(demo.Bytes), "bucket", redact.URL(*bucketURL))
+	logger.Info("demo sources started", "url", world.Server.URL(), "entries", len(reg.Entries),
+		"objects", world.Objects, "bytes", world.Bytes, "size", ingest.HumanBytes(world.Bytes), "bucket", redact.URL(*bucketURL))
 
 	code, rec := runEngine(ctx, "demo", cfg, engineOutput{registry: metrics, metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
 	if rec != nil && !*jsonOut {
@@ -127,7 +122,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "next: astroingest verify --deep --bucket %s\n      astroingest demo --recheck --bucket %s\n", redact.URL(*bucketURL), redact.URL(*bucketURL))
 	}
 	if *keepServing && ctx.Err() == nil {
-		if err := serveDemo(ctx, demo, *bucketURL, stderr); err != nil {
+		if err := serveDemo(ctx, world, *bucketURL, stderr); err != nil {
 			fmt.Fprintf(stderr, "demo: --keep-serving: %v\n", err)
 			return exitFailed
 		}
@@ -137,24 +132,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // serveDemo keeps the emulators up until ctx ends, with their registry
 // written where other commands can read it.
-func serveDemo(ctx context.Context, demo *sourcetest.Demo, bucketURL string, stderr io.Writer) error {
+func serveDemo(ctx context.Context, world *demo.World, bucketURL string, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "astroingest-demo-registry-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := demo.WriteRegistry(dir); err != nil {
+	if err := world.WriteRegistry(dir); err != nil {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\ndemo: the emulators keep serving at %s until Ctrl-C.\n", demo.Server.URL())
+	fmt.Fprintf(&b, "\ndemo: the emulators keep serving at %s until Ctrl-C.\n", world.Server.URL())
 	fmt.Fprintf(&b, "Their registry is in %s (removed on exit). Try:\n", dir)
 	fmt.Fprintf(&b, "  astroingest sources list --registry %s\n", dir)
 	fmt.Fprintf(&b, "  astroingest plan --backfill --domain climate --registry %s --bucket %s\n", dir, redact.URL(bucketURL))
 	fmt.Fprintf(&b, "  %s=%s astroingest backfill --source 'demo-era5-*' --registry %s --bucket %s\n",
-		sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken, dir, redact.URL(bucketURL))
-	fmt.Fprintf(&b, "  curl %s/Gaia/gdr3/gaia_source/_MD5SUM.txt\n", demo.Server.URL())
-	fmt.Fprintf(&b, "(%s=%s is the emulator's published demo token, not a secret.)\n", sourcetest.DemoCDSEnv, sourcetest.DemoCDSToken)
+		demo.CDSEnv, demo.CDSToken, dir, redact.URL(bucketURL))
+	fmt.Fprintf(&b, "  curl %s/Gaia/gdr3/gaia_source/_MD5SUM.txt\n", world.Server.URL())
+	fmt.Fprintf(&b, "(%s=%s is the emulator's published demo token, not a secret.)\n", demo.CDSEnv, demo.CDSToken)
 	fmt.Fprint(stderr, b.String())
 	<-ctx.Done()
 	return nil

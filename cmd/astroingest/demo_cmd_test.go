@@ -18,29 +18,31 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/emulator/demo"
+	"github.com/astroingest/astroingest/internal/proctest"
 	"github.com/astroingest/astroingest/internal/versitygw"
-	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
+
+// demoMirror is what a complete mirror of a demo holds.
+type demoMirror struct {
+	Entries, Objects int
+	Bytes            int64
+}
 
 // expectedDemo is what a complete mirror of an n-entry demo holds, from an
 // independent instance of the same deterministic world.
-func expectedDemo(t *testing.T, n int) (*sourcetest.Demo, []string) {
+func expectedDemo(t *testing.T, n int) (demoMirror, []string) {
 	t.Helper()
-	d, err := sourcetest.StartDemo(sourcetest.DemoOptions{Entries: n})
+	w, err := demo.Start(demo.Options{Entries: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
-	reg, err := sources.Load(d.RegistryFS(), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w.Close()
 	var ids []string
-	for _, e := range reg.Entries {
+	for _, e := range w.Registry.Entries {
 		ids = append(ids, e.ID)
 	}
-	return d, ids
+	return demoMirror{Entries: len(ids), Objects: w.Objects, Bytes: w.Bytes}, ids
 }
 
 func decodeRecord(t *testing.T, out string) ingest.RunRecord {
@@ -103,7 +105,7 @@ func verifyDeep(t *testing.T, bucketURL string, wantObjects int, wantBytes int64
 // a second and third demo (by schedule, then --recheck) rewrite nothing.
 func TestDemoFileBucket(t *testing.T) {
 	ctx := context.Background()
-	want, ids := expectedDemo(t, sourcetest.DefaultDemoEntries)
+	want, ids := expectedDemo(t, demo.DefaultEntries)
 	dir := t.TempDir()
 	bucketURL := "file://" + dir
 
@@ -267,7 +269,7 @@ func TestDemoIgnoresConfiguredBucket(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("ASTROINGEST_BUCKET", "file://"+filepath.Join(dir, "production"))
-	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()))
+	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(demo.MinEntries()))
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
@@ -292,7 +294,7 @@ func TestDemoPushgateway(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer pg.Close()
-	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()), "--bucket", "file://"+t.TempDir(), "--pushgateway", pg.URL)
+	code, _, errOut := runCmd(t, context.Background(), "demo", "--entries", fmt.Sprint(demo.MinEntries()), "--bucket", "file://"+t.TempDir(), "--pushgateway", pg.URL)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
@@ -314,10 +316,10 @@ func TestDemoPushgateway(t *testing.T) {
 func TestDemoKeepServing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr proctest.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- dispatch(ctx, []string{"demo", "--entries", fmt.Sprint(sourcetest.DemoMinEntries()), "--bucket", "file://" + t.TempDir(), "--keep-serving"}, io.Discard, &stderr)
+		done <- dispatch(ctx, []string{"demo", "--entries", fmt.Sprint(demo.MinEntries()), "--bucket", "file://" + t.TempDir(), "--keep-serving"}, io.Discard, &stderr)
 	}()
 	re := regexp.MustCompile(`keep serving at (http://127\.0\.0\.1:\d+) until.*\nTheir registry is in (\S+) `)
 	var m []string

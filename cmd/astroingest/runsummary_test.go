@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/internal/proctest"
 )
 
 // servePaths serves fixed bodies by path and 404s anything else.
@@ -103,14 +104,14 @@ func TestDemoInterruptedSummary(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
-	var stderr lockedBuffer
+	var stderr proctest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- dispatch(ctx, []string{"demo", "--bucket", "file://" + dir, "--workers", "1"}, io.Discard, &stderr)
 	}()
 	// Interrupt once the first entry is recorded, long before the last.
 	manifests := filepath.Join(dir, filepath.FromSlash(ingest.ManifestPrefix))
-	waitFor(t, 30*time.Second, "the first manifest", func() bool {
+	proctest.WaitFor(t, 30*time.Second, "the first manifest", func() bool {
 		ents, _ := os.ReadDir(manifests)
 		return len(ents) > 0
 	})

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/cds"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 const token = "s3cret-0000-token"
@@ -50,15 +50,15 @@ func fastKind() sources.Kind {
 	return cds.New(cds.Options{PollInitial: 2 * time.Millisecond, PollMax: 5 * time.Millisecond, MaxWait: 10 * time.Second})
 }
 
-func newCDS(t *testing.T, opts sourcetest.CDSOptions, wrap func(http.Handler) http.Handler) (*sourcetest.CDS, *httptest.Server) {
+func newCDS(t *testing.T, opts emulator.CDSOptions, wrap func(http.Handler) http.Handler) (*emulator.CDS, *httptest.Server) {
 	t.Helper()
 	if opts.Token == "" {
 		opts.Token = token
 	}
-	em := sourcetest.NewCDS(opts)
-	em.AddDataset("reanalysis-era5-single-levels", sourcetest.CDSDataset{Licences: []string{"licence-to-use-copernicus-products"}, Size: 3000})
-	em.AddDataset("satellite-methane", sourcetest.CDSDataset{Licences: []string{"satellite-methane-licence"}, Size: 10})
-	em.AddDataset("derived-broken", sourcetest.CDSDataset{Fail: "Traceback (most recent call last):\n  ...\nValueError: no data for 2099-01-01"})
+	em := emulator.NewCDS(opts)
+	em.AddDataset("reanalysis-era5-single-levels", emulator.CDSDataset{Licences: []string{"licence-to-use-copernicus-products"}, Size: 3000})
+	em.AddDataset("satellite-methane", emulator.CDSDataset{Licences: []string{"satellite-methane-licence"}, Size: 10})
+	em.AddDataset("derived-broken", emulator.CDSDataset{Fail: "Traceback (most recent call last):\n  ...\nValueError: no data for 2099-01-01"})
 	em.AcceptLicences("licence-to-use-copernicus-products")
 	var h http.Handler = em
 	if wrap != nil {
@@ -70,7 +70,7 @@ func newCDS(t *testing.T, opts sourcetest.CDSOptions, wrap func(http.Handler) ht
 }
 
 func TestJobLifecycle(t *testing.T) {
-	em, srv := newCDS(t, sourcetest.CDSOptions{Accepted: 50 * time.Millisecond, Running: 50 * time.Millisecond}, nil)
+	em, srv := newCDS(t, emulator.CDSOptions{Accepted: 50 * time.Millisecond, Running: 50 * time.Millisecond}, nil)
 	objs, err := fastKind().Objects(context.Background(), client(srv, token), entry(srv.URL+"/api", "reanalysis-era5-single-levels", era5Request))
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestErrors(t *testing.T) {
 		tok     string
 		dataset string
 		request string
-		opts    sourcetest.CDSOptions
+		opts    emulator.CDSOptions
 		wrap    func(http.Handler) http.Handler
 		kind    sources.Kind
 		reason  string
@@ -130,12 +130,12 @@ func TestErrors(t *testing.T) {
 		{name: "licence not accepted", tok: token, dataset: "satellite-methane",
 			reason: sources.ReasonLicenceRequired,
 			substr: []string{"satellite-methane", "required licences not accepted", "/datasets/satellite-methane?tab=download#manage-licences"}},
-		{name: "failed job", tok: token, dataset: "derived-broken", opts: sourcetest.CDSOptions{Running: 5 * time.Millisecond},
+		{name: "failed job", tok: token, dataset: "derived-broken", opts: emulator.CDSOptions{Running: 5 * time.Millisecond},
 			reason: sources.ReasonJobFailed, substr: []string{"derived-broken", "failed", "job results failed", "ValueError: no data for 2099-01-01"}},
 		{name: "unknown dataset", tok: token, dataset: "no-such-dataset",
 			reason: sources.ReasonHTTP404, substr: []string{"no-such-dataset not found"}},
 		{name: "server error while polling", tok: token, dataset: "reanalysis-era5-single-levels",
-			opts: sourcetest.CDSOptions{Accepted: time.Second},
+			opts: emulator.CDSOptions{Accepted: time.Second},
 			wrap: func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.Method == http.MethodGet {
@@ -147,7 +147,7 @@ func TestErrors(t *testing.T) {
 			},
 			reason: sources.ReasonHTTP5xx, substr: []string{"HTTP 502"}},
 		{name: "dismissed job", tok: token, dataset: "reanalysis-era5-single-levels",
-			opts: sourcetest.CDSOptions{Accepted: time.Second},
+			opts: emulator.CDSOptions{Accepted: time.Second},
 			wrap: func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.Method == http.MethodGet {
@@ -161,7 +161,7 @@ func TestErrors(t *testing.T) {
 			},
 			reason: sources.ReasonJobFailed, substr: []string{`"dismissed"`}},
 		{name: "queued too long", tok: token, dataset: "reanalysis-era5-single-levels",
-			opts:   sourcetest.CDSOptions{Accepted: time.Hour},
+			opts:   emulator.CDSOptions{Accepted: time.Hour},
 			kind:   cds.New(cds.Options{PollInitial: time.Millisecond, MaxWait: 20 * time.Millisecond}),
 			reason: sources.ReasonTimeout, substr: []string{"still accepted"}},
 		{name: "no dataset", tok: token, dataset: "", substr: []string{"params dataset", "climate.yaml:12"}},
@@ -201,7 +201,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestLicenceAcceptedLater(t *testing.T) {
-	em, srv := newCDS(t, sourcetest.CDSOptions{}, nil)
+	em, srv := newCDS(t, emulator.CDSOptions{}, nil)
 	e := entry(srv.URL+"/api", "satellite-methane", `{"variable":"xch4"}`)
 	if _, err := fastKind().Objects(context.Background(), client(srv, token), e); sources.ReasonOf(err) != sources.ReasonLicenceRequired {
 		t.Fatalf("before acceptance: err = %v, want licence_required", err)
@@ -214,7 +214,7 @@ func TestLicenceAcceptedLater(t *testing.T) {
 }
 
 func TestCancelDuringPolling(t *testing.T) {
-	em, srv := newCDS(t, sourcetest.CDSOptions{Accepted: time.Hour}, nil)
+	em, srv := newCDS(t, emulator.CDSOptions{Accepted: time.Hour}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 func TestParseFixture(t *testing.T) {
-	f, err := os.Open("../sourcetest/testdata/files/md5sum.txt")
+	f, err := os.Open("../../internal/emulator/testdata/files/md5sum.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +99,10 @@ func TestAmbiguousBasename(t *testing.T) {
 }
 
 func TestFetchErrors(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/ok/MD5SUM.txt", []byte("5d41402abc4b2a76b9719d911017c592  a\n"), time.Now())
-	s.Fault("/busy/*", sourcetest.Fault{Kind: sourcetest.Unavailable})
+	s.Fault("/busy/*", emulator.Fault{Kind: emulator.Unavailable})
 	tests := []struct {
 		path, reason string
 	}{

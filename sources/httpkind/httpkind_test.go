@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 func TestObjects(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	mt := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	s.AddFile("/ersst/ersst.v5.185401.nc", []byte("january"), mt)
 	s.AddFile("/ersst/ersst.v5.185402.nc", []byte("february"), mt)
-	s.AddChecksumFile("/ersst/MD5SUM.txt", sourcetest.MD5Sum)
+	s.AddChecksumFile("/ersst/MD5SUM.txt", emulator.MD5Sum)
 	md5Jan := s.MD5("/ersst/ersst.v5.185401.nc")
 	const sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 var mt = time.Date(2024, 6, 1, 10, 30, 0, 0, time.UTC)
@@ -40,19 +40,19 @@ func names(objs []sources.Object) []string {
 }
 
 func TestEmulatedListings(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
-	roots := map[string]sourcetest.ListingStyle{
-		"/apache/": sourcetest.ApacheFancy, "/table/": sourcetest.ApacheTable,
-		"/nginx/": sourcetest.Nginx, "/bkt/": sourcetest.S3,
+	roots := map[string]emulator.ListingStyle{
+		"/apache/": emulator.ApacheFancy, "/table/": emulator.ApacheTable,
+		"/nginx/": emulator.Nginx, "/bkt/": emulator.S3,
 	}
 	for root, style := range roots {
 		s.SetListing(root, style)
 		for name, data := range tree {
 			s.AddFile(root+"d/"+name, data, mt)
 		}
-		if style != sourcetest.S3 {
-			s.AddChecksumFile(root+"d/_MD5SUM.txt", sourcetest.MD5Sum)
+		if style != emulator.S3 {
+			s.AddChecksumFile(root+"d/_MD5SUM.txt", emulator.MD5Sum)
 		}
 	}
 	s.SetS3PageSize(2)
@@ -105,7 +105,7 @@ func TestEmulatedListings(t *testing.T) {
 
 // checkObject downloads o and checks it against the tree and what the
 // listing promised.
-func checkObject(t *testing.T, s *sourcetest.Server, style string, o sources.Object) {
+func checkObject(t *testing.T, s *emulator.Server, style string, o sources.Object) {
 	t.Helper()
 	resp, err := s.Client().Get(o.URL)
 	if err != nil {
@@ -149,10 +149,10 @@ func checkObject(t *testing.T, s *sourcetest.Server, style string, o sources.Obj
 // TestFixtures parses real-format listings, including links that must not
 // be followed.
 func TestFixtures(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	mount := func(dir, fixture string) {
-		b, err := os.ReadFile("../sourcetest/testdata/files/" + fixture)
+		b, err := os.ReadFile("../../internal/emulator/testdata/files/" + fixture)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,10 +205,10 @@ func TestFixtures(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/d/a", []byte("a"), mt)
-	s.Fault("/busy/**", sourcetest.Fault{Kind: sourcetest.Unavailable})
+	s.Fault("/busy/**", emulator.Fault{Kind: emulator.Unavailable})
 	tests := []struct {
 		name   string
 		url    string
@@ -235,7 +235,7 @@ func TestErrors(t *testing.T) {
 // TestS3TruncatedWithoutMarker guards against an endless loop on a broken
 // server that says IsTruncated but gives nothing to continue from.
 func TestS3TruncatedWithoutMarker(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.HandleFunc("GET /broken/{$}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>broken</Name><IsTruncated>true</IsTruncated></ListBucketResult>`)

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 // Lines as MAST publishes them. The lc, dv and tp lines are copied from
@@ -116,18 +116,18 @@ func TestParseScriptErrors(t *testing.T) {
 
 // The emulator writes scripts in the published line format.
 func TestRenderedScriptIsRealFormat(t *testing.T) {
-	got := string(sourcetest.RenderScript(sourcetest.CurlScript, []sourcetest.ScriptFile{{Name: lcName, URL: mastDL + lcName}}))
+	got := string(emulator.RenderScript(emulator.CurlScript, []emulator.ScriptFile{{Name: lcName, URL: mastDL + lcName}}))
 	if want := "#!/bin/sh\n" + lcLine + "\n"; got != want {
 		t.Errorf("curl script\n got %q\nwant %q", got, want)
 	}
-	got = string(sourcetest.RenderScript(sourcetest.WgetScript, []sourcetest.ScriptFile{{Name: "kplr010000009-2009131105131_llc.fits", URL: "http://exoplanetarchive.ipac.caltech.edu:80/data/ETSS//Kepler/005/141/23/kplr010000009-2009131105131_llc.fits"}}))
+	got = string(emulator.RenderScript(emulator.WgetScript, []emulator.ScriptFile{{Name: "kplr010000009-2009131105131_llc.fits", URL: "http://exoplanetarchive.ipac.caltech.edu:80/data/ETSS//Kepler/005/141/23/kplr010000009-2009131105131_llc.fits"}}))
 	if want := wgetLine + "\n"; got != want {
 		t.Errorf("wget script\n got %q\nwant %q", got, want)
 	}
 }
 
 // fetchAll downloads every object and checks it against the served file.
-func fetchAll(t *testing.T, s *sourcetest.Server, objs []sources.Object, treePath func(name string) string) {
+func fetchAll(t *testing.T, s *emulator.Server, objs []sources.Object, treePath func(name string) string) {
 	t.Helper()
 	for _, o := range objs {
 		resp, err := s.Client().Get(o.URL)
@@ -157,7 +157,7 @@ func names(objs []sources.Object) []string {
 }
 
 func TestCurlScriptTESS(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.ServeMASTDownloads("/mastfiles")
 	files := []string{
@@ -172,7 +172,7 @@ func TestCurlScriptTESS(t *testing.T) {
 		uris = append(uris, "mast:TESS/product/"+f)
 	}
 	script := "/missions/tess/download_scripts/sector/tesscurl_sector_1_lc.sh"
-	s.AddScript(script, sourcetest.CurlScript, s.MASTScriptFiles(uris...))
+	s.AddScript(script, emulator.CurlScript, s.MASTScriptFiles(uris...))
 	tree := func(name string) string { return "/mastfiles/TESS/product/" + name }
 
 	tests := []struct {
@@ -200,7 +200,7 @@ func TestCurlScriptTESS(t *testing.T) {
 				t.Fatalf("names %q, want %q", got, tc.want)
 			}
 			for _, o := range objs {
-				if o.Size != -1 || o.Checksum != nil || o.URL != s.URL()+sourcetest.MASTDownloadPath+"?uri=mast:TESS/product/"+o.Name {
+				if o.Size != -1 || o.Checksum != nil || o.URL != s.URL()+emulator.MASTDownloadPath+"?uri=mast:TESS/product/"+o.Name {
 					t.Errorf("%s: url %s size %d checksum %v", o.Name, o.URL, o.Size, o.Checksum)
 				}
 			}
@@ -210,7 +210,7 @@ func TestCurlScriptTESS(t *testing.T) {
 
 	// A file the script lists but MAST lacks: listing still works, the
 	// download answers 404 (the engine then fails that object).
-	s.AddScript("/missions/tess/download_scripts/sector/tesscurl_sector_2_lc.sh", sourcetest.CurlScript, s.MASTScriptFiles("mast:TESS/product/missing_lc.fits"))
+	s.AddScript("/missions/tess/download_scripts/sector/tesscurl_sector_2_lc.sh", emulator.CurlScript, s.MASTScriptFiles("mast:TESS/product/missing_lc.fits"))
 	objs, err := run(t, s, "/missions/tess/download_scripts/sector/tesscurl_sector_2_lc.sh", map[string]string{"format": "curl_script"})
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("listing with a missing file: %v, %d objects", err, len(objs))
@@ -226,7 +226,7 @@ func TestCurlScriptTESS(t *testing.T) {
 }
 
 func TestCurlScriptWgetTree(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	paths := []string{
 		"/missions/kepler/lightcurves/0007/000757076/kplr000757076-2009131105131_llc.fits",
@@ -234,7 +234,7 @@ func TestCurlScriptWgetTree(t *testing.T) {
 	}
 	s.AddFile(paths[0], []byte("SIMPLE  =                    T / Kepler Q0"), mt)
 	s.AddGenerated(paths[1], 70_000, 9)
-	s.AddScript("/scripts/q00.sh", sourcetest.WgetScript, s.ScriptFiles(paths...))
+	s.AddScript("/scripts/q00.sh", emulator.WgetScript, s.ScriptFiles(paths...))
 	objs, err := run(t, s, "/scripts/q00.sh", map[string]string{"format": "curl_script"})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestCurlScriptWgetTree(t *testing.T) {
 }
 
 func TestCurlScriptEntryErrors(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/s/ok.sh", []byte("#!/bin/sh\n"+lcLine+"\n"), mt)
 	s.AddFile("/s/page.sh", []byte("<html><body>Maintenance</body></html>\n"), mt)
@@ -294,7 +294,7 @@ func TestRegistryScriptFamilies(t *testing.T) {
 	for _, e := range reg.Entries {
 		byID[e.ID] = e
 	}
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.ServeMASTDownloads("/mastfiles")
 	s.AddGenerated("/mastfiles/TESS/product/"+dvName2, 4096, 1)
@@ -303,7 +303,7 @@ func TestRegistryScriptFamilies(t *testing.T) {
 	s.AddGenerated(kep, 1000, 3)
 	tests := []struct {
 		id, key, scriptID string
-		files             []sourcetest.ScriptFile
+		files             []emulator.ScriptFile
 		tree              string
 	}{
 		{"tess-sector-95-dv", "tess/spoc/sector-95/dv", "tess-sector-95-dv-sh", s.MASTScriptFiles("mast:TESS/product/" + dvName2), "/mastfiles/TESS/product/" + dvName2},
@@ -327,7 +327,7 @@ func TestRegistryScriptFamilies(t *testing.T) {
 			t.Fatalf("%s: url %s is not on %s", e.ID, e.URL, public)
 		}
 		local := strings.TrimPrefix(e.URL, public)
-		s.AddScript(local, sourcetest.CurlScript, tc.files)
+		s.AddScript(local, emulator.CurlScript, tc.files)
 		e.URL = s.URL() + local
 		objs, err := New().Objects(context.Background(), s.Client(), e)
 		if err != nil {

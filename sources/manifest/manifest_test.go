@@ -11,15 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
 var mt = time.Date(2024, 6, 1, 10, 30, 0, 0, time.UTC)
 
-func fixture(t *testing.T, s *sourcetest.Server, name string) []byte {
+func fixture(t *testing.T, s *emulator.Server, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../sourcetest/testdata/files/" + name)
+	b, err := os.ReadFile("../../internal/emulator/testdata/files/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ type want struct {
 	size                 int64
 }
 
-func check(t *testing.T, s *sourcetest.Server, objs []sources.Object, wants []want, download bool) {
+func check(t *testing.T, s *emulator.Server, objs []sources.Object, wants []want, download bool) {
 	t.Helper()
 	slices.SortFunc(objs, func(a, b sources.Object) int { return strings.Compare(a.Name, b.Name) })
 	if len(objs) != len(wants) {
@@ -64,13 +64,13 @@ func check(t *testing.T, s *sourcetest.Server, objs []sources.Object, wants []wa
 	}
 }
 
-func run(t *testing.T, s *sourcetest.Server, url string, params map[string]string) ([]sources.Object, error) {
+func run(t *testing.T, s *emulator.Server, url string, params map[string]string) ([]sources.Object, error) {
 	t.Helper()
 	return New().Objects(context.Background(), s.Client(), sources.Entry{ID: "m", File: "reg.yaml", Line: 9, URL: s.URL() + url, Params: params})
 }
 
 func TestMD5Sum(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/rel/md5sum.txt", fixture(t, s, "md5sum.txt"), mt)
 	objs, err := run(t, s, "/rel/md5sum.txt", map[string]string{"format": "md5sum", "exclude": "sha.*"})
@@ -88,7 +88,7 @@ func TestMD5Sum(t *testing.T) {
 	// with the listed md5.
 	s.AddFile("/gen/x.fits", []byte("x-data"), mt)
 	s.AddFile("/gen/y/z.fits", []byte("z-data"), mt)
-	s.AddChecksumFile("/gen/md5checksums.txt", sourcetest.MD5SumDotSlash)
+	s.AddChecksumFile("/gen/md5checksums.txt", emulator.MD5SumDotSlash)
 	objs, err = run(t, s, "/gen/md5checksums.txt", map[string]string{"format": "md5sum"})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestMD5Sum(t *testing.T) {
 }
 
 func TestMetalink(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/uniprot/knowledgebase/complete/RELEASE.metalink", fixture(t, s, "RELEASE.metalink"), mt)
 	s.AddFile("/mirror/files.meta4", fixture(t, s, "files.meta4"), mt)
@@ -124,7 +124,7 @@ func TestMetalink(t *testing.T) {
 	// The emulator's generated RELEASE.metalink agrees with what it serves.
 	s.AddFile("/up/uniprot_trembl.xml.gz", []byte("trembl"), mt)
 	s.AddGenerated("/up/uniprot_trembl.dat.gz", 300_000, 5)
-	s.AddChecksumFile("/up/RELEASE.metalink", sourcetest.Metalink)
+	s.AddChecksumFile("/up/RELEASE.metalink", emulator.Metalink)
 	objs, err = run(t, s, "/up/RELEASE.metalink", map[string]string{"format": "metalink", "include": "*.dat.gz"})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestMetalink(t *testing.T) {
 }
 
 func TestTable(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	csv := fixture(t, s, "table.csv")
 	s.AddFile("/tbl/products.csv", csv, mt)
@@ -190,17 +190,17 @@ func TestTable(t *testing.T) {
 }
 
 func TestAssemblySummaryFixture(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/genomes/refseq/assembly_summary_refseq.txt", fixture(t, s, "assembly_summary.txt"), mt)
 	fly := "/genomes/all/GCF/000/001/215/GCF_000001215.4_Release_6_plus_ISO1_MT"
-	ecoli := sourcetest.AssemblyDir("GCF_000005845.2", "ASM584v2")
+	ecoli := emulator.AssemblyDir("GCF_000005845.2", "ASM584v2")
 	for _, d := range []string{fly, ecoli} {
 		base := d[strings.LastIndex(d, "/")+1:]
 		s.AddFile(d+"/"+base+"_genomic.fna.gz", []byte(base+"-fna"), mt)
 		s.AddFile(d+"/"+base+"_protein.faa.gz", []byte(base+"-faa"), mt)
 		s.AddFile(d+"/"+base+"_assembly_report.txt", []byte(base+"-report"), mt)
-		s.AddChecksumFile(d+"/md5checksums.txt", sourcetest.MD5SumDotSlash)
+		s.AddChecksumFile(d+"/md5checksums.txt", emulator.MD5SumDotSlash)
 	}
 	flyBase, ecoliBase := "GCF_000001215.4_Release_6_plus_ISO1_MT", "GCF_000005845.2_ASM584v2"
 	tests := []struct {
@@ -241,26 +241,26 @@ func TestAssemblySummaryFixture(t *testing.T) {
 }
 
 func TestAssemblySummaryEmulated(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
-	var as []sourcetest.Assembly
+	var as []emulator.Assembly
 	for i, acc := range []string{"GCF_000000101.1", "GCF_000000102.1", "GCF_000000103.2"} {
-		a := sourcetest.Assembly{Accession: acc, AsmName: "ASM" + acc[10:13] + "v1", Fields: map[string]string{"refseq_category": "na"}}
+		a := emulator.Assembly{Accession: acc, AsmName: "ASM" + acc[10:13] + "v1", Fields: map[string]string{"refseq_category": "na"}}
 		if i == 1 {
 			a.Fields["refseq_category"] = "reference genome"
 		}
 		as = append(as, a)
-		d := sourcetest.AssemblyDir(a.Accession, a.AsmName)
+		d := emulator.AssemblyDir(a.Accession, a.AsmName)
 		s.AddGenerated(d+"/"+acc+"_"+a.AsmName+"_genomic.fna.gz", 10_000+int64(i), int64(i))
 	}
-	as = append(as, sourcetest.Assembly{Accession: "GCF_000000999.1", AsmName: "x", Fields: map[string]string{"ftp_path": "na"}})
+	as = append(as, emulator.Assembly{Accession: "GCF_000000999.1", AsmName: "x", Fields: map[string]string{"ftp_path": "na"}})
 	s.AddAssemblySummary("/genomes/refseq/bacteria/assembly_summary.txt", as)
 	objs, err := run(t, s, "/genomes/refseq/bacteria/assembly_summary.txt", map[string]string{
 		"format": "assembly_summary", "include": "*_genomic.fna.gz", "filter": "refseq_category=reference genome"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := sourcetest.AssemblyDir("GCF_000000102.1", "ASM102v1")
+	d := emulator.AssemblyDir("GCF_000000102.1", "ASM102v1")
 	check(t, s, objs, []want{{"GCF_000000102.1_ASM102v1/GCF_000000102.1_ASM102v1_genomic.fna.gz", d + "/GCF_000000102.1_ASM102v1_genomic.fna.gz", "md5", s.MD5(d + "/GCF_000000102.1_ASM102v1_genomic.fna.gz"), -1}}, true)
 
 	objs, err = run(t, s, "/genomes/refseq/bacteria/assembly_summary.txt", map[string]string{"format": "assembly_summary", "include": "*_genomic.fna.gz"})
@@ -269,7 +269,7 @@ func TestAssemblySummaryEmulated(t *testing.T) {
 	}
 
 	// A failing assembly directory fails the entry, naming the summary line.
-	s.Fault(sourcetest.AssemblyDir("GCF_000000103.2", "ASM103v1")+"/md5checksums.txt", sourcetest.Fault{Kind: sourcetest.Unavailable})
+	s.Fault(emulator.AssemblyDir("GCF_000000103.2", "ASM103v1")+"/md5checksums.txt", emulator.Fault{Kind: emulator.Unavailable})
 	_, err = run(t, s, "/genomes/refseq/bacteria/assembly_summary.txt", map[string]string{"format": "assembly_summary", "include": "*"})
 	if err == nil || sources.ReasonOf(err) != sources.ReasonHTTP5xx || !strings.Contains(err.Error(), "assembly_summary.txt line 5") {
 		t.Fatalf("err %v, want http_5xx naming line 5", err)
@@ -277,7 +277,7 @@ func TestAssemblySummaryEmulated(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	s := sourcetest.NewServer()
+	s := emulator.NewServer()
 	defer s.Close()
 	s.AddFile("/x/list.txt", []byte("5d41402abc4b2a76b9719d911017c592  ../escape\n"), mt)
 	s.AddFile("/x/dup.txt", []byte("5d41402abc4b2a76b9719d911017c592  a\n7d793037a0760186574b0282f2f435e7  ./a\n"), mt)

@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/mast"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 )
 
-func newEmulator(t *testing.T, opts sourcetest.MASTOptions) (*sourcetest.MAST, *httptest.Server) {
+func newEmulator(t *testing.T, opts emulator.MASTOptions) (*emulator.MAST, *httptest.Server) {
 	t.Helper()
-	m := sourcetest.NewMAST(opts)
-	if err := m.LoadMASTFixture("../sourcetest/testdata/mast/caom.json"); err != nil {
+	m := emulator.NewMAST(opts)
+	if err := m.LoadMASTFixture("../../internal/emulator/testdata/mast/caom.json"); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(m)
@@ -101,7 +101,7 @@ func TestObjects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			em, srv := newEmulator(t, sourcetest.MASTOptions{Executing: tc.executing})
+			em, srv := newEmulator(t, emulator.MASTOptions{Executing: tc.executing})
 			k := mast.New(mast.Options{PageSize: tc.pageSize, PollInterval: time.Millisecond, ObsidBatch: 2})
 			objs, err := k.Objects(context.Background(), srv.Client(), entry(srv.URL, tc.filters, tc.productFilter))
 			if err != nil {
@@ -136,7 +136,7 @@ func TestObjects(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
-	em, srv := newEmulator(t, sourcetest.MASTOptions{})
+	em, srv := newEmulator(t, emulator.MASTOptions{})
 	k := mast.New(mast.Options{PageSize: 1, ObsidBatch: 10})
 	objs, err := k.Objects(context.Background(), srv.Client(),
 		entry(srv.URL, `[{"paramName":"obs_collection","values":["JWST"]}]`, ""))
@@ -187,8 +187,8 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			em := sourcetest.NewMAST(sourcetest.MASTOptions{Executing: tc.executing})
-			if err := em.LoadMASTFixture("../sourcetest/testdata/mast/caom.json"); err != nil {
+			em := emulator.NewMAST(emulator.MASTOptions{Executing: tc.executing})
+			if err := em.LoadMASTFixture("../../internal/emulator/testdata/mast/caom.json"); err != nil {
 				t.Fatal(err)
 			}
 			var h http.Handler = em
@@ -212,11 +212,11 @@ func TestErrors(t *testing.T) {
 }
 
 func TestNameCollision(t *testing.T) {
-	em := sourcetest.NewMAST(sourcetest.MASTOptions{})
+	em := emulator.NewMAST(emulator.MASTOptions{})
 	em.AddObservation(map[string]any{"obsid": "1", "obs_collection": "JWST"},
-		sourcetest.MASTProduct{Filename: "x_i2d.fits", Size: 10})
+		emulator.MASTProduct{Filename: "x_i2d.fits", Size: 10})
 	em.AddObservation(map[string]any{"obsid": "2", "obs_collection": "HST"},
-		sourcetest.MASTProduct{Filename: "x_i2d.fits", Size: 10})
+		emulator.MASTProduct{Filename: "x_i2d.fits", Size: 10})
 	srv := httptest.NewServer(em)
 	defer srv.Close()
 	_, err := mast.New(mast.Options{}).Objects(context.Background(), srv.Client(),
@@ -227,7 +227,7 @@ func TestNameCollision(t *testing.T) {
 }
 
 func TestCancelWhileExecuting(t *testing.T) {
-	_, srv := newEmulator(t, sourcetest.MASTOptions{Executing: 1 << 30})
+	_, srv := newEmulator(t, emulator.MASTOptions{Executing: 1 << 30})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start := time.Now()

@@ -8,15 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
-	"github.com/astroingest/astroingest/sources/sourcetest"
 	"github.com/astroingest/astroingest/sources/tap"
 )
 
-func newTAP(t *testing.T, opts sourcetest.TAPOptions, wrap func(http.Handler) http.Handler) (*sourcetest.TAP, *httptest.Server) {
+func newTAP(t *testing.T, opts emulator.TAPOptions, wrap func(http.Handler) http.Handler) (*emulator.TAP, *httptest.Server) {
 	t.Helper()
-	em := sourcetest.NewTAP(opts)
-	if err := em.LoadTAPTable("ivoa.ObsCore", "../sourcetest/testdata/tap/obscore.csv"); err != nil {
+	em := emulator.NewTAP(opts)
+	if err := em.LoadTAPTable("ivoa.ObsCore", "../../internal/emulator/testdata/tap/obscore.csv"); err != nil {
 		t.Fatal(err)
 	}
 	for i, id := range []string{"ADP.2017-03-01T10:00:00.001", "ADP.2017-03-01T10:00:00.002", "ADP.2018-05-02T11:00:00.003", "ADP.2019-07-03T12:00:00.004", "ADP.2019-07-03T12:00:00.005"} {
@@ -78,7 +78,7 @@ func TestObjects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			em, srv := newTAP(t, sourcetest.TAPOptions{}, nil)
+			em, srv := newTAP(t, emulator.TAPOptions{}, nil)
 			objs, err := tap.New(tap.Options{}).Objects(context.Background(), srv.Client(), entry(srv.URL, tc.query, tc.urlCol, tc.nameCol, tc.sizeCol))
 			if err != nil {
 				t.Fatal(err)
@@ -116,7 +116,7 @@ func TestObjects(t *testing.T) {
 }
 
 func TestRelativeURLs(t *testing.T) {
-	em := sourcetest.NewTAP(sourcetest.TAPOptions{Prefix: "/tap_obs"})
+	em := emulator.NewTAP(emulator.TAPOptions{Prefix: "/tap_obs"})
 	em.AddTable("files", []string{"url", "bytes"}, [][]string{{"files/a.fits", "3"}, {"/tap_obs/files/b.fits", "4"}})
 	em.AddFile("a.fits", []byte("aaa"))
 	em.AddFile("b.fits", []byte("bbbb"))
@@ -135,7 +135,7 @@ func TestRelativeURLs(t *testing.T) {
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name                     string
-		opts                     sourcetest.TAPOptions
+		opts                     emulator.TAPOptions
 		wrap                     func(http.Handler) http.Handler
 		kind                     tap.Options
 		query                    string
@@ -145,7 +145,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{name: "ADQL syntax error, HTTP 400", query: "SELECT access_url FORM ivoa.ObsCore", urlCol: "access_url",
 			reason: sources.ReasonJobFailed, substr: []string{"HTTP 400", "Incorrect ADQL query", `"FORM"`}},
-		{name: "ADQL syntax error, HTTP 200", opts: sourcetest.TAPOptions{ErrorStatus: 200},
+		{name: "ADQL syntax error, HTTP 200", opts: emulator.TAPOptions{ErrorStatus: 200},
 			query: "SELECT access_url FROM ivoa.ObsCore WHERE", urlCol: "access_url",
 			reason: sources.ReasonJobFailed, substr: []string{"HTTP 200", "Incorrect ADQL query", "end of query"}},
 		{name: "unknown column", query: "SELECT nope FROM ivoa.ObsCore", urlCol: "nope",
