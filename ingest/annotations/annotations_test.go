@@ -31,8 +31,6 @@ func collect(t *testing.T, seq iter.Seq2[Record, error]) []Record {
 	return out
 }
 
-
-
 func writeAll(t *testing.T, b bucket.Bucket, prefix string, old []Part, recs []Record, same func(Record) bool) []Part {
 	t.Helper()
 	ctx := context.Background()
