@@ -57,6 +57,8 @@ func TestParseScript(t *testing.T) {
 			[]dl{{1, "one", "https://h.example/1"}, {1, "two.fits", "https://h.example/dir/two.fits"}, {1, "three.fits", "https://h.example/three.fits"}}},
 		{"quotes, escapes, continuation, CRLF", "#!/bin/sh\r\ncurl -o \"a \\\"b\\\".fits\" 'https://h.example/a%20b.fits'\r\ncurl \\\n  -o c\\ d.fits \\\n  https://h.example/c\r\n",
 			[]dl{{2, `a "b".fits`, "https://h.example/a%20b.fits"}, {3, "c d.fits", "https://h.example/c"}}},
+		{"line numbers count continued and quoted lines", "curl \\\n -o a https://h.example/a\ncurl -o 'b\nc' https://h.example/b\r\n\\\r\ncurl -o d https://h.example/d\n",
+			[]dl{{1, "a", "https://h.example/a"}, {3, "b\nc", "https://h.example/b"}, {6, "d", "https://h.example/d"}}},
 		{"comments, blank lines and other commands are skipped", "#!/bin/bash\n\n# sector 1\nmkdir -p data; cd data\necho \"100% left\"\n   \n" + lcLine + " # first\n",
 			[]dl{{7, lcName, mastDL + lcName}}},
 		{"wrappers, assignments, redirections and separators", "nohup nice -n 5 curl -o a.fits https://h.example/a > log.txt 2>&1 &\nLC_ALL=C curl -o b.fits https://h.example/b && curl -o c.fits https://h.example/c 2>/dev/null\n",
