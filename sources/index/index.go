@@ -150,6 +150,29 @@ type link struct {
 	size int64
 }
 
+// Link is one child of a directory in an HTML listing: its name, with a
+// trailing "/" for a subdirectory, its absolute URL, and its size when the
+// listing prints it in bytes (-1 otherwise).
+type Link struct {
+	Name string
+	URL  string
+	Size int64
+}
+
+// Links returns the immediate children of the directory dir (its URL, with
+// the trailing "/") that an HTML listing links to, in document order: the
+// rules of the index kind, so parent, sort, query and off-tree links are
+// left out. It is for tools that read a listing's structure (which
+// subdirectories exist) rather than mirror its files.
+func Links(dir *url.URL, body []byte) []Link {
+	ls := parseLinks(dir, body)
+	out := make([]Link, len(ls))
+	for i, l := range ls {
+		out[i] = Link{Name: l.rel, URL: l.url.String(), Size: l.size}
+	}
+	return out
+}
+
 // parseLinks extracts the immediate children of dir from an HTML listing.
 func parseLinks(dir *url.URL, body []byte) []link {
 	var out []link
