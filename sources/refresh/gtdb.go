@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,19 @@ var (
 	gtdbVersionRE = regexp.MustCompile(`^([0-9]+)\.([0-9]+)/$`)
 )
 
+// gtdbLess orders rows by release number, then product.
+func gtdbLess(a, b []string) bool {
+	ra, rb := atoi(strings.TrimPrefix(a[0], "release")), atoi(strings.TrimPrefix(b[0], "release"))
+	if ra != rb {
+		return ra < rb
+	}
+	return gtdbProductIndex(a[2]) < gtdbProductIndex(b[2])
+}
+
+func gtdbProductIndex(name string) int {
+	return slices.IndexFunc(gtdbProducts, func(p gtdbProduct) bool { return p.name == name })
+}
+
 // Refresh implements Refresher.
 func (g GTDB) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 	l := &dirLister{c: c, seen: map[string][]index.Link{}}
@@ -97,7 +111,7 @@ func (g GTDB) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 		return Table{}, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s lists no releaseNNN/ directories: is it GTDB's releases/ listing?", g.Releases)}
 	}
 	sort.Slice(releases, func(i, j int) bool { return releases[i].n < releases[j].n })
-	tab := Table{Columns: []string{"release", "version", "name", "path", "md5"}, Key: []string{"release", "name"}}
+	tab := Table{Columns: []string{"release", "version", "name", "path", "md5"}, Key: []string{"release", "name"}, Less: gtdbLess}
 	for _, r := range releases {
 		rows, err := g.release(ctx, l, r.n, r.dir)
 		if err != nil {

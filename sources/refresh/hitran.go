@@ -73,7 +73,9 @@ func (h HITRAN) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 		return Table{}, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s has no ISO = { ... } table: is it HAPI's hapi.py?", h.HAPI)}
 	}
 	sort.SliceStable(isos, func(a, b int) bool { return isos[a].mol < isos[b].mol })
-	tab := Table{Columns: []string{"mol", "molecule", "gid"}, Key: []string{"gid"}}
+	// Less orders by molecule only: within one, HAPI's order stands, and a
+	// kept row stays after the row it followed.
+	tab := Table{Columns: []string{"mol", "molecule", "gid"}, Key: []string{"gid"}, Less: func(a, b []string) bool { return atoi(a[0]) < atoi(b[0]) }}
 	for _, s := range isos {
 		tab.Rows = append(tab.Rows, []string{fmt.Sprintf("%02d", s.mol), s.name, s.gid})
 	}

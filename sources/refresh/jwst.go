@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
-	"strconv"
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/mast"
@@ -60,14 +59,13 @@ func (j JWST) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 	if len(programs) == 0 {
 		return Table{}, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("mast: %s found no public JWST observation", j.MAST)}
 	}
-	sort.Slice(programs, func(a, b int) bool {
-		x, _ := strconv.Atoi(programs[a])
-		y, _ := strconv.Atoi(programs[b])
-		return x < y || x == y && programs[a] < programs[b]
-	})
-	tab := Table{Columns: []string{"program"}, Key: []string{"program"}}
+	tab := Table{Columns: []string{"program"}, Key: []string{"program"}, Less: func(a, b []string) bool {
+		x, y := atoi(a[0]), atoi(b[0])
+		return x < y || x == y && a[0] < b[0]
+	}}
 	for _, p := range programs {
 		tab.Rows = append(tab.Rows, []string{p})
 	}
+	sort.Slice(tab.Rows, func(a, b int) bool { return tab.Less(tab.Rows[a], tab.Rows[b]) })
 	return tab, nil
 }

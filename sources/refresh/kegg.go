@@ -38,7 +38,7 @@ func (k KEGG) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 		return Table{}, err
 	}
 	seen := map[string]bool{}
-	tab := Table{Columns: []string{"org"}, Key: []string{"org"}}
+	tab := Table{Columns: []string{"org"}, Key: []string{"org"}, Less: func(a, b []string) bool { return a[0] < b[0] }}
 	for i, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if line == "" {
@@ -56,7 +56,7 @@ func (k KEGG) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 	if len(tab.Rows) == 0 {
 		return Table{}, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: k.List + " lists no organisms"}
 	}
-	sort.Slice(tab.Rows, func(i, j int) bool { return tab.Rows[i][0] < tab.Rows[j][0] })
+	sort.Slice(tab.Rows, func(i, j int) bool { return tab.Less(tab.Rows[i], tab.Rows[j]) })
 	return tab, nil
 }
 

@@ -28,6 +28,10 @@ type Table struct {
 	Columns []string
 	Key     []string
 	Rows    [][]string
+	// Less is the order of Rows, for placing the rows a merge keeps among
+	// them; rows it does not order stay where the merge put them. nil
+	// leaves kept rows after the row they followed in the file.
+	Less func(a, b []string) bool
 }
 
 // Refresher regenerates one registry table from a publisher's index.

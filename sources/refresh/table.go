@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -80,8 +81,9 @@ type Change struct {
 // Merge folds what a refresher read into the file the registry holds. The
 // result has the file's preamble and columns and the refresher's rows in
 // its order. A row the publisher no longer lists is never dropped
-// silently: it stays, right after the row it followed in the file, unless
-// prune is set, and Change.Gone names it either way.
+// silently: it stays unless prune is set, placed by the table's Less
+// (after the row it followed in the file, which settles ties), and
+// Change.Gone names it either way.
 func Merge(old File, t Table, prune bool) (File, Change, error) {
 	if !slices.Equal(old.Columns, t.Columns) {
 		return File{}, Change{}, fmt.Errorf("the table's columns are %s, the index gives %s", strings.Join(old.Columns, ", "), strings.Join(t.Columns, ", "))
@@ -132,6 +134,9 @@ func Merge(old File, t Table, prune bool) (File, Change, error) {
 	for _, r := range t.Rows {
 		out.Rows = append(out.Rows, r)
 		out.Rows = append(out.Rows, after[key(r)]...)
+	}
+	if t.Less != nil && len(ch.Gone) > 0 && !prune {
+		sort.SliceStable(out.Rows, func(i, j int) bool { return t.Less(out.Rows[i], out.Rows[j]) })
 	}
 	return out, ch, nil
 }

@@ -77,6 +77,18 @@ func TestMerge(t *testing.T) {
 			}
 		})
 	}
+	// With an order, kept rows go where it puts them: a new program lands
+	// among kept ones in number order.
+	progs := File{Columns: []string{"program"}, Rows: rows("1180 1366 2731 4446 6585")}
+	num := Table{Columns: progs.Columns, Key: []string{"program"}, Rows: rows("1180 2736 6585"),
+		Less: func(a, b []string) bool { return len(a[0]) < len(b[0]) || len(a[0]) == len(b[0]) && a[0] < b[0] }}
+	got, _, err := Merge(progs, num, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Trim(strings.ReplaceAll(string(got.Bytes()), "\n", " "), " "); s != "program 1180 1366 2731 2736 4446 6585" {
+		t.Errorf("ordered merge: %s", s)
+	}
 	for _, tc := range []struct {
 		t   Table
 		msg string

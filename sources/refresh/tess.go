@@ -48,6 +48,21 @@ var (
 // maxTESSSector bounds the sector numbers kept (see TESS).
 const maxTESSSector = 999
 
+// less orders rows by product, in the order of Products, then by sector.
+func (t TESS) less(a, b []string) bool {
+	pa, pb := slices.Index(t.Products, a[0]), slices.Index(t.Products, b[0])
+	if pa != pb {
+		return pa < pb
+	}
+	return atoi(a[1]) < atoi(b[1])
+}
+
+// atoi is a table value's number, 0 when it has none; for ordering.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
 // Refresh implements Refresher.
 func (t TESS) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 	body, err := listing.Get(ctx, c, t.Index)
@@ -85,7 +100,7 @@ func (t TESS) Refresh(ctx context.Context, c *http.Client) (Table, error) {
 	if scripts == 0 {
 		return Table{}, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s links no tesscurl_sector_<N>_<product>.sh scripts: is it MAST's bulk-download page or script directory?", t.Index)}
 	}
-	tab := Table{Columns: []string{"product", "sector"}, Key: []string{"product", "sector"}}
+	tab := Table{Columns: []string{"product", "sector"}, Key: []string{"product", "sector"}, Less: t.less}
 	for _, p := range t.Products {
 		var ns []int
 		for n := range sectors[p] {
