@@ -143,7 +143,7 @@ func acquireLease(ctx context.Context, b bucket.Bucket, key string, l Lease, joi
 	h := &leaseHandle{b: b, key: key, lease: l, ttl: ttl, now: now, log: log}
 	var cur Lease
 	for attempt := 0; attempt < 3; attempt++ {
-		err = b.CreateIfAbsent(ctx, key, data, opts)
+		err = bucket.CreateIfAbsent(ctx, b, key, data, opts)
 		if err == nil {
 			return h, nil
 		}
@@ -194,7 +194,7 @@ func (h *leaseHandle) renew(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = h.b.CreateIfAbsent(ctx, h.key, data, bucket.PutOptions{ContentType: "application/json", SizeHint: int64(len(data))})
+		err = bucket.CreateIfAbsent(ctx, h.b, h.key, data, bucket.PutOptions{ContentType: "application/json", SizeHint: int64(len(data))})
 		if !errors.Is(err, bucket.ErrExists) {
 			return err
 		}

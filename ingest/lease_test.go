@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -276,13 +277,31 @@ type raceAtShardLease struct {
 	once bool
 }
 
-func (r *raceAtShardLease) CreateIfAbsent(ctx context.Context, key string, data []byte, opts bucket.PutOptions) error {
-	err := r.Bucket.CreateIfAbsent(ctx, key, data, opts)
-	if err == nil && key != BucketLeaseKey && !r.once {
-		r.once = true
-		r.swap(ctx, r.Bucket)
+func (r *raceAtShardLease) Put(ctx context.Context, key string, rd io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
+	p, err := r.Bucket.Put(ctx, key, rd, opts)
+	if err != nil || !opts.IfNoneMatch || key == BucketLeaseKey {
+		return p, err
 	}
-	return err
+	return createdHook{p, func(ctx context.Context) {
+		if !r.once {
+			r.once = true
+			r.swap(ctx, r.Bucket)
+		}
+	}}, nil
+}
+
+// createdHook runs after once its Pending is committed.
+type createdHook struct {
+	bucket.Pending
+	after func(context.Context)
+}
+
+func (c createdHook) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
+	info, err := c.Pending.Commit(ctx)
+	if err == nil {
+		c.after(ctx)
+	}
+	return info, err
 }
 
 // A shard that joined its job's bucket lease checks it again once it holds
