@@ -88,6 +88,24 @@ func leaseKeys(t *testing.T, b bucket.Bucket) []string {
 	return keys
 }
 
+// liveLeases returns the lease objects that are not released: a run that
+// is over leaves the bucket lease behind marked released (see
+// BucketLeaseKey), and nothing else.
+func liveLeases(t *testing.T, b bucket.Bucket) []string {
+	t.Helper()
+	var live []string
+	for _, k := range leaseKeys(t, b) {
+		l, ok, err := readLease(context.Background(), b, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && !l.Released {
+			live = append(live, k)
+		}
+	}
+	return live
+}
+
 // Runs whose entries may overlap never write at once, whatever their
 // mode, selection or shard count: the second is refused, naming the first.
 func TestOverlappingSelectionsRefused(t *testing.T) {
@@ -146,7 +164,7 @@ func TestOverlappingSelectionsRefused(t *testing.T) {
 			if rec.Counts.Failed != 0 || rec.Counts.Done == 0 {
 				t.Errorf("the first run: %+v", rec.Counts)
 			}
-			if l := leaseKeys(t, b); len(l) != 0 {
+			if l := liveLeases(t, b); len(l) != 0 {
 				t.Errorf("leases left: %q", l)
 			}
 		})
@@ -180,7 +198,7 @@ func TestShardsOfOneJobRunTogether(t *testing.T) {
 			if rec0.Counts.Failed != 0 || rec0.Counts.Done+rec1.Counts.Done != len(fx.entries) {
 				t.Errorf("shards did %d and %d entries of %d: %+v %+v", rec0.Counts.Done, rec1.Counts.Done, len(fx.entries), rec0.Counts, rec1.Counts)
 			}
-			if l := leaseKeys(t, b); len(l) != 0 {
+			if l := liveLeases(t, b); len(l) != 0 {
 				t.Errorf("leases left after both shards: %q", l)
 			}
 		})
@@ -261,7 +279,7 @@ func TestExpiredLeasesTakenOver(t *testing.T) {
 			}
 			left := tt.left(job)
 			slices.Sort(left)
-			if l := leaseKeys(t, b); !slices.Equal(l, left) {
+			if l := liveLeases(t, b); !slices.Equal(l, left) {
 				t.Errorf("leases after the run: %q, want %q", l, left)
 			}
 		})
@@ -357,5 +375,97 @@ func TestJoinConfirmsBucketLease(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestOverlappingRunsRefused(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 2, 1, 100, nil)
+	b := mem.New()
+	c := fx.cfg(b, ModeBackfill)
+	now := time.Now()
+	held := Lease{Holder: "other-host/pid-7/r1", RunID: "r1", Acquired: now, Expires: now.Add(time.Hour)}
+	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(ctx, c)
+	var lh *LeaseHeldError
+	if !errors.As(err, &lh) || lh.Holder != held.Holder {
+		t.Fatalf("err = %v, want LeaseHeldError naming the holder", err)
+	}
+	if fx.srv.TotalRequests() != 0 {
+		t.Fatal("a refused run touched the source")
+	}
+	// A shard has no lease of its own to hide behind: the bucket lease of
+	// an unsharded run refuses it too.
+	c2 := c
+	c2.Shard = Shard{1, 2}
+	if _, err := Run(ctx, c2); !errors.As(err, &lh) || lh.Holder != held.Holder {
+		t.Fatalf("shard 1/2 while an unsharded run holds the bucket: err = %v, want LeaseHeldError", err)
+	}
+	// An expired lease is taken over.
+	held.Expires = now.Add(-time.Minute)
+	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, c); err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
+	}
+}
+
+func testEnv(b bucket.Bucket, ttl time.Duration) leaseEnv {
+	return leaseEnv{b: b, ttl: ttl, now: time.Now, log: discardLog()}
+}
+
+// A held lease is renewed every TTL/3 and cannot be taken meanwhile; when
+// another run's lease appears in its place, the next renewal reports the
+// loss once, as a LeaseLostError naming the new holder, and release then
+// leaves that lease alone.
+func TestLeaseRenewal(t *testing.T) {
+	ctx := context.Background()
+	b := mem.New()
+	key := LeasePrefix + "s.json"
+	// Renewed every 200 ms: generous enough that a loaded machine still
+	// renews before the 600 ms expiry.
+	h, err := acquireLease(ctx, testEnv(b, 600*time.Millisecond), key, Lease{Holder: "me", RunID: "r"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &runLease{bucket: h, stop: make(chan struct{}), log: discardLog()}
+	first, _, _ := readLease(ctx, b, key)
+	failed := make(chan error, 10)
+	rl.renewEvery(ctx, func(lease string, err error) { failed <- err })
+	time.Sleep(300 * time.Millisecond)
+	later, _, _ := readLease(ctx, b, key)
+	if !later.Expires.After(first.Expires) {
+		t.Fatalf("lease not renewed: %v then %v", first.Expires, later.Expires)
+	}
+	if _, err := acquireLease(ctx, testEnv(b, time.Minute), key, Lease{Holder: "you", RunID: "r2"}, false); err == nil {
+		t.Fatal("renewed lease was taken")
+	}
+	if len(failed) != 0 {
+		t.Fatalf("a renewal of a held lease was reported failed: %v", <-failed)
+	}
+	// Another run's lease in its place (ours expired while we stalled and
+	// was taken over): the next renewal reports the loss.
+	thief := Lease{Holder: "thief", RunID: "r3", Expires: time.Now().Add(time.Hour)}
+	writeJSON(ctx, b, key, thief)
+	select {
+	case err := <-failed:
+		if l := lostError(err); l == nil || l.Key != key || l.Holder != "thief" {
+			t.Fatalf("renewal failed with %v, want a LeaseLostError for %s naming thief", err, key)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a lost lease was never reported")
+	}
+	time.Sleep(500 * time.Millisecond) // two more renewal ticks
+	if len(failed) != 0 {
+		t.Errorf("the loss was reported again: %v", <-failed)
+	}
+	if err := rl.release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cur, ok, _ := readLease(ctx, b, key); !ok || cur.Holder != "thief" || cur.Released {
+		t.Fatalf("release touched the lease it lost: %+v (present %v)", cur.Lease, ok)
 	}
 }

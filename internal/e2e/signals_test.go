@@ -135,7 +135,7 @@ func TestE2ESigtermMidRun(t *testing.T) {
 			t.Errorf("run record %s: interrupted %v counts %+v failures %+v", k, rec.Interrupted, rec.Counts, rec.Failures)
 		}
 	}
-	if l := x.list(ingest.LeasePrefix); len(l) != 0 {
+	if l := x.liveLeases(); len(l) != 0 {
 		t.Errorf("interrupted run left its lease: %v", l)
 	}
 
@@ -230,11 +230,11 @@ func TestE2EKillMidRun(t *testing.T) {
 	if u := x.uploads(); len(u) != 0 {
 		t.Errorf("the rerun left the dead run's multipart uploads %q (were %q)\n%s", u, left, tail(r.stderr.String()))
 	}
-	if !strings.Contains(r.stderr.String(), "taking over expired lease") {
+	if !strings.Contains(r.stderr.String(), "taking over the lease of a run that is gone") {
 		t.Errorf("the rerun did not report taking over the expired lease:\n%s", tail(r.stderr.String()))
 	}
 	f.checkBytes(t, x, append(slices.Clone(f.small), f.big...))
-	if l := x.list(ingest.LeasePrefix); len(l) != 0 {
+	if l := x.liveLeases(); len(l) != 0 {
 		t.Errorf("leases after the rerun: %v", l)
 	}
 	x.run(exitOK, "verify", "--deep")
