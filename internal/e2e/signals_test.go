@@ -171,7 +171,7 @@ func TestE2ESigtermMidRun(t *testing.T) {
 }
 
 // kill -9 leaves multipart uploads and a live lease naming the dead
-// process behind. While it is live a rerun is refused (exit 2, nothing
+// process behind. While it is live a rerun is busy (exit 4, nothing
 // written); once it has expired, the rerun takes it over, aborts those
 // uploads, completes, and the bucket verifies.
 func TestE2EKillMidRun(t *testing.T) {
@@ -201,10 +201,10 @@ func TestE2EKillMidRun(t *testing.T) {
 		t.Errorf("lease holder %q does not name the dead run's pid %d", lease.Holder, p.cmd.Process.Pid)
 	}
 
-	// While the dead run's lease is live, a rerun is refused: it exits 2
+	// While the dead run's lease is live, a rerun is busy: it exits 4
 	// naming the holder, asks no source and writes nothing.
 	requests, objects := f.srv.TotalRequests(), len(x.list(""))
-	if r := x.run(exitUsage, "backfill", "--family", "small", "--family", "big"); !strings.Contains(r.stderr.String(), lease.Holder) {
+	if r := x.run(exitBusy, "backfill", "--family", "small", "--family", "big"); !strings.Contains(r.stderr.String(), lease.Holder) {
 		t.Errorf("refusal does not name the holder %q:\n%s", lease.Holder, r.stderr.String())
 	}
 	if n := f.srv.TotalRequests() - requests; n != 0 {
