@@ -144,7 +144,7 @@ func TestPolicyChecksCatch(t *testing.T) {
 		{"inline credential", "credentials from the Secret", func(cj *batchv1.CronJob) {
 			ctr(cj).Env = append(ctr(cj).Env, corev1.EnvVar{Name: "AWS_SECRET_ACCESS_KEY", Value: "x"})
 		}},
-		{"other bucket", "bucket", func(cj *batchv1.CronJob) { ctr(cj).Env[0].Value = "file://./mirror" }},
+		{"other bucket", "bucket", func(cj *batchv1.CronJob) { setEnv(cj, "ASTROINGEST_BUCKET", "file://./mirror") }},
 		{"metrics on other port", "metrics endpoint and push", func(cj *batchv1.CronJob) { setArg(cj, "--metrics-listen=", "--metrics-listen=:8080") }},
 		{"misspelt flag", "CLI contract", func(cj *batchv1.CronJob) { setArg(cj, "--workers=", "--worker=8") }},
 		{"flag value as next arg", "CLI contract", func(cj *batchv1.CronJob) { ctr(cj).Args = append(ctr(cj).Args, "--registry", "/r") }},
@@ -160,7 +160,36 @@ func TestPolicyChecksCatch(t *testing.T) {
 			}}, *rules...)
 		}},
 		{"disruption counted", "pod failure policy", func(cj *batchv1.CronJob) {
-			cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules = cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules[:1]
+			rules := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules
+			*rules = slices.DeleteFunc(*rules, func(r batchv1.PodFailurePolicyRule) bool { return len(r.OnPodConditions) > 0 })
+		}},
+		{"busy fails the Job", "pod failure policy", func(cj *batchv1.CronJob) {
+			r := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules[0]
+			r.OnExitCodes.Values = append(r.OnExitCodes.Values, 4)
+		}},
+		{"an OOM kill fails the Job", "pod failure policy", func(cj *batchv1.CronJob) {
+			r := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules[0]
+			r.OnExitCodes.Values = append(r.OnExitCodes.Values, 137)
+		}},
+		{"busy counted", "pod failure policy", func(cj *batchv1.CronJob) {
+			rules := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules
+			*rules = slices.DeleteFunc(*rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.OnExitCodes != nil && slices.Contains(r.OnExitCodes.Values, 4)
+			})
+		}},
+		{"replacement while terminating", "replacement only after termination", func(cj *batchv1.CronJob) {
+			cj.Spec.JobTemplate.Spec.PodReplacementPolicy = ptr(batchv1.TerminatingOrFailed)
+		}},
+		{"no replacement policy", "replacement only after termination", func(cj *batchv1.CronJob) {
+			cj.Spec.JobTemplate.Spec.PodReplacementPolicy = nil
+		}},
+		{"no Job uid", "lease identity from the downward API", func(cj *batchv1.CronJob) {
+			ctr(cj).Env = slices.DeleteFunc(ctr(cj).Env, func(e corev1.EnvVar) bool { return e.Name == "JOB_UID" })
+		}},
+		{"Job name typed in", "lease identity from the downward API", func(cj *batchv1.CronJob) { setEnv(cj, "JOB_NAME", "astroingest") }},
+		{"CronJob renamed, not its env", "lease identity from the downward API", func(cj *batchv1.CronJob) { cj.Name = "astroingest-nightly" }},
+		{"not indexed", "lease identity from the downward API", func(cj *batchv1.CronJob) {
+			cj.Spec.JobTemplate.Spec.CompletionMode = ptr(batchv1.NonIndexedCompletion)
 		}},
 		{"default backoff", "retries and deadline bounded", func(cj *batchv1.CronJob) { cj.Spec.JobTemplate.Spec.BackoffLimit = nil }},
 		{"hourly schedule", "cron schedule and deadlines", func(cj *batchv1.CronJob) { cj.Spec.Schedule = "0 * * * *" }},
@@ -192,9 +221,22 @@ func TestPolicyChecksCatch(t *testing.T) {
 	}
 }
 
+// setEnv sets the container's env name to a plain value.
+func setEnv(cj *batchv1.CronJob, name, value string) {
+	c := &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env[i] = corev1.EnvVar{Name: name, Value: value}
+			return
+		}
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
 func cronWorkload(cj *batchv1.CronJob) workload {
 	return workload{
 		source: "mutated " + cj.Name,
+		name:   cj.Name,
 		cron:   &cj.Spec,
 		job:    &cj.Spec.JobTemplate.Spec,
 		labels: cj.Spec.JobTemplate.Spec.Template.Labels,
@@ -399,5 +441,64 @@ func TestGrafanaConfigMap(t *testing.T) {
 	}
 	if cm.Data["astroingest.json"] != string(want) {
 		t.Error("ConfigMap data astroingest.json differs from grafana/astroingest.json")
+	}
+}
+
+// The checks that differ for the backfill Job fail on its own mistakes.
+func TestPolicyChecksCatchJob(t *testing.T) {
+	var base *batchv1.Job
+	for _, o := range build(t, "overlays/backfill") {
+		if j, ok := o.obj.(*batchv1.Job); ok {
+			base = j
+		}
+	}
+	if base == nil {
+		t.Fatal("no Job in overlays/backfill")
+	}
+	ctr := func(j *batchv1.Job) *corev1.Container { return &j.Spec.Template.Spec.Containers[0] }
+	tests := []struct {
+		name   string
+		check  string
+		mutate func(j *batchv1.Job)
+	}{
+		{"a CronJob name on a backfill", "lease identity from the downward API", func(j *batchv1.Job) {
+			ctr(j).Env = append(ctr(j).Env, corev1.EnvVar{Name: "CRONJOB_NAME", Value: "astroingest"})
+		}},
+		{"no Job uid", "lease identity from the downward API", func(j *batchv1.Job) {
+			ctr(j).Env = slices.DeleteFunc(ctr(j).Env, func(e corev1.EnvVar) bool { return e.Name == "JOB_UID" })
+		}},
+		{"replacement while terminating", "replacement only after termination", func(j *batchv1.Job) {
+			j.Spec.PodReplacementPolicy = ptr(batchv1.TerminatingOrFailed)
+		}},
+		{"busy counted", "pod failure policy", func(j *batchv1.Job) {
+			j.Spec.PodFailurePolicy.Rules = slices.DeleteFunc(j.Spec.PodFailurePolicy.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.OnExitCodes != nil && slices.Contains(r.OnExitCodes.Values, 4)
+			})
+		}},
+	}
+	checks := map[string]check{}
+	for _, c := range policyChecks() {
+		checks[c.name] = c
+	}
+	jobWorkload := func(j *batchv1.Job) workload {
+		return workload{source: "mutated " + j.Name, name: j.Name, job: &j.Spec, labels: j.Spec.Template.Labels, pod: &j.Spec.Template.Spec}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ok := checks[tt.check]
+			if !ok {
+				t.Fatalf("no check named %q", tt.check)
+			}
+			if err := c.fn(jobWorkload(base.DeepCopy())); err != nil {
+				t.Fatalf("check %q fails before the mutation: %v", tt.check, err)
+			}
+			j := base.DeepCopy()
+			tt.mutate(j)
+			if err := c.fn(jobWorkload(j)); err == nil {
+				t.Errorf("check %q passed a Job with %s", tt.check, tt.name)
+			} else {
+				t.Logf("caught: %v", err)
+			}
+		})
 	}
 }
