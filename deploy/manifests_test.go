@@ -91,15 +91,7 @@ func TestWorkloadPolicy(t *testing.T) {
 // TestPolicyChecksCatch shows that each check fails on the mistake it exists
 // for, starting from the real scheduled CronJob.
 func TestPolicyChecksCatch(t *testing.T) {
-	var base *batchv1.CronJob
-	for _, o := range build(t, "overlays/scheduled") {
-		if cj, ok := o.obj.(*batchv1.CronJob); ok {
-			base = cj
-		}
-	}
-	if base == nil {
-		t.Fatal("no CronJob in overlays/scheduled")
-	}
+	base := only[*batchv1.CronJob](t, "overlays/scheduled")
 	ctr := func(cj *batchv1.CronJob) *corev1.Container {
 		return &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
 	}
@@ -114,11 +106,7 @@ func TestPolicyChecksCatch(t *testing.T) {
 		}
 		c.Args = append(c.Args, arg)
 	}
-	tests := []struct {
-		name   string
-		check  string
-		mutate func(cj *batchv1.CronJob)
-	}{
+	tests := []mutation[*batchv1.CronJob]{
 		{"restart OnFailure", "restartPolicy Never", func(cj *batchv1.CronJob) { pod(cj).RestartPolicy = corev1.RestartPolicyOnFailure }},
 		{"short grace period", "grace period covers upload aborts", func(cj *batchv1.CronJob) { pod(cj).TerminationGracePeriodSeconds = ptr[int64](30) }},
 		{"root user", "pod security context", func(cj *batchv1.CronJob) { pod(cj).SecurityContext.RunAsUser = ptr[int64](0) }},
@@ -196,6 +184,37 @@ func TestPolicyChecksCatch(t *testing.T) {
 		{"concurrent runs", "cron schedule and deadlines", func(cj *batchv1.CronJob) { cj.Spec.ConcurrencyPolicy = batchv1.AllowConcurrent }},
 		{"local time zone", "cron schedule and deadlines", func(cj *batchv1.CronJob) { cj.Spec.TimeZone = nil }},
 	}
+	catches(t, base.DeepCopy, cronWorkload, tests)
+}
+
+// only returns the one object of type T in the build of dir.
+func only[T any](t *testing.T, dir string) T {
+	t.Helper()
+	var found []T
+	for _, o := range build(t, dir) {
+		if v, ok := o.obj.(T); ok {
+			found = append(found, v)
+		}
+	}
+	if len(found) != 1 {
+		var zero T
+		t.Fatalf("%d objects of type %T in %s, want one", len(found), zero, dir)
+	}
+	return found[0]
+}
+
+// mutation is one mistake in a workload of type T and the check that must
+// catch it.
+type mutation[T any] struct {
+	name   string
+	check  string
+	mutate func(T)
+}
+
+// catches runs each mutation on a fresh copy of the real workload and
+// wants its check to pass the copy and fail the mutated one.
+func catches[T any](t *testing.T, fresh func() T, asWorkload func(T) workload, tests []mutation[T]) {
+	t.Helper()
 	checks := map[string]check{}
 	for _, c := range policyChecks() {
 		checks[c.name] = c
@@ -206,14 +225,13 @@ func TestPolicyChecksCatch(t *testing.T) {
 			if !ok {
 				t.Fatalf("no check named %q", tt.check)
 			}
-			good := cronWorkload(base.DeepCopy())
-			if err := c.fn(good); err != nil {
+			if err := c.fn(asWorkload(fresh())); err != nil {
 				t.Fatalf("check %q fails before the mutation: %v", tt.check, err)
 			}
-			cj := base.DeepCopy()
-			tt.mutate(cj)
-			if err := c.fn(cronWorkload(cj)); err == nil {
-				t.Errorf("check %q passed a CronJob with %s", tt.check, tt.name)
+			w := fresh()
+			tt.mutate(w)
+			if err := c.fn(asWorkload(w)); err == nil {
+				t.Errorf("check %q passed a workload with %s", tt.check, tt.name)
 			} else {
 				t.Logf("caught: %v", err)
 			}
@@ -446,21 +464,9 @@ func TestGrafanaConfigMap(t *testing.T) {
 
 // The checks that differ for the backfill Job fail on its own mistakes.
 func TestPolicyChecksCatchJob(t *testing.T) {
-	var base *batchv1.Job
-	for _, o := range build(t, "overlays/backfill") {
-		if j, ok := o.obj.(*batchv1.Job); ok {
-			base = j
-		}
-	}
-	if base == nil {
-		t.Fatal("no Job in overlays/backfill")
-	}
+	base := only[*batchv1.Job](t, "overlays/backfill")
 	ctr := func(j *batchv1.Job) *corev1.Container { return &j.Spec.Template.Spec.Containers[0] }
-	tests := []struct {
-		name   string
-		check  string
-		mutate func(j *batchv1.Job)
-	}{
+	tests := []mutation[*batchv1.Job]{
 		{"a CronJob name on a backfill", "lease identity from the downward API", func(j *batchv1.Job) {
 			ctr(j).Env = append(ctr(j).Env, corev1.EnvVar{Name: "CRONJOB_NAME", Value: "astroingest"})
 		}},
@@ -476,29 +482,8 @@ func TestPolicyChecksCatchJob(t *testing.T) {
 			})
 		}},
 	}
-	checks := map[string]check{}
-	for _, c := range policyChecks() {
-		checks[c.name] = c
-	}
 	jobWorkload := func(j *batchv1.Job) workload {
 		return workload{source: "mutated " + j.Name, name: j.Name, job: &j.Spec, labels: j.Spec.Template.Labels, pod: &j.Spec.Template.Spec}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, ok := checks[tt.check]
-			if !ok {
-				t.Fatalf("no check named %q", tt.check)
-			}
-			if err := c.fn(jobWorkload(base.DeepCopy())); err != nil {
-				t.Fatalf("check %q fails before the mutation: %v", tt.check, err)
-			}
-			j := base.DeepCopy()
-			tt.mutate(j)
-			if err := c.fn(jobWorkload(j)); err == nil {
-				t.Errorf("check %q passed a Job with %s", tt.check, tt.name)
-			} else {
-				t.Logf("caught: %v", err)
-			}
-		})
-	}
+	catches(t, base.DeepCopy, jobWorkload, tests)
 }

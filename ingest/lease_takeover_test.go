@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,25 +14,8 @@ import (
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/internal/proctest"
 )
-
-// syncBuffer is a log destination safe for a run's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func pod(job, uid string, index int) *Workload {
 	return &Workload{Job: job, JobUID: uid, Index: index}
@@ -81,7 +63,7 @@ func TestLiveLeaseTakeover(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFixture(t, 4, 1, 100, nil)
 			b := &staleRecorder{Bucket: mem.New()}
-			var logs syncBuffer
+			var logs proctest.Buffer
 			c := fx.cfg(b, ModeBackfill)
 			c.Workload, c.BreakLease = tt.me, tt.breakName
 			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -68,12 +68,8 @@ func TestE2EFaultMatrix(t *testing.T) {
 		{
 			name: "kill -9 of a Job's pod mid-upload, its replacement at once",
 			fault: func(t *testing.T, w *faultWorld) *proc {
-				p := w.f.startMidUploadWith(t, w.x, jobPod)
-				killed := w.kill(t, p)
-				w.f.srv.ClearFaults()
-				r := w.x.runWith(exitOK, jobPod, backfill...)
-				w.tookOver(t, r, killed.Holder)
-				return r
+				killed := w.kill(t, w.f.startMidUploadWith(t, w.x, jobPod))
+				return w.takeOver(t, jobPod, killed.Holder)
 			},
 			wantExit: exitOK,
 		},
@@ -88,16 +84,7 @@ func TestE2EFaultMatrix(t *testing.T) {
 				if err := w.x.gw.Restart(w.x.ctx()); err != nil {
 					t.Fatal(err)
 				}
-				leases := w.x.liveLeases()
-				if len(leases) != 1 {
-					t.Fatalf("live leases after the outage: %q, want the dead run's", leases)
-				}
-				var dead ingest.Lease
-				w.x.getJSON(leases[0], &dead)
-				w.f.srv.ClearFaults()
-				r := w.x.runWith(exitOK, cronRun2, backfill...)
-				w.tookOver(t, r, dead.Holder)
-				return r
+				return w.takeOver(t, cronRun2, w.deadLease(t, "the outage").Holder)
 			},
 			wantExit: exitOK,
 		},
@@ -163,8 +150,7 @@ func TestE2EFaultMatrix(t *testing.T) {
 		{
 			name: "kill -9 outside Kubernetes: busy until --break-lease",
 			fault: func(t *testing.T, w *faultWorld) *proc {
-				p := w.f.startMidUpload(t, w.x)
-				killed := w.kill(t, p)
+				killed := w.kill(t, w.f.startMidUpload(t, w.x))
 				before, uploads := w.x.list(""), w.x.uploads()
 				r := w.x.run(exitBusy, backfill...)
 				if !strings.Contains(r.stderr.String(), killed.Holder) || !strings.Contains(r.stderr.String(), "--break-lease") {
@@ -186,8 +172,7 @@ func TestE2EFaultMatrix(t *testing.T) {
 		{
 			name: "kill -9 outside Kubernetes: the lease expires",
 			fault: func(t *testing.T, w *faultWorld) *proc {
-				p := w.f.startMidUpload(t, w.x)
-				killed := w.kill(t, p)
+				killed := w.kill(t, w.f.startMidUpload(t, w.x))
 				// The TTL is 10 minutes: the expiry is moved to the moment
 				// of the kill, as if that time had passed.
 				killed.Expires = time.Now().UTC()
@@ -195,10 +180,7 @@ func TestE2EFaultMatrix(t *testing.T) {
 				if _, err := w.x.s3.PutObject(w.x.ctx(), &awss3.PutObjectInput{Bucket: aws.String(w.x.bucket), Key: aws.String(ingest.BucketLeaseKey), Body: bytes.NewReader(data)}); err != nil {
 					t.Fatal(err)
 				}
-				w.f.srv.ClearFaults()
-				r := w.x.run(exitOK, backfill...)
-				w.tookOver(t, r, killed.Holder)
-				return r
+				return w.takeOver(t, nil, killed.Holder)
 			},
 			wantExit: exitOK,
 		},
@@ -253,24 +235,34 @@ func (w *faultWorld) kill(t *testing.T, p *proc) ingest.Lease {
 	if len(w.x.uploads()) == 0 {
 		t.Fatal("no multipart upload left after kill -9; the test did not catch the run mid-upload")
 	}
+	return w.deadLease(t, "kill -9")
+}
+
+// deadLease returns the one live lease, that of the run the fault ended.
+func (w *faultWorld) deadLease(t *testing.T, after string) ingest.Lease {
+	t.Helper()
 	leases := w.x.liveLeases()
 	if len(leases) != 1 {
-		t.Fatalf("live leases after kill -9: %q, want the dead run's", leases)
+		t.Fatalf("live leases after %s: %q, want the dead run's", after, leases)
 	}
 	var l ingest.Lease
 	w.x.getJSON(leases[0], &l)
 	return l
 }
 
-// tookOver checks that r reported taking over the holder's lease.
-func (w *faultWorld) tookOver(t *testing.T, r *proc, holder string) {
+// takeOver runs the backfill again at full speed with env, expecting it to
+// take over holder's lease at once, and returns it.
+func (w *faultWorld) takeOver(t *testing.T, env []string, holder string) *proc {
 	t.Helper()
+	w.f.srv.ClearFaults()
+	r := w.x.runWith(exitOK, env, backfill...)
 	for _, l := range logLines(r.stderr.String()) {
 		if l["msg"] == "taking over the lease of a run that is gone" && l["holder"] == holder {
-			return
+			return r
 		}
 	}
 	t.Errorf("the run did not report taking over %s's lease:\n%s", holder, tail(r.stderr.String()))
+	return r
 }
 
 // unchanged checks that the bucket holds what before held.
