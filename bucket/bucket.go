@@ -61,6 +61,12 @@ type PutOptions struct {
 	IfMatch string
 	// IfNoneMatch makes Commit conditional: it commits only if no object
 	// exists under the key. It may not be combined with IfMatch.
+	//
+	// A remote backend retries a request whose answer was lost, and the
+	// retry of a conditional write that did land fails its condition
+	// against the write itself: ErrPrecondition then does not prove that
+	// another writer came first. A caller for whom it matters compares what
+	// the key holds with what it wrote (ingest's leases do).
 	IfNoneMatch bool
 }
 

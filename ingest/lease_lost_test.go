@@ -14,6 +14,7 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
 	"github.com/astroingest/astroingest/internal/emulator"
+	"github.com/astroingest/astroingest/internal/proctest"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -80,14 +81,9 @@ func TestLostLeaseStopsTheRun(t *testing.T) {
 				rec, err := Run(ctx, c)
 				done <- result{rec, err}
 			}()
-			first := ManifestKey(fx.entries[0].ID)
-			deadline := time.Now().Add(5 * time.Second)
-			for fx.srv.Inflight() < 3 || !exists(b, first) || !allExist(b, committed) {
-				if time.Now().After(deadline) {
-					t.Fatal("the run did not reach three held downloads after their entries' first objects, and one finished entry")
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
+			proctest.WaitFor(t, 5*time.Second, "three held downloads after their entries' first objects, and one finished entry", func() bool {
+				return fx.srv.Inflight() == 3 && allExist(b, append(committed, ManifestKey(fx.entries[0].ID)))
+			})
 			before := snapshot(t, b)
 			delete(before, BucketLeaseKey)
 			tt.fault(ctx, b)
@@ -98,19 +94,7 @@ func TestLostLeaseStopsTheRun(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the run went on after losing its lease")
 			}
-			lost := lostError(r.err)
-			if lost == nil || lost.Key != BucketLeaseKey || lost.Holder != tt.thief {
-				t.Fatalf("Run: %v, want a LeaseLostError for %s naming %q", r.err, BucketLeaseKey, tt.thief)
-			}
-			rec := r.rec
-			if rec == nil || rec.Interrupted || rec.RecordKey != "" || rec.Counts.Done != 1 || rec.Counts.Failed != 3 || rec.Counts.Unfinished != 0 {
-				t.Fatalf("record %+v, want 1 done, 3 failed, not interrupted, not written", rec)
-			}
-			for _, f := range rec.Failures {
-				if f.Reason != sources.ReasonLeaseLost {
-					t.Errorf("failure %+v, want reason %s", f, sources.ReasonLeaseLost)
-				}
-			}
+			checkLostRun(t, r.rec, r.err, tt.thief)
 			after := snapshot(t, b)
 			delete(after, BucketLeaseKey)
 			if !maps.Equal(after, before) {
@@ -132,6 +116,25 @@ func TestLostLeaseStopsTheRun(t *testing.T) {
 	}
 }
 
+// checkLostRun checks what Run returned after losing its lease to thief
+// ("" for nobody): the LeaseLostError, and a record that was not written
+// whose cut entries failed with reason lease_lost.
+func checkLostRun(t *testing.T, rec *RunRecord, err error, thief string) {
+	t.Helper()
+	lost := lostError(err)
+	if lost == nil || lost.Key != BucketLeaseKey || lost.Holder != thief {
+		t.Fatalf("Run: %v, want a LeaseLostError for %s naming %q", err, BucketLeaseKey, thief)
+	}
+	if rec == nil || rec.Interrupted || rec.RecordKey != "" || rec.Counts.Done != 1 || rec.Counts.Failed != 3 || rec.Counts.Unfinished != 0 {
+		t.Fatalf("record %+v, want 1 done, 3 failed, not interrupted, not written", rec)
+	}
+	for _, f := range rec.Failures {
+		if f.Reason != sources.ReasonLeaseLost {
+			t.Errorf("failure %+v, want reason %s", f, sources.ReasonLeaseLost)
+		}
+	}
+}
+
 func allExist(b bucket.Reader, keys []string) bool {
 	for _, k := range keys {
 		if !exists(b, k) {
@@ -144,33 +147,6 @@ func allExist(b bucket.Reader, keys []string) bool {
 func exists(b bucket.Reader, key string) bool {
 	_, err := b.Stat(context.Background(), key)
 	return err == nil
-}
-
-// A failed renewal is only transient while the lease cannot expire before
-// the next one: then it is lost.
-func TestRenewalFailsUntilExpiry(t *testing.T) {
-	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	b := &leaseFaults{Bucket: mem.New()}
-	env := leaseEnv{b: b, ttl: 9 * time.Minute, now: func() time.Time { return now }, log: discardLog()}
-	h, err := acquireLease(ctx, env, BucketLeaseKey, Lease{Holder: "me", RunID: "r"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.failing.Store(true)
-	now = now.Add(3 * time.Minute) // expires in 6 min, next renewal in 3
-	if err := h.renew(ctx); err == nil || lostError(err) != nil || !errors.Is(err, errLeaseWrite) {
-		t.Fatalf("first failed renewal: %v, want the transient error", err)
-	}
-	now = now.Add(3 * time.Minute) // expires in 3 min, the next renewal would be too late
-	err = h.renew(ctx)
-	if l := lostError(err); l == nil || !errors.Is(err, errLeaseWrite) {
-		t.Fatalf("second failed renewal: %v, want a LeaseLostError wrapping the cause", err)
-	}
-	b.failing.Store(false)
-	if err := h.renew(ctx); lostError(err) == nil {
-		t.Fatalf("renewal after the loss: %v, want it to stay lost", err)
-	}
 }
 
 // The fence refuses every write of a run that lost its lease, and a

@@ -62,7 +62,9 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	defer stop(nil)
 	lh.renewEvery(ctx, func(lease string, err error) {
 		if lost := lostError(err); lost != nil {
-			log.Error("lease lost: stopping, writing nothing more", "lease", lease, "err", err)
+			// The loss itself is the run's error (Run returns it); the
+			// log marks the moment, since stopping takes a while.
+			log.Warn("lease lost: stopping, writing nothing more", "lease", lease, "holder", lost.Holder)
 			stop(lost)
 			return
 		}

@@ -135,23 +135,34 @@ func TestIngestCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != exitFailed || len(vr.Problems) != 1 || vr.Problems[0].Kind != ingest.ProblemWrongHash {
 		t.Fatalf("verify --deep: exit %d %s", code, out)
 	}
+}
 
-	// A live lease held by another run makes the run busy: exit 4, naming
-	// the holder and the way to take its lease over, nothing written.
+// A live lease held by another run makes the run busy: exit 4, naming
+// the holder and the way to take its lease over, with nothing written;
+// --break-lease takes it over only when it names that holder.
+func TestBusyAndBreakLease(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("data")) }))
+	defer srv.Close()
+	reg := testRegistry(t, srv)
+	dir := t.TempDir()
+	bkt := "file://" + dir
+	ctx := context.Background()
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := dispatch(ctx, args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
 	fb, err := fsbucket.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	held := ingest.Lease{Holder: "elsewhere/pid-1/x", RunID: "x", Expires: time.Now().Add(time.Hour)}
 	data, _ := json.Marshal(held)
-	if err := fb.Delete(ctx, ingest.BucketLeaseKey); err != nil {
-		t.Fatal(err)
-	}
 	if err := bucket.CreateIfAbsent(ctx, fb, ingest.BucketLeaseKey, data, bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	runs, _ := os.ReadDir(filepath.Join(dir, "annotations", "runs"))
-	if code, _, stderr = run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt); code != exitBusy ||
+	if code, _, stderr := run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt); code != exitBusy ||
 		!strings.Contains(stderr, "busy") || !strings.Contains(stderr, `--break-lease "elsewhere/pid-1/x"`) {
 		t.Fatalf("held lease: exit %d, want %d naming the holder and --break-lease:\n%s", code, exitBusy, stderr)
 	}
@@ -160,10 +171,10 @@ func TestIngestCommands(t *testing.T) {
 	}
 	// --break-lease naming someone else changes nothing; naming the holder
 	// takes the lease over, with a warning.
-	if code, _, stderr = run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt, "--break-lease", "elsewhere/pid-2/y"); code != exitBusy {
+	if code, _, stderr := run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt, "--break-lease", "elsewhere/pid-2/y"); code != exitBusy {
 		t.Fatalf("--break-lease of another holder: exit %d, want %d\n%s", code, exitBusy, stderr)
 	}
-	code, _, stderr = run("backfill", "--source", "t-[ab]", "--registry", reg, "--bucket", bkt, "--break-lease", "elsewhere/pid-1/x")
+	code, _, stderr := run("backfill", "--source", "t-[ab]", "--registry", reg, "--bucket", bkt, "--break-lease", "elsewhere/pid-1/x")
 	if code != exitOK || !strings.Contains(stderr, "taking over the lease") || !strings.Contains(stderr, "elsewhere/pid-1/x") {
 		t.Fatalf("--break-lease of the holder: exit %d, want 0 with a warning naming it\n%s", code, stderr)
 	}

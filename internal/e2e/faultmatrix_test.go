@@ -64,7 +64,14 @@ type faultRow struct {
 // here; other faults (login pages, odd names, DNS, redirects, MAST) are
 // rows to add.
 func TestE2EFaultMatrix(t *testing.T) {
-	rows := []faultRow{
+	for _, row := range faultRows() {
+		t.Run(row.name, func(t *testing.T) { row.check(t) })
+	}
+}
+
+// faultRows are the rows of TestE2EFaultMatrix.
+func faultRows() []faultRow {
+	return []faultRow{
 		{
 			name: "kill -9 of a Job's pod mid-upload, its replacement at once",
 			fault: func(t *testing.T, w *faultWorld) *proc {
@@ -185,44 +192,45 @@ func TestE2EFaultMatrix(t *testing.T) {
 			wantExit: exitOK,
 		},
 	}
-	for _, row := range rows {
-		t.Run(row.name, func(t *testing.T) {
-			w := &faultWorld{x: newE2E(t)}
-			w.f = newInterruptFixture(t, w.x)
-			r := row.fault(t, w)
-			if r.code != row.wantExit {
-				t.Fatalf("exit %d, want %d\n%s", r.code, row.wantExit, tail(r.stderr.String()))
-			}
-			if row.wantReason != "" {
-				var rec ingest.RunRecord
-				if err := json.Unmarshal([]byte(r.stdout.String()), &rec); err != nil {
-					t.Fatalf("summary: %v\n%s", err, tail(r.stdout.String()))
-				}
-				if !slices.ContainsFunc(rec.Failures, func(f ingest.Failure) bool { return f.Reason == row.wantReason }) {
-					t.Errorf("summary failures %+v, want one with reason %s", rec.Failures, row.wantReason)
-				}
-			}
-			if u := w.x.uploads(); len(u) != 0 && !row.keepsUploads {
-				t.Errorf("multipart uploads left: %q", u)
-			}
-			w.noPartialObject(t)
+}
 
-			var env, args []string
-			if row.next != nil {
-				env, args = row.next(w)
-			}
-			w.f.srv.ClearFaults()
-			w.x.runWith(exitOK, env, append(slices.Clone(backfill), args...)...)
-			w.f.checkBytes(t, w.x, append(slices.Clone(w.f.small), w.f.big...))
-			if u := w.x.uploads(); len(u) != 0 {
-				t.Errorf("multipart uploads left after the next run: %q", u)
-			}
-			if l := w.x.liveLeases(); len(l) != 0 {
-				t.Errorf("live leases after the next run: %q", l)
-			}
-			w.x.run(exitOK, "verify", "--deep")
-		})
+// check runs the row in a world of its own and holds it to the matrix's
+// promise.
+func (row faultRow) check(t *testing.T) {
+	w := &faultWorld{x: newE2E(t)}
+	w.f = newInterruptFixture(t, w.x)
+	r := row.fault(t, w)
+	if r.code != row.wantExit {
+		t.Fatalf("exit %d, want %d\n%s", r.code, row.wantExit, tail(r.stderr.String()))
 	}
+	if row.wantReason != "" {
+		var rec ingest.RunRecord
+		if err := json.Unmarshal([]byte(r.stdout.String()), &rec); err != nil {
+			t.Fatalf("summary: %v\n%s", err, tail(r.stdout.String()))
+		}
+		if !slices.ContainsFunc(rec.Failures, func(f ingest.Failure) bool { return f.Reason == row.wantReason }) {
+			t.Errorf("summary failures %+v, want one with reason %s", rec.Failures, row.wantReason)
+		}
+	}
+	if u := w.x.uploads(); len(u) != 0 && !row.keepsUploads {
+		t.Errorf("multipart uploads left: %q", u)
+	}
+	w.noPartialObject(t)
+
+	var env, args []string
+	if row.next != nil {
+		env, args = row.next(w)
+	}
+	w.f.srv.ClearFaults()
+	w.x.runWith(exitOK, env, append(slices.Clone(backfill), args...)...)
+	w.f.checkBytes(t, w.x, append(slices.Clone(w.f.small), w.f.big...))
+	if u := w.x.uploads(); len(u) != 0 {
+		t.Errorf("multipart uploads left after the next run: %q", u)
+	}
+	if l := w.x.liveLeases(); len(l) != 0 {
+		t.Errorf("live leases after the next run: %q", l)
+	}
+	w.x.run(exitOK, "verify", "--deep")
 }
 
 // kill kills p with SIGKILL mid-upload and returns the lease it left.
