@@ -46,7 +46,9 @@ func preconditionFailed(err error, opts bucket.PutOptions) bool {
 	case httpStatus(err) == http.StatusPreconditionFailed,
 		errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict"):
 		return true
-	case opts.IfMatch != "" && errors.Is(mapErr(err), fs.ErrNotExist):
+	case opts.IfMatch != "" && errors.Is(mapErr(err), fs.ErrNotExist) && !isNoSuchUpload(err):
+		// (A vanished multipart upload is a 404 too, and no answer to
+		// the condition.)
 		return true
 	}
 	return false
