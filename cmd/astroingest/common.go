@@ -154,9 +154,6 @@ func (readOnlyBucket) Put(context.Context, string, io.Reader, bucket.PutOptions)
 	return nil, errReadOnly
 }
 func (readOnlyBucket) Delete(context.Context, string) error { return errReadOnly }
-func (readOnlyBucket) CreateIfAbsent(context.Context, string, []byte, bucket.PutOptions) error {
-	return errReadOnly
-}
 
 // checkReachable stats a key that does not exist: "not found" proves the
 // endpoint, the credentials and the bucket are all right, and writes nothing.
