@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -260,14 +261,14 @@ func defInt(n *int, v int) {
 }
 
 // secrets are the values of every credential variable, for redaction.
-func (c *Config) secrets() redactor {
+func (c *Config) secrets() redact.Redactor {
 	var vs []string
 	for _, h := range c.Hosts.Policies() {
 		if h.Credential != nil && h.Credential.Env != "" {
 			vs = append(vs, c.Getenv(h.Credential.Env))
 		}
 	}
-	return newRedactor(vs...)
+	return redact.New(vs...)
 }
 
 func (c *Config) planInput() planInput {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -52,7 +53,7 @@ func objectKeys(e sources.Entry, objs []sources.Object) ([]string, error) {
 			k += "/" + o.Name
 		}
 		if err := bucket.ValidateKey(k); err != nil {
-			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redactURL(o.URL, false), err), Err: err}
+			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redact.URL(o.URL), err), Err: err}
 		}
 		if seen[k] {
 			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("listing names key %s twice", k)}

@@ -63,24 +63,6 @@ func TestShardsCoverEveryEntryOnce(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"1024", 1024, false}, {"10M", 10 << 20, false}, {"1.5G", 3 << 29, false},
-		{"2Ti", 2 << 40, false}, {"500k", 500 << 10, false}, {"10MiB", 10 << 20, false},
-		{"", 0, true}, {"-1", 0, true}, {"ten", 0, true}, {"1X", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := ParseBytes(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("ParseBytes(%q) = %d, %v", tt.in, got, err)
-		}
-	}
-}
-
 // A secret from the environment reaches only its own host and appears in no
 // log line, run record, manifest, error or metric, even when a server echoes
 // it back inside an error.

@@ -3,6 +3,7 @@ package ingest
 import (
 	"sync"
 
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -36,10 +37,10 @@ type outcomes struct {
 	rec  *RunRecord
 	prog *progress
 	m    *Metrics
-	red  redactor
+	red  redact.Redactor
 }
 
-func newOutcomes(rec *RunRecord, prog *progress, m *Metrics, red redactor) *outcomes {
+func newOutcomes(rec *RunRecord, prog *progress, m *Metrics, red redact.Redactor) *outcomes {
 	return &outcomes{rec: rec, prog: prog, m: m, red: red}
 }
 

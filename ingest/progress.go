@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/astroingest/astroingest/internal/units"
 )
 
 // progress counts a run for the display. Counters are atomics because
@@ -74,19 +76,5 @@ func (p *progress) line() string {
 		eta = (time.Duration(float64(el) / float64(done) * float64(total-done))).Round(time.Second).String()
 	}
 	return fmt.Sprintf("entries %d/%d  %s  %s/s  ETA %s  failed %d",
-		done, total, HumanBytes(p.bytes.Load()), HumanBytes(int64(p.rate())), eta, p.failed.Load())
-}
-
-// HumanBytes renders a byte count with binary units.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+		done, total, units.FormatBytes(p.bytes.Load()), units.FormatBytes(int64(p.rate())), eta, p.failed.Load())
 }

@@ -413,7 +413,7 @@ func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, std
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tFAMILY\tSELECTED\tTO FETCH\tFRESH\tSKIPPED\tEST. BYTES")
 	for _, r := range c.Families {
-		est := ingest.HumanBytes(r.EstimatedBytes)
+		est := units.FormatBytes(r.EstimatedBytes)
 		if r.UnknownSize > 0 {
 			est += fmt.Sprintf(" + %d unknown", r.UnknownSize)
 		}
@@ -423,7 +423,7 @@ func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, std
 	fmt.Fprintf(stdout, "\nselected %d: %d to fetch (%d new, %d due), %d fresh, %d gated, %d missing credentials, %d stale\n",
 		c.Selected, c.ToFetch, c.New, c.Due, c.Fresh, c.Gated, c.AuthMissing, c.Stale)
 	fmt.Fprintf(stdout, "estimated %s from the last manifests; %d entries never fetched (size unknown)\n",
-		ingest.HumanBytes(c.EstimatedBytes), c.UnknownSize)
+		units.FormatBytes(c.EstimatedBytes), c.UnknownSize)
 	return exitOK
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/internal/redact"
+	"github.com/astroingest/astroingest/internal/units"
 )
 
 const verifyHelp = `
@@ -71,7 +72,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			mode = "sizes and sha256"
 		}
 		fmt.Fprintf(stdout, "checked %d manifests, %d objects (%s, %s): %d problem(s)\n",
-			rep.Manifests, rep.Objects, ingest.HumanBytes(rep.Bytes), mode, len(rep.Problems))
+			rep.Manifests, rep.Objects, units.FormatBytes(rep.Bytes), mode, len(rep.Problems))
 		if ids := repairable(rep.Problems); len(ids) > 0 {
 			fmt.Fprintf(stdout, "to repair %s, fetch again:\n", plural(len(ids), "damaged entry"))
 			for _, id := range ids {
