@@ -30,11 +30,11 @@ type Catalog struct {
 }
 
 // AllManifests reads every manifest in the bucket, in key order.
-func AllManifests(ctx context.Context, b bucket.Bucket) ([]*Manifest, error) {
+func AllManifests(ctx context.Context, b bucket.Reader) ([]*Manifest, error) {
 	return allManifests(ctx, b, nil)
 }
 
-func allManifests(ctx context.Context, b bucket.Bucket, known *knownManifests) ([]*Manifest, error) {
+func allManifests(ctx context.Context, b bucket.Reader, known *knownManifests) ([]*Manifest, error) {
 	var infos []bucket.ObjectInfo
 	for info, err := range b.List(ctx, ManifestPrefix) {
 		if err != nil {

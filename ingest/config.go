@@ -185,9 +185,6 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) defaults() error {
-	if c.Bucket == nil {
-		return &UsageError{Msg: "no bucket configured"}
-	}
 	if c.Workers == 0 {
 		c.Workers = 4
 	}

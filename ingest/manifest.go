@@ -95,7 +95,7 @@ func newManifest(e sources.Entry) *Manifest {
 }
 
 // ReadManifest returns the entry's manifest, or nil when there is none.
-func ReadManifest(ctx context.Context, b bucket.Bucket, id string) (*Manifest, error) {
+func ReadManifest(ctx context.Context, b bucket.Reader, id string) (*Manifest, error) {
 	var m Manifest
 	ok, err := readJSON(ctx, b, ManifestKey(id), &m)
 	if err != nil || !ok {
@@ -104,7 +104,7 @@ func ReadManifest(ctx context.Context, b bucket.Bucket, id string) (*Manifest, e
 	return &m, nil
 }
 
-func readJSON(ctx context.Context, b bucket.Bucket, key string, v any) (bool, error) {
+func readJSON(ctx context.Context, b bucket.Reader, key string, v any) (bool, error) {
 	rc, err := b.Open(ctx, key, nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil

@@ -246,7 +246,7 @@ func TestPlanWritesNothing(t *testing.T) {
 	fx.srv.SetFile("/e002/f0.dat", []byte("x"), time.Now())
 	before := snapshot(t, b)
 	reqs := fx.srv.TotalRequests()
-	p, err := BuildPlan(ctx, fx.cfg(b, ModeRun))
+	p, err := BuildPlan(ctx, b, fx.cfg(b, ModeRun))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +260,14 @@ func TestPlanWritesNothing(t *testing.T) {
 	if got.Selected != 6 || got.Fresh != 4 || got.New != 2 || got.ToFetch != 2 || got.UnknownSize != 2 || got.ByDomain["climate"] != 2 {
 		t.Fatalf("counts %+v", got)
 	}
-	pb, err := BuildPlan(ctx, Config{Bucket: b, Entries: fx.entries, Mode: ModeBackfill, Selection: Selection{Domains: []string{"climate"}}})
+	pb, err := BuildPlan(ctx, b, Config{Entries: fx.entries, Mode: ModeBackfill, Selection: Selection{Domains: []string{"climate"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bc := pb.Counts(); bc.Due != 2 || bc.EstimatedBytes == 0 {
 		t.Fatalf("backfill plan %+v", bc)
 	}
-	if _, err := BuildPlan(ctx, Config{Bucket: b, Mode: ModeBackfill}); err == nil {
+	if _, err := BuildPlan(ctx, b, Config{Mode: ModeBackfill}); err == nil {
 		t.Fatal("backfill without a selection accepted")
 	}
 }

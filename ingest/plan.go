@@ -167,7 +167,7 @@ const listManifestsAbove = 64
 
 // readManifests returns the last manifest of every selected entry (nil when
 // there is none) and, when it listed them, their ETags by key.
-func readManifests(ctx context.Context, b bucket.Bucket, entries []sources.Entry, sel []int) ([]*Manifest, map[string]string, error) {
+func readManifests(ctx context.Context, b bucket.Reader, entries []sources.Entry, sel []int) ([]*Manifest, map[string]string, error) {
 	var etags map[string]string
 	if len(sel) > listManifestsAbove {
 		etags = map[string]string{}
@@ -294,7 +294,7 @@ func (p *Plan) Counts() PlanCounts {
 
 // planInput is what planning needs; both Config and the plan command fill it.
 type planInput struct {
-	Bucket     bucket.Bucket
+	Bucket     bucket.Reader
 	Entries    []sources.Entry
 	Hosts      sources.Hosts
 	Kinds      map[string]sources.Kind

@@ -15,13 +15,16 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// BuildPlan selects and classifies the entries of a run without writing
-// anything or touching the network.
-func BuildPlan(ctx context.Context, cfg Config) (*Plan, error) {
+// BuildPlan selects and classifies the entries of a run, reading the last
+// manifests through r. It writes nothing and touches no publisher;
+// cfg.Bucket is not used.
+func BuildPlan(ctx context.Context, r bucket.Reader, cfg Config) (*Plan, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return buildPlan(ctx, cfg.planInput())
+	in := cfg.planInput()
+	in.Bucket = r
+	return buildPlan(ctx, in)
 }
 
 // Run plans and executes one run or backfill. It returns the run record
@@ -36,6 +39,9 @@ func BuildPlan(ctx context.Context, cfg Config) (*Plan, error) {
 // way a nightly job with a budget is meant to fill a mirror over several
 // nights. Gated hosts are skipped the same way.
 func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
+	if cfg.Bucket == nil {
+		return nil, &UsageError{Msg: "no bucket configured"}
+	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}

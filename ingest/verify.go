@@ -63,7 +63,7 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // The catalog must exist, decode, and index exactly the manifests. workers
 // bounds concurrent stats and reads. A bucket without any of these gives
 // ErrNoMirror.
-func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*VerifyReport, error) {
+func Verify(ctx context.Context, b bucket.Reader, deep bool, workers int) (*VerifyReport, error) {
 	ms, err := AllManifests(ctx, b)
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func Verify(ctx context.Context, b bucket.Bucket, deep bool, workers int) (*Veri
 // checkCatalog compares annotations/catalog.json with the manifests. found
 // is false only when the catalog does not exist; a catalog that cannot be
 // read or decoded is a problem, not an error, so the audit goes on.
-func checkCatalog(ctx context.Context, b bucket.Bucket, ms []*Manifest) (found bool, probs []Problem, err error) {
+func checkCatalog(ctx context.Context, b bucket.Reader, ms []*Manifest) (found bool, probs []Problem, err error) {
 	probs = []Problem{}
 	var c Catalog
 	ok, err := readJSON(ctx, b, CatalogKey, &c)
@@ -165,7 +165,7 @@ func checkCatalog(ctx context.Context, b bucket.Bucket, ms []*Manifest) (found b
 	return true, probs, nil
 }
 
-func checkObject(ctx context.Context, b bucket.Bucket, rec ObjectRecord, deep bool) (*Problem, error) {
+func checkObject(ctx context.Context, b bucket.Reader, rec ObjectRecord, deep bool) (*Problem, error) {
 	info, err := b.Stat(ctx, rec.Key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Problem{Kind: ProblemMissing, Key: rec.Key}, nil

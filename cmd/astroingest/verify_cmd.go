@@ -47,7 +47,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "verify: %v\n", err)
 		return exitUsage
 	}
-	rep, err := ingest.Verify(ctx, readOnlyBucket{r}, *deep, *workers)
+	rep, err := ingest.Verify(ctx, r, *deep, *workers)
 	if errors.Is(err, ingest.ErrNoMirror) {
 		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact.URL(*bucketURL), ingest.CatalogKey)
 		return exitUsage
