@@ -203,3 +203,15 @@ func written(t *testing.T, logs []byte, rec *RunRecord, b bucket.Bucket, prefix 
 	}
 	return &all
 }
+
+func (m multiKind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
+	for prefix, k := range m {
+		if strings.HasPrefix(e.URL, prefix) {
+			return k.Objects(ctx, c, e)
+		}
+	}
+	return nil, fmt.Errorf("no server for %s", e.URL)
+}
+
+// multiKind routes entries to the fake kind of their server.
+type multiKind map[string]fakeKind

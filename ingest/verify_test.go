@@ -1,11 +1,13 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,51 @@ func TestVerifyCatalog(t *testing.T) {
 				t.Errorf("OK() = %v with problems %+v", rep.OK(), rep.Problems)
 			}
 		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 4, 2, 500, nil)
+	b := mem.New()
+	mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	rep, err := Verify(ctx, b, true, 4)
+	if err != nil || !rep.OK() || rep.Objects != 8 || rep.Manifests != 4 {
+		t.Fatalf("clean verify: %+v %v", rep, err)
+	}
+	put := func(key string, data []byte) {
+		p, err := b.Put(ctx, key, bytes.NewReader(data), bucketOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k0 := fx.entries[0].KeyPrefix() + "/f0.dat"
+	k1 := fx.entries[1].KeyPrefix() + "/f1.dat"
+	k2 := fx.entries[2].KeyPrefix() + "/f0.dat"
+	b.Delete(ctx, k0)
+	put(k1, []byte("short"))
+	same := bytes.Clone(fx.content[k2])
+	same[0] ^= 1
+	put(k2, same)
+	put("astronomy/stray/file.fits", []byte("nobody claims me"))
+	for _, deep := range []bool{false, true} {
+		rep, err := Verify(ctx, b, deep, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{k0: ProblemMissing, k1: ProblemWrongSize, "astronomy/stray/file.fits": ProblemOrphan}
+		if deep {
+			want[k2] = ProblemWrongHash
+		}
+		got := map[string]string{}
+		for _, p := range rep.Problems {
+			got[p.Key] = p.Kind
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("deep=%v problems %v, want %v", deep, got, want)
+		}
 	}
 }
