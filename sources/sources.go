@@ -112,6 +112,48 @@ type KindValidator interface {
 	Validate(e Entry) error
 }
 
+// Lister is the optional ability of a Kind whose listings can hold more
+// objects than should sit in memory at once (a directory of a million
+// files, a checksum file or download script of as many lines): List hands
+// each object to emit as it is parsed, in no particular order, and stops
+// at emit's first error, which it returns. Found by type assertion;
+// ListObjects is the one way callers list. Safe for concurrent use like
+// Objects.
+type Lister interface {
+	Kind
+	List(ctx context.Context, c *http.Client, e Entry, emit func(Object) error) error
+}
+
+// ListObjects lists e's objects through k.List when k is a Lister, else
+// through k.Objects, handing each to emit. A pure function over its
+// arguments, safe for concurrent use.
+func ListObjects(ctx context.Context, k Kind, c *http.Client, e Entry, emit func(Object) error) error {
+	if l, ok := k.(Lister); ok {
+		return l.List(ctx, c, e, emit)
+	}
+	objs, err := k.Objects(ctx, c, e)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := emit(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CollectObjects is Objects for a Lister: every object, in one slice, for
+// callers and tests that want them all at once.
+func CollectObjects(ctx context.Context, l Lister, c *http.Client, e Entry) ([]Object, error) {
+	var out []Object
+	err := l.List(ctx, c, e, func(o Object) error {
+		out = append(out, o)
+		return nil
+	})
+	return out, err
+}
+
 // ParamsError locates a kind's params error at the entry's declaration,
 // "FILE:LINE: entry ID: ERR", for Objects to return what Validate reports.
 // A pure function, safe for concurrent use.
