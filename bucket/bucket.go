@@ -23,6 +23,10 @@ import (
 // ErrExists is returned by CreateIfAbsent when the key is already present.
 var ErrExists = errors.New("object already exists")
 
+// ErrPrecondition is Commit's error (errors.Is) when a condition of
+// PutOptions (IfMatch, IfNoneMatch) does not hold; nothing was written.
+var ErrPrecondition = errors.New("precondition failed")
+
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
 	Key         string
@@ -41,6 +45,8 @@ type PutOptions struct {
 	SizeHint    int64
 	ContentType string
 	Metadata    map[string]string
+	IfMatch     string // commit only if the current object's ETag equals this
+	IfNoneMatch bool   // commit only if no object exists under the key
 }
 
 // Range selects bytes [Offset, Offset+Length). Length < 0 means to the end.

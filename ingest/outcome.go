@@ -122,8 +122,34 @@ func (o *outcomes) ended(t Task, st entryStatus) {
 // whatever its outcome.
 func (o *outcomes) entryOver() { o.prog.done.Add(1) }
 
-// object records one object's outcome; size is the bytes uploaded.
+// listed adds an entry's listing to the progress totals.
+func (o *outcomes) listed(objects int, knownBytes int64, lay layout) {
+	if lay.split {
+		// This shard does its share only; the hash spreads objects evenly.
+		objects /= lay.shard.Count
+		knownBytes /= int64(lay.shard.Count)
+	}
+	o.prog.objListed.Add(int64(objects))
+	o.prog.byteListed.Add(knownBytes)
+}
+
+// partial records an entry that was mirrored without some of its listed
+// objects, which can never be (names no bucket key can hold): not a
+// failure, as rerunning cannot change it, but in the run record.
+func (o *outcomes) partial(e sources.Entry, reason, detail string) {
+	o.mu.Lock()
+	o.rec.Partial = append(o.rec.Partial, Failure{Entry: e.ID, Reason: reason, Detail: o.red.String(detail)})
+	o.rec.Counts.Partial++
+	o.mu.Unlock()
+}
+
+// object records one object's outcome; size is its bytes (uploaded, or
+// confirmed unchanged).
 func (o *outcomes) object(domain string, st objStatus, size int64) {
+	if st != objCancelled {
+		o.prog.objDone.Add(1)
+		o.prog.byteDone.Add(size)
+	}
 	o.mu.Lock()
 	switch st {
 	case objUploaded:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 )
@@ -16,7 +17,7 @@ import (
 // command never tallies tasks itself.
 func TestPlanCountsPerFamily(t *testing.T) {
 	entry := func(dom, fam string) sources.Entry { return sources.Entry{ID: fam + "-x", Domain: dom, Family: fam} }
-	prev := &Manifest{Objects: []ObjectRecord{{Key: "a", Size: 40}, {Key: "b", Size: 2}}}
+	prev := &annotations.Head{Objects: 2, Bytes: 42}
 	p := &Plan{Tasks: []Task{
 		{Entry: entry("climate", "sst"), State: StateNew},
 		{Entry: entry("climate", "sst"), State: StateDue, Prev: prev},

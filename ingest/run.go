@@ -77,12 +77,6 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	r.staleBefore = lh.staleBefore()
 	r.rec.Started = started.UTC()
 	r.rec.EstimatedBytes = counts.EstimatedBytes
-	for _, t := range plan.Tasks {
-		if t.Prev != nil {
-			k := ManifestKey(t.Entry.ID)
-			r.known.add(k, plan.manifestETags[k], t.Prev)
-		}
-	}
 	r.out.planned(plan.Tasks)
 	stopProgress := r.prog.start(cfg.Progress, log)
 	stopClock := cfg.Metrics.runClock(started, cfg.Now, time.Second)
@@ -141,7 +135,7 @@ type runner struct {
 	client *http.Client // for kinds: the source transport stack, with retries
 	xfer   *transfer
 	budget *budget
-	slots  chan struct{} // object transfers in flight, run-wide
+	slots  *transferSlots // object transfers in flight, run-wide
 	prog   *progress
 	out    *outcomes
 	rec    *RunRecord // changed only through out until the run is over
@@ -150,12 +144,10 @@ type runner struct {
 	// their leftovers (see runLease.staleBefore).
 	staleBefore time.Time
 
-	// present is a listing of the objects the run compares with their
-	// records, nil when it stats them one by one.
+	// present is the run's listing of its small entries' keys.
 	present *presence
-	// known are the manifests planned or written by this run, which the
-	// catalog rebuild need not read back.
-	known knownManifests
+	// touched are the heads this run wrote, for the catalog.
+	touched touchedEntries
 }
 
 func newRunner(cfg Config, log *slog.Logger) *runner {
@@ -175,7 +167,7 @@ func newRunner(cfg Config, log *slog.Logger) *runner {
 	r := &runner{
 		cfg: cfg, log: log, client: rc.StandardClient(),
 		budget: newBudget(cfg.MaxBytes, fam),
-		slots:  make(chan struct{}, cfg.Workers), prog: prog, rec: rec,
+		slots:  newTransferSlots(cfg.Workers, cfg.SmallWorkers, cfg.SmallBelow), prog: prog, rec: rec,
 		out: newOutcomes(rec, prog, cfg.Metrics, red),
 	}
 	r.xfer = &transfer{
@@ -265,8 +257,8 @@ func (r *runner) finish(ctx context.Context) (*RunRecord, error) {
 	rec := r.rec
 	rec.Interrupted = ctx.Err() != nil
 	rec.BudgetReached = r.budget.reached()
-	if cat, err := rebuildCatalog(bctx, cfg.Bucket, cfg.Now(), &r.known); err != nil {
-		log.Error("rebuilding the catalog failed", "err", err)
+	if cat, err := r.updateCatalog(bctx); err != nil {
+		log.Error("updating the catalog failed", "err", err)
 	} else {
 		rec.CatalogEntries = len(cat.Entries)
 	}
@@ -275,6 +267,7 @@ func (r *runner) finish(ctx context.Context) (*RunRecord, error) {
 	rec.RecordKey = RunPrefix + cfg.RunID + ".json"
 	slices.SortFunc(rec.Failures, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
 	slices.SortFunc(rec.Skipped, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
+	slices.SortFunc(rec.Partial, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
 	if err := writeJSON(bctx, cfg.Bucket, rec.RecordKey, rec); err != nil {
 		return rec, fmt.Errorf("write run record: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/ingest/annotations"
 )
 
 // putObject commits data under key, failing the test on any error.
@@ -74,7 +75,7 @@ func mirrorEntry(t *testing.T, b bucket.Bucket, id, data string) {
 	key := "climate/" + id + ".nc"
 	putObject(t, b, key, data)
 	sum := sha256.Sum256([]byte(data))
-	m := Manifest{ID: id, Family: "f", Domain: "climate", Objects: []ObjectRecord{
+	m := annotations.Head{Meta: annotations.Meta{ID: id, Family: "f", Domain: "climate"}, SchemaVersion: 2, Objects: 1, Records: []ObjectRecord{
 		{Key: key, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])},
 	}}
 	raw, err := json.Marshal(m)

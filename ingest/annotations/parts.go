@@ -27,15 +27,17 @@ type PartWriter struct {
 	max    int
 	old    []Part
 	oi     int // the old part whose key range the next record falls in
-	// OnPart, when set, is called after each part is committed with the
-	// parts a head may list now: the new ones, then the old ones not yet
-	// passed, whose records still hold.
+	// OnPart, when set, is called after each new part is committed (not
+	// for a part kept as it was) with the parts a head may list now: the
+	// new ones, then the old ones not yet passed, whose records still
+	// hold.
 	OnPart func(ctx context.Context, parts []Part) error
 
-	out  []Part
-	seq  int
-	cur  partBuf
-	last string
+	out     []Part
+	written int // new parts committed
+	seq     int
+	cur     partBuf
+	last    string
 }
 
 // partBuf is the part being assembled: its records gzip'd as they come.
@@ -121,7 +123,7 @@ func (w *PartWriter) flush(ctx context.Context, boundary bool) error {
 	if boundary && w.oi < len(w.old) && c.allSame {
 		if o := w.old[w.oi]; o.Objects == c.objects && o.First == c.first && o.Last == c.last && o.Bytes == c.bytes {
 			w.out = append(w.out, o)
-			return w.notify(ctx)
+			return nil
 		}
 	}
 	if err := c.zw.Close(); err != nil {
@@ -142,8 +144,12 @@ func (w *PartWriter) flush(ctx context.Context, boundary bool) error {
 		return fmt.Errorf("commit %s: %w", p.Key, err)
 	}
 	w.out = append(w.out, p)
+	w.written++
 	return w.notify(ctx)
 }
+
+// Written is the number of new parts committed so far.
+func (w *PartWriter) Written() int { return w.written }
 
 func (w *PartWriter) notify(ctx context.Context) error {
 	if w.OnPart == nil {
