@@ -164,7 +164,9 @@ func ReadOnly(b Reader) Reader { return readOnly{b} }
 
 type readOnly struct{ r Reader }
 
-func (o readOnly) Stat(ctx context.Context, key string) (ObjectInfo, error) { return o.r.Stat(ctx, key) }
+func (o readOnly) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	return o.r.Stat(ctx, key)
+}
 func (o readOnly) Open(ctx context.Context, key string, rng *Range) (io.ReadCloser, error) {
 	return o.r.Open(ctx, key, rng)
 }
