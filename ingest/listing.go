@@ -21,7 +21,7 @@ import (
 // listChunk is how many listed objects are held before a sorted run of
 // them is spilled to a temporary file: about 20 MB, so an entry of a
 // million objects costs a few files on local disk, not gigabytes of RAM.
-const listChunk = 50_000
+var listChunk = 50_000
 
 // keyed is a listed object with its bucket key.
 type keyed struct {
