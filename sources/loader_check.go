@@ -51,83 +51,95 @@ func (s *fileDecoder) expand(f *srcFile, fam node, x *expansion) bool {
 func (s *fileDecoder) expandItem(f *srcFile, form string, n *yaml.Node, path string) (expandItem, bool) {
 	switch form {
 	case "dates":
-		m, ok := s.mapping(f, n, path, datesFields)
-		if !ok {
-			return expandItem{}, false
-		}
-		from, to, step := s.required(f, m, "from"), s.required(f, m, "to"), s.required(f, m, "step")
-		if from == "" || to == "" || step == "" {
-			return expandItem{}, false
-		}
-		it, err := expandDates(from, to, step)
-		if err != nil {
-			var de *dateError
-			if errors.As(err, &de) && de.field != "" {
-				s.errs.add(f, m.line(de.field), m.field(de.field), "%s", de.msg)
-			} else {
-				s.errs.add(f, m.n.Line, path, "%v", err)
-			}
-			return expandItem{}, false
-		}
-		return it, true
-
+		return s.dates(f, n, path)
 	case "range":
-		m, ok := s.mapping(f, n, path, rangeFields)
-		if !ok {
-			return expandItem{}, false
-		}
-		name := s.varName(f, m, "var")
-		from, okFrom := s.int64(f, m, "from")
-		to, okTo := s.int64(f, m, "to")
-		for _, k := range []string{"from", "to"} {
-			if m.get(k) == nil {
-				s.errs.add(f, m.n.Line, m.field(k), "missing required field")
-			}
-		}
-		step := int64(1)
-		if v, ok := s.int64(f, m, "step"); ok {
-			step = v
-		} else if m.get("step") != nil {
-			return expandItem{}, false
-		}
-		format := "%d"
-		if m.get("format") != nil {
-			format = s.required(f, m, "format")
-		}
-		if name == "" || !okFrom || !okTo || format == "" {
-			return expandItem{}, false
-		}
-		it, err := expandRange(name, from, to, step, format)
-		if err != nil {
-			s.errs.add(f, m.n.Line, path, "%v", err)
-			return expandItem{}, false
-		}
-		return it, true
-
+		return s.rangeItem(f, n, path)
 	case "list":
-		m, ok := s.mapping(f, n, path, listFields)
-		if !ok {
-			return expandItem{}, false
-		}
-		name := s.varName(f, m, "var")
-		items, ok := s.seq(f, m, "values")
-		if !ok {
-			return expandItem{}, false
-		}
-		if len(items) == 0 {
-			s.errs.add(f, m.line("values"), m.field("values"), "yields nothing: the list is empty or missing")
-			return expandItem{}, false
-		}
-		vals, ok := s.scalars(f, items, m.field("values"))
-		if !ok || name == "" {
-			return expandItem{}, false
-		}
-		return singleVar(name, vals), true
-
+		return s.list(f, n, path)
 	case "table":
 		return s.table(f, n, path)
 	}
 	return expandItem{}, false // unreachable: mapping() admits only expandForms
+}
+
+// dates decodes {from, to, step}.
+func (s *fileDecoder) dates(f *srcFile, n *yaml.Node, path string) (expandItem, bool) {
+	m, ok := s.mapping(f, n, path, datesFields)
+	if !ok {
+		return expandItem{}, false
+	}
+	from, to, step := s.required(f, m, "from"), s.required(f, m, "to"), s.required(f, m, "step")
+	if from == "" || to == "" || step == "" {
+		return expandItem{}, false
+	}
+	it, err := expandDates(from, to, step)
+	if err != nil {
+		var de *dateError
+		if errors.As(err, &de) && de.field != "" {
+			s.errs.add(f, m.line(de.field), m.field(de.field), "%s", de.msg)
+		} else {
+			s.errs.add(f, m.n.Line, path, "%v", err)
+		}
+		return expandItem{}, false
+	}
+	return it, true
+}
+
+// rangeItem decodes {var, from, to, step, format}.
+func (s *fileDecoder) rangeItem(f *srcFile, n *yaml.Node, path string) (expandItem, bool) {
+	m, ok := s.mapping(f, n, path, rangeFields)
+	if !ok {
+		return expandItem{}, false
+	}
+	name := s.varName(f, m, "var")
+	from, okFrom := s.int64(f, m, "from")
+	to, okTo := s.int64(f, m, "to")
+	for _, k := range []string{"from", "to"} {
+		if m.get(k) == nil {
+			s.errs.add(f, m.n.Line, m.field(k), "missing required field")
+		}
+	}
+	step := int64(1)
+	if v, ok := s.int64(f, m, "step"); ok {
+		step = v
+	} else if m.get("step") != nil {
+		return expandItem{}, false
+	}
+	format := "%d"
+	if m.get("format") != nil {
+		format = s.required(f, m, "format")
+	}
+	if name == "" || !okFrom || !okTo || format == "" {
+		return expandItem{}, false
+	}
+	it, err := expandRange(name, from, to, step, format)
+	if err != nil {
+		s.errs.add(f, m.n.Line, path, "%v", err)
+		return expandItem{}, false
+	}
+	return it, true
+}
+
+// list decodes {var, values}.
+func (s *fileDecoder) list(f *srcFile, n *yaml.Node, path string) (expandItem, bool) {
+	m, ok := s.mapping(f, n, path, listFields)
+	if !ok {
+		return expandItem{}, false
+	}
+	name := s.varName(f, m, "var")
+	items, ok := s.seq(f, m, "values")
+	if !ok {
+		return expandItem{}, false
+	}
+	if len(items) == 0 {
+		s.errs.add(f, m.line("values"), m.field("values"), "yields nothing: the list is empty or missing")
+		return expandItem{}, false
+	}
+	vals, ok := s.scalars(f, items, m.field("values"))
+	if !ok || name == "" {
+		return expandItem{}, false
+	}
+	return singleVar(name, vals), true
 }
 
 func (s *fileDecoder) varName(f *srcFile, m node, key string) string {
@@ -152,36 +164,48 @@ func (s *fileDecoder) table(f *srcFile, n *yaml.Node, path string) (expandItem, 
 			s.errs.add(f, m.n.Line, path, "give either file or columns and rows, not both")
 			return expandItem{}, false
 		}
-		if file == "" {
-			s.errs.add(f, m.line("file"), m.field("file"), "must not be empty")
-			return expandItem{}, false
-		}
-		name, data, err := f.readTable(file)
-		if err != nil {
-			s.errs.add(f, m.line("file"), m.field("file"), "%v", err)
-			return expandItem{}, false
-		}
-		it, lineErrs := expandTSV(data)
-		tf := &srcFile{name: name, order: f.order}
-		for _, le := range lineErrs {
-			s.errs.add(tf, le.line, "table", "%s", le.msg)
-		}
-		switch {
-		case len(lineErrs) > 0:
-			return expandItem{}, false
-		case it.vars == nil:
-			s.errs.add(f, m.line("file"), m.field("file"), "table %s has no header row", name)
-			return expandItem{}, false
-		case it.n == 0:
-			s.errs.add(f, m.line("file"), m.field("file"), "yields nothing: table %s has no rows", name)
-			return expandItem{}, false
-		}
-		return it, true
+		return s.tableFile(f, m, file)
 	}
 	if !hasCols || !hasRows {
 		s.errs.add(f, m.n.Line, path, "want file, or columns and rows")
 		return expandItem{}, false
 	}
+	return s.inlineTable(f, m)
+}
+
+// tableFile reads the TSV file the table names; errors in it are reported
+// at the table's own lines.
+func (s *fileDecoder) tableFile(f *srcFile, m node, file string) (expandItem, bool) {
+	if file == "" {
+		s.errs.add(f, m.line("file"), m.field("file"), "must not be empty")
+		return expandItem{}, false
+	}
+	name, data, err := f.readTable(file)
+	if err != nil {
+		s.errs.add(f, m.line("file"), m.field("file"), "%v", err)
+		return expandItem{}, false
+	}
+	it, lineErrs := expandTSV(data)
+	tf := &srcFile{name: name, order: f.order}
+	for _, le := range lineErrs {
+		s.errs.add(tf, le.line, "table", "%s", le.msg)
+	}
+	switch {
+	case len(lineErrs) > 0:
+		return expandItem{}, false
+	case it.vars == nil:
+		s.errs.add(f, m.line("file"), m.field("file"), "table %s has no header row", name)
+		return expandItem{}, false
+	case it.n == 0:
+		s.errs.add(f, m.line("file"), m.field("file"), "yields nothing: table %s has no rows", name)
+		return expandItem{}, false
+	}
+	return it, true
+}
+
+// inlineTable decodes {columns, rows}: distinct variable names, and rows
+// of one value per column.
+func (s *fileDecoder) inlineTable(f *srcFile, m node) (expandItem, bool) {
 	colNodes, ok1 := s.seq(f, m, "columns")
 	rowNodes, ok2 := s.seq(f, m, "rows")
 	if !ok1 || !ok2 {

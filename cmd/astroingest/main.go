@@ -34,7 +34,7 @@ func commands() []command {
 		{"backfill", "one-off fetch of a named selection (--domain, --family, --source GLOB)", runBackfill},
 		{"plan", "what run or backfill would do: counts and estimated bytes; writes nothing", runPlan},
 		{"verify", "audit the bucket against the manifests: missing, wrong size, orphans (--deep re-hashes)", runVerify},
-		{"sources", "inspect the registry: list, show ID, validate [FILE...], stats [--json]", runSources},
+		{"sources", "inspect the registry: list, show ID, validate [FILE...], stats [--json]; refresh its growing tables", runSources},
 		{"probe", "validate the bucket's data flow: rounds of put/stat/get/delete with latency percentiles", runProbe},
 		{"demo", "the whole pipeline offline: emulated publishers on 127.0.0.1 mirrored into --bucket", runDemo},
 	}

@@ -21,6 +21,7 @@ Usage:
   astroingest sources show ID [--registry PATH ...]
   astroingest sources validate [FILE|DIR ...]
   astroingest sources stats [--json] [--registry PATH ...]
+  astroingest sources refresh [--registry DIR] [--write] [--prune] [NAME ...]
 
 Inspect the source registry: the one built into the binary, or the YAML
 files and folders given with --registry, one path per flag (repeat it for
@@ -33,6 +34,10 @@ in sources/SCHEMA.md.
   validate  check files (default: the built-in registry) and print every
             problem as FILE:LINE: FIELD: MESSAGE; exit 2 if there is any
   stats     entry counts by domain, family and provider
+  refresh   regenerate the tables of growing families (TESS sectors, GTDB
+            releases, KEGG organisms, JWST programs, HITRAN isotopologues)
+            from the publishers' indexes and print the diff; needs the
+            internet, writes only with --write
 
 Examples:
   astroingest sources list --domain climate
@@ -42,10 +47,13 @@ Examples:
   astroingest sources validate ./my-sources/ extra.yaml
   astroingest sources stats --json
   astroingest sources list --registry ./my-sources/ --registry extra.yaml
+  astroingest sources refresh jwst-programs --write
 `
 
-// runSources implements "astroingest sources ...". It only reads the
-// registry, so its exit codes are 0 (ok) and 2 (bad usage or registry).
+// runSources implements "astroingest sources ...". Its inspecting
+// subcommands only read the registry, so their exit codes are 0 (ok) and 2
+// (bad usage or registry); refresh adds 1 (a refresher failed) and 3
+// (interrupted).
 func runSources(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, strings.TrimLeft(sourcesHelp, "\n"))
@@ -61,11 +69,13 @@ func runSources(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return sourcesValidate(rest, stdout, stderr)
 	case "stats":
 		return sourcesStats(rest, stdout, stderr)
+	case "refresh":
+		return sourcesRefresh(ctx, rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, strings.TrimLeft(sourcesHelp, "\n"))
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "sources: unknown subcommand %q (want list, show, validate or stats)\n\n", sub)
+	fmt.Fprintf(stderr, "sources: unknown subcommand %q (want list, show, validate, stats or refresh)\n\n", sub)
 	fmt.Fprint(stderr, strings.TrimLeft(sourcesHelp, "\n"))
 	return exitUsage
 }

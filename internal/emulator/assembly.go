@@ -14,9 +14,11 @@ type Assembly struct {
 	Accession string // e.g. GCF_000001405.40
 	AsmName   string // e.g. GRCh38.p14
 	// Fields sets other columns by their header name (e.g. "refseq_category":
-	// "reference genome", "organism_name": "Homo sapiens"). Setting "ftp_path"
-	// to "na" gives a row without a directory, as NCBI has for suppressed
-	// assemblies. Unset columns are "na" or plausible values.
+	// "na", "organism_name": "Homo sapiens"). Setting "ftp_path" to "na"
+	// gives a row without a directory, as NCBI has for suppressed
+	// assemblies. Unset columns are "na" or plausible values;
+	// refseq_category defaults to "reference genome", the only category
+	// NCBI still writes besides "na".
 	Fields map[string]string
 }
 
@@ -95,7 +97,11 @@ func assemblyDefault(col string, a Assembly, base string) string {
 	case "ftp_path":
 		return base + AssemblyDir(a.Accession, a.AsmName)
 	case "refseq_category":
-		return "representative genome"
+		// NCBI retired "representative genome" in September 2024 (NCBI
+		// Insights, 2024-09-25): reference and former representative
+		// assemblies are both "reference genome" now, and every other
+		// row is "na".
+		return "reference genome"
 	case "version_status":
 		return "latest"
 	case "assembly_level":

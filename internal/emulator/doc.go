@@ -10,12 +10,17 @@
 //     Content-Length, conditional requests and Range requests with If-Range
 //     (RFC 9110), or without any of them for dynamic files (SetDynamic);
 //   - directory listings of that tree (SetListing) as Apache 2.4
-//     mod_autoindex (fancy and HTMLTable), nginx autoindex and the S3
-//     ListObjects and ListObjectsV2 API write them;
+//     mod_autoindex (fancy and HTMLTable), nginx autoindex, the GTDB data
+//     server and the S3 ListObjects and ListObjectsV2 API write them;
 //   - checksum files built on demand from the tree (AddChecksumFile): md5sum
 //     text, NCBI's md5checksums.txt and UniProt's metalink 3.0; NCBI
 //     assembly_summary.txt (AddAssemblySummary) and bulk-download shell
 //     scripts (AddScript);
+//   - the indexes publishers keep of what they hold, which "sources
+//     refresh" reads: MAST's TESS bulk-download page (RenderTESSBulkIndex),
+//     KEGG's /list/organism (RenderKEGGOrganisms) and HAPI's ISO table
+//     (RenderHAPI), served with AddFile, and GTDB's release listings
+//     (GTDBListing);
 //   - faults real services produce, per path glob (Fault): 429 and 503 with
 //     Retry-After, other statuses, connection resets, corrupt bytes, slow
 //     bodies, redirects, and a hold for catching a client mid-request;

@@ -309,8 +309,13 @@ func TestAssemblySummary(t *testing.T) {
 	if len(row) != len(AssemblySummaryColumns) || row[0] != "GCF_000001405.40" || row[4] != "reference genome" || row[19] != s.URL()+dir {
 		t.Fatalf("row: %q", row)
 	}
-	if strings.Split(lines[3], "\t")[19] != "na" {
+	// The second row leaves refseq_category unset: the default is the
+	// category NCBI writes since 2024, never the retired one.
+	if na := strings.Split(lines[3], "\t"); na[19] != "na" || na[4] != "reference genome" {
 		t.Fatalf("na row: %q", lines[3])
+	}
+	if strings.Contains(string(body), "representative genome") {
+		t.Fatalf("summary uses the retired category:\n%s", body)
 	}
 	_, body = get(t, s, "GET", dir+"/md5checksums.txt", nil)
 	if string(body) != md5hex([]byte("ACGT"))+"  ./GCF_000001405.40_GRCh38.p14_genomic.fna.gz\n" {

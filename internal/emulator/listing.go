@@ -28,6 +28,8 @@ const (
 	S3
 	// NoListing answers 403 for directories, as many servers do.
 	NoListing
+	// GTDBListing is the GTDB data server's table listing (see renderGTDB).
+	GTDBListing
 )
 
 // SetListing sets how directories at or below prefix (e.g. "/gaia/") are

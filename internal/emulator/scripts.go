@@ -14,13 +14,29 @@ import (
 type ScriptStyle int
 
 const (
-	// CurlScript is MAST's form (tesscurl_sector_<N>_<product>.sh and the
-	// Kepler quarter scripts): a "#!/bin/sh" line, then one
-	// "curl -C - -L -o <name> <url>" line per file, unquoted.
+	// CurlScript is MAST's TESS form (tesscurl_sector_<N>_<product>.sh): a
+	// "#!/bin/sh" line, then one "curl -C - -L -o <name> <url>" line per
+	// file, unquoted.
 	CurlScript ScriptStyle = iota
 	// WgetScript is the NASA Exoplanet Archive's wget list: one
 	// "wget -O '<name>' '<url>' -a <log>" line per file.
 	WgetScript
+	// KeplerCurlScript is the shape of MAST's Kepler quarter scripts
+	// (kepler_lightcurves_Q<nn>_long.sh), of which no verbatim line is
+	// public. What is known comes from the one public driver that parses
+	// them (kepler_astrometry_catalog get_data.py and process_data.py):
+	// line 1 is a header it skips; every other line holds "--progress "
+	// (it removes that), after which space-separated word 6 is the output
+	// path in single quotes, "'<a>/<b>/<4-digit>/<KIC>/<file>'" with the
+	// 9-digit KIC as element 3 of the path split on "/", and the URL is the
+	// last word. So a line here is
+	//   curl -C - -L -R --progress -o './<name>' <url>
+	// with "#!/bin/sh" first: the flags before -o are TESS's plus -R, to
+	// give the word count the driver implies; only that count, the
+	// --progress word, the quoted path and the URL last are evidence.
+	// Names are paths such as lightcurves/0007/000757076/<file>
+	// (ScriptFilesBelow), mirroring the archive's own tree.
+	KeplerCurlScript
 )
 
 // ScriptFile is one download of a script: the name it saves as and its URL.
@@ -47,6 +63,11 @@ func RenderScript(style ScriptStyle, files []ScriptFile) []byte {
 		for _, f := range files {
 			fmt.Fprintf(&b, "wget -O '%s' '%s' -a search_101910808.log\n", f.Name, f.URL)
 		}
+	case KeplerCurlScript:
+		b.WriteString("#!/bin/sh\n")
+		for _, f := range files {
+			fmt.Fprintf(&b, "curl -C - -L -R --progress -o './%s' %s\n", f.Name, f.URL)
+		}
 	}
 	return b.Bytes()
 }
@@ -64,6 +85,19 @@ func (s *Server) ScriptFiles(paths ...string) []ScriptFile {
 	for _, p := range paths {
 		p = cleanPath(p)
 		out = append(out, ScriptFile{Name: path.Base(p), URL: s.URL() + hrefEscape(p)})
+	}
+	return out
+}
+
+// ScriptFilesBelow names tree files by their path below root, as the
+// Kepler scripts name theirs: ScriptFilesBelow("/missions/kepler/",
+// "/missions/kepler/lightcurves/0007/000757076/f.fits") is named
+// lightcurves/0007/000757076/f.fits.
+func (s *Server) ScriptFilesBelow(root string, paths ...string) []ScriptFile {
+	root = strings.TrimRight(cleanPath(root), "/") + "/"
+	out := s.ScriptFiles(paths...)
+	for i, p := range paths {
+		out[i].Name = strings.TrimPrefix(cleanPath(p), root)
 	}
 	return out
 }

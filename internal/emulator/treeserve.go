@@ -86,6 +86,8 @@ func (s *Server) serveTree(w http.ResponseWriter, r *http.Request) {
 		body = renderApache(p, entries, true)
 	case Nginx:
 		body = renderNginx(p, entries)
+	case GTDBListing:
+		body = renderGTDB(p, entries)
 	default:
 		body = renderApache(p, entries, false)
 	}

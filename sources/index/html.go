@@ -35,6 +35,29 @@ type link struct {
 	size int64
 }
 
+// Link is one child of a directory in an HTML listing: its name, with a
+// trailing "/" for a subdirectory, its absolute URL, and its size when the
+// listing prints it in bytes (-1 otherwise).
+type Link struct {
+	Name string
+	URL  string
+	Size int64
+}
+
+// Links returns the immediate children of the directory dir (its URL, with
+// the trailing "/") that an HTML listing links to, in document order: the
+// rules of the index kind, so parent, sort, query and off-tree links are
+// left out. It is for tools that read a listing's structure (which
+// subdirectories exist) rather than mirror its files. A pure function.
+func Links(dir *url.URL, body []byte) []Link {
+	var out []Link
+	_ = eachLink(dir, bytes.NewReader(body), func(l link) error {
+		out = append(out, Link{Name: l.rel, URL: l.url.String(), Size: l.size})
+		return nil
+	})
+	return out
+}
+
 // eachLink hands fn the immediate children of dir from an HTML listing
 // read from r, a row at a time: autoindex pages print one file per line
 // (nginx, Apache's <pre> and <table> forms), so memory stays bounded by a

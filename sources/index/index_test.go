@@ -5,8 +5,10 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -247,5 +249,32 @@ func TestS3TruncatedWithoutMarker(t *testing.T) {
 	}
 	if n := s.Requests("/broken/"); n > 3 {
 		t.Fatalf("%d requests to a broken listing", n)
+	}
+}
+
+// Links gives a listing's children, subdirectories with their slash, in
+// every HTML style the kind reads.
+func TestLinks(t *testing.T) {
+	s := emulator.NewServer()
+	defer s.Close()
+	for _, style := range []emulator.ListingStyle{emulator.ApacheFancy, emulator.ApacheTable, emulator.Nginx} {
+		root := fmt.Sprintf("/l%d/", style)
+		s.SetListing(root, style)
+		s.AddFile(root+"a.nc", []byte("12345"), mt)
+		s.AddFile(root+"sub/c.nc", []byte("c"), mt)
+		resp, err := s.Client().Get(s.URL() + root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		dir, _ := url.Parse(s.URL() + root)
+		got := map[string]Link{}
+		for _, l := range Links(dir, body) {
+			got[l.Name] = l
+		}
+		if len(got) != 2 || got["a.nc"].URL != s.URL()+root+"a.nc" || got["a.nc"].Size != 5 || got["sub/"].URL != s.URL()+root+"sub/" {
+			t.Errorf("style %d: links %+v", style, got)
+		}
 	}
 }

@@ -23,13 +23,44 @@ type assembly struct {
 }
 
 // assemblySummary reads NCBI's assembly_summary.txt: "#"-comment lines, the
-// last of which before the data is the header ("#assembly_accession\t...").
+// last of which before the data is the header ("#assembly_accession\t..."),
+// then lists the files of every assembly it keeps.
 func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) ([]sources.Object, error) {
-	fcol, fval := x.filterCol, x.filterVal
 	body, err := listing.Get(ctx, c, x.e.URL)
 	if err != nil {
 		return nil, err
 	}
+	rows, err := assemblyRows(body, x)
+	if err != nil {
+		return nil, err
+	}
+	per := make([][]sources.Object, len(rows))
+	g, gctx := errgroup.WithContext(ctx)
+	limit := k.Concurrency
+	if limit <= 0 {
+		limit = 4
+	}
+	g.SetLimit(limit)
+	for i, a := range rows {
+		g.Go(func() error {
+			objs, err := assemblyFiles(gctx, c, x, a)
+			per[i] = objs
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var objs []sources.Object
+	for _, p := range per {
+		objs = append(objs, p...)
+	}
+	return objs, nil
+}
+
+// assemblyRows reads the summary's lines: the header, then one assembly
+// per data line that passes the entry's filter and has a directory.
+func assemblyRows(body []byte, x *entryCtx) ([]assembly, error) {
 	var header []string
 	col := map[string]int{}
 	var rows []assembly
@@ -54,46 +85,13 @@ func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) 
 		if header == nil {
 			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: data before the \"#assembly_accession\" header line", x.e.URL, n)}
 		}
-		fi, ok := col["ftp_path"]
-		if !ok {
-			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s: header has no ftp_path column", x.e.URL)}
+		a, keep, err := assemblyRow(x, col, strings.Split(line, "\t"), n)
+		if err != nil {
+			return nil, err
 		}
-		if fcol != "" {
-			if _, ok := col[fcol]; !ok {
-				return nil, fmt.Errorf("%s: params filter: %s has no column %q", x.where, x.e.URL, fcol)
-			}
+		if keep {
+			rows = append(rows, a)
 		}
-		rec := strings.Split(line, "\t")
-		get := func(i int) string {
-			if i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		if fcol != "" && get(col[fcol]) != fval {
-			continue
-		}
-		fp := get(fi)
-		if fp == "" || fp == "na" {
-			continue
-		}
-		u, err := url.Parse(fp)
-		if err != nil || u.Host == "" {
-			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: ftp_path %q is not a URL", x.e.URL, n, fp)}
-		}
-		if u.Scheme == "ftp" {
-			// Old summaries say ftp://ftp.ncbi.nlm.nih.gov; the same tree is
-			// served over https.
-			u.Scheme = "https"
-		}
-		if !sources.FetchableURL(u) {
-			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: ftp_path %q: unsupported scheme", x.e.URL, n, fp)}
-		}
-		u.Path = strings.TrimSuffix(u.Path, "/")
-		if path.Base(u.Path) == "" || path.Base(u.Path) == "/" {
-			return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: ftp_path %q has no directory", x.e.URL, n, fp)}
-		}
-		rows = append(rows, assembly{line: n, dir: u.String()})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", x.e.URL, err)
@@ -101,29 +99,55 @@ func (k Kind) assemblySummary(ctx context.Context, c *http.Client, x *entryCtx) 
 	if header == nil {
 		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s: no \"#assembly_accession\" header line; is this an assembly_summary.txt?", x.e.URL)}
 	}
+	return rows, nil
+}
 
-	per := make([][]sources.Object, len(rows))
-	g, gctx := errgroup.WithContext(ctx)
-	limit := k.Concurrency
-	if limit <= 0 {
-		limit = 4
+// assemblyRow is the assembly of data line n; keep is false when the
+// entry's filter leaves it out or it has no directory (ftp_path na).
+func assemblyRow(x *entryCtx, col map[string]int, rec []string, n int) (a assembly, keep bool, err error) {
+	fcol, fval := x.filterCol, x.filterVal
+	fi, ok := col["ftp_path"]
+	if !ok {
+		return a, false, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s: header has no ftp_path column", x.e.URL)}
 	}
-	g.SetLimit(limit)
-	for i, a := range rows {
-		g.Go(func() error {
-			objs, err := assemblyFiles(gctx, c, x, a)
-			per[i] = objs
-			return err
-		})
+	if fcol != "" {
+		if _, ok := col[fcol]; !ok {
+			return a, false, fmt.Errorf("%s: params filter: %s has no column %q", x.where, x.e.URL, fcol)
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	get := func(i int) string {
+		if i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
 	}
-	var objs []sources.Object
-	for _, p := range per {
-		objs = append(objs, p...)
+	if fcol != "" && get(col[fcol]) != fval {
+		return a, false, nil
 	}
-	return objs, nil
+	fp := get(fi)
+	if fp == "" || fp == "na" {
+		return a, false, nil
+	}
+	bad := func(msg string) error {
+		return &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("%s line %d: ftp_path %q%s", x.e.URL, n, fp, msg)}
+	}
+	u, err := url.Parse(fp)
+	if err != nil || u.Host == "" {
+		return a, false, bad(" is not a URL")
+	}
+	if u.Scheme == "ftp" {
+		// Old summaries say ftp://ftp.ncbi.nlm.nih.gov; the same tree is
+		// served over https.
+		u.Scheme = "https"
+	}
+	if !sources.FetchableURL(u) {
+		return a, false, bad(": unsupported scheme")
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if path.Base(u.Path) == "" || path.Base(u.Path) == "/" {
+		return a, false, bad(" has no directory")
+	}
+	return assembly{line: n, dir: u.String()}, true, nil
 }
 
 // assemblyFiles lists one assembly directory through its md5checksums.txt.

@@ -29,6 +29,10 @@ const (
 	// NASA Exoplanet Archive wget list (jpdeleon/dl_kep data/wget_list.txt).
 	wgetLine = "wget -O 'kplr010000009-2009131105131_llc.fits' 'http://exoplanetarchive.ipac.caltech.edu:80/data/ETSS//Kepler/005/141/23/kplr010000009-2009131105131_llc.fits' -a search_101910808.log"
 	kepURL   = "https://archive.stsci.edu/missions/kepler/lightcurves/0007/000757076/kplr000757076-2009131105131_llc.fits"
+	// A Kepler quarter script line in the shape its one public driver
+	// implies (no verbatim line is public; see emulator.KeplerCurlScript).
+	kepName = "lightcurves/0007/000757076/kplr000757076-2009131105131_llc.fits"
+	kepLine = "curl -C - -L -R --progress -o './" + kepName + "' " + kepURL
 )
 
 func curlLine(name string) string { return "curl -C - -L -o " + name + " " + mastDL + name }
@@ -50,6 +54,7 @@ func TestParseScript(t *testing.T) {
 			[]dl{{1, "kplr010000009-2009131105131_llc.fits", "http://exoplanetarchive.ipac.caltech.edu:80/data/ETSS//Kepler/005/141/23/kplr010000009-2009131105131_llc.fits"}}},
 		{"bare wget and curl -O take the URL basename", "wget " + kepURL + "\ncurl -O " + strings.Replace(kepURL, "llc", "slc", 2) + "\n",
 			[]dl{{1, "kplr000757076-2009131105131_llc.fits", kepURL}, {2, "kplr000757076-2009131105131_slc.fits", strings.Replace(kepURL, "llc", "slc", 2)}}},
+		{"kepler quarter script: quoted output path keeps its directories", "#!/bin/sh\n" + kepLine + "\n", []dl{{2, kepName, kepURL}}},
 		{"no -o: name from the uri parameter", "curl -C - -L " + mastDL + lcName + "\n", []dl{{1, lcName, mastDL + lcName}}},
 		{"flags in any order and clustered", "curl -L https://h.example/a/x.fits -C - -o y.fits\ncurl -fsSLo z.fits https://h.example/a/z1.fits\ncurl --output=w.fits --retry 3 https://h.example/w\n",
 			[]dl{{1, "y.fits", "https://h.example/a/x.fits"}, {2, "z.fits", "https://h.example/a/z1.fits"}, {3, "w.fits", "https://h.example/w"}}},
@@ -57,6 +62,8 @@ func TestParseScript(t *testing.T) {
 			[]dl{{1, "one", "https://h.example/1"}, {1, "two.fits", "https://h.example/dir/two.fits"}, {1, "three.fits", "https://h.example/three.fits"}}},
 		{"quotes, escapes, continuation, CRLF", "#!/bin/sh\r\ncurl -o \"a \\\"b\\\".fits\" 'https://h.example/a%20b.fits'\r\ncurl \\\n  -o c\\ d.fits \\\n  https://h.example/c\r\n",
 			[]dl{{2, `a "b".fits`, "https://h.example/a%20b.fits"}, {3, "c d.fits", "https://h.example/c"}}},
+		{"line numbers count continued and quoted lines", "curl \\\n -o a https://h.example/a\ncurl -o 'b\nc' https://h.example/b\r\n\\\r\ncurl -o d https://h.example/d\n",
+			[]dl{{1, "a", "https://h.example/a"}, {3, "b\nc", "https://h.example/b"}, {6, "d", "https://h.example/d"}}},
 		{"comments, blank lines and other commands are skipped", "#!/bin/bash\n\n# sector 1\nmkdir -p data; cd data\necho \"100% left\"\n   \n" + lcLine + " # first\n",
 			[]dl{{7, lcName, mastDL + lcName}}},
 		{"wrappers, assignments, redirections and separators", "nohup nice -n 5 curl -o a.fits https://h.example/a > log.txt 2>&1 &\nLC_ALL=C curl -o b.fits https://h.example/b && curl -o c.fits https://h.example/c 2>/dev/null\n",
@@ -123,6 +130,26 @@ func TestRenderedScriptIsRealFormat(t *testing.T) {
 	got = string(emulator.RenderScript(emulator.WgetScript, []emulator.ScriptFile{{Name: "kplr010000009-2009131105131_llc.fits", URL: "http://exoplanetarchive.ipac.caltech.edu:80/data/ETSS//Kepler/005/141/23/kplr010000009-2009131105131_llc.fits"}}))
 	if want := wgetLine + "\n"; got != want {
 		t.Errorf("wget script\n got %q\nwant %q", got, want)
+	}
+}
+
+// The Kepler line is in the shape the public driver reads
+// (kepler_astrometry_catalog process_data.py): word -2 split on "/" gives
+// the KIC as element 3; after removing "--progress ", word 6 is the quoted
+// output path; the URL is the last word.
+func TestKeplerLineShape(t *testing.T) {
+	got := string(emulator.RenderScript(emulator.KeplerCurlScript, []emulator.ScriptFile{{Name: kepName, URL: kepURL}}))
+	if want := "#!/bin/sh\n" + kepLine + "\n"; got != want {
+		t.Fatalf("kepler script\n got %q\nwant %q", got, want)
+	}
+	line := strings.Split(got, "\n")[1]
+	words := strings.Split(line, " ")
+	if kic := strings.Split(words[len(words)-2], "/")[3]; len(kic) != 9 || strings.TrimLeft(kic, "0") != "757076" {
+		t.Errorf("KIC element %q, want the 9-digit 000757076", kic)
+	}
+	stripped := strings.Split(strings.Replace(line, "--progress ", "", 1), " ")
+	if stripped[6] != "'./"+kepName+"'" || stripped[len(stripped)-1] != kepURL {
+		t.Errorf("after stripping --progress: word 6 %q, last %q", stripped[6], stripped[len(stripped)-1])
 	}
 }
 
@@ -299,16 +326,19 @@ func TestRegistryScriptFamilies(t *testing.T) {
 	s.ServeMASTDownloads("/mastfiles")
 	s.AddGenerated("/mastfiles/TESS/product/"+dvName2, 4096, 1)
 	s.AddGenerated("/mastfiles/TESS/product/"+fastName, 8192, 2)
-	kep := "/missions/kepler/lightcurves/0007/000757076/kplr000757076-2009131105131_llc.fits"
+	kep := "/missions/kepler/" + kepName
 	s.AddGenerated(kep, 1000, 3)
 	tests := []struct {
 		id, key, scriptID string
+		style             emulator.ScriptStyle
 		files             []emulator.ScriptFile
 		tree              string
 	}{
-		{"tess-sector-95-dv", "tess/spoc/sector-95/dv", "tess-sector-95-dv-sh", s.MASTScriptFiles("mast:TESS/product/" + dvName2), "/mastfiles/TESS/product/" + dvName2},
-		{"tess-sector-27-fast-lc", "tess/spoc/sector-27/fast-lc", "tess-sector-27-fast-lc-sh", s.MASTScriptFiles("mast:TESS/product/" + fastName), "/mastfiles/TESS/product/" + fastName},
-		{"kepler-lightcurves-q00-long", "kepler/quarters/Q00/long", "kepler-lightcurves-q00-long-sh", s.ScriptFiles(kep), kep},
+		{"tess-sector-95-dv", "tess/spoc/sector-95/dv", "tess-sector-95-dv-sh", emulator.CurlScript, s.MASTScriptFiles("mast:TESS/product/" + dvName2), "/mastfiles/TESS/product/" + dvName2},
+		{"tess-sector-27-fast-lc", "tess/spoc/sector-27/fast-lc", "tess-sector-27-fast-lc-sh", emulator.CurlScript, s.MASTScriptFiles("mast:TESS/product/" + fastName), "/mastfiles/TESS/product/" + fastName},
+		// The object keeps the script's directories below the entry key:
+		// kepler/quarters/Q00/long/lightcurves/0007/000757076/<file>.
+		{"kepler-lightcurves-q00-long", "kepler/quarters/Q00/long", "kepler-lightcurves-q00-long-sh", emulator.KeplerCurlScript, s.ScriptFilesBelow("/missions/kepler/", kep), kep},
 	}
 	for _, tc := range tests {
 		e, ok := byID[tc.id]
@@ -327,13 +357,13 @@ func TestRegistryScriptFamilies(t *testing.T) {
 			t.Fatalf("%s: url %s is not on %s", e.ID, e.URL, public)
 		}
 		local := strings.TrimPrefix(e.URL, public)
-		s.AddScript(local, emulator.CurlScript, tc.files)
+		s.AddScript(local, tc.style, tc.files)
 		e.URL = s.URL() + local
 		objs, err := New().Objects(context.Background(), s.Client(), e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(objs) != 1 || objs[0].Name != tc.files[0].Name {
+		if len(objs) != 1 || objs[0].Name != tc.files[0].Name || tc.style == emulator.KeplerCurlScript && objs[0].Name != kepName {
 			t.Fatalf("%s: objects %q, want %q", e.ID, names(objs), tc.files[0].Name)
 		}
 		fetchAll(t, s, objs, func(string) string { return tc.tree })

@@ -290,6 +290,16 @@ func (pf productFilter) match(p map[string]any) bool {
 	return true
 }
 
+// Query runs one Portal API service at base (https://mast.stsci.edu) to
+// completion and returns the rows of every page, repeating a request while
+// MAST answers "EXECUTING", as the kind does for its own queries. It is for
+// tools that read MAST's catalogue itself (which programs exist) rather
+// than mirror products.
+func Query(ctx context.Context, c *http.Client, base, service string, params map[string]any, opts Options) ([]map[string]any, error) {
+	inv := invoker{c: c, url: strings.TrimSuffix(base, "/") + "/api/v0/invoke", opts: opts.withDefaults()}
+	return inv.all(ctx, service, params)
+}
+
 // invoker speaks the Portal API's invoke protocol.
 type invoker struct {
 	c    *http.Client

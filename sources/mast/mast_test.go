@@ -271,3 +271,33 @@ func mapsEqual(a, b map[string]int64) bool {
 	}
 	return true
 }
+
+// Query pages through a service's answer, waiting out EXECUTING, and
+// returns only the columns asked for.
+func TestQuery(t *testing.T) {
+	m, srv := newEmulator(t, emulator.MASTOptions{Executing: 1})
+	params := map[string]any{
+		"columns": "proposal_id",
+		"filters": []map[string]any{{"paramName": "obs_collection", "values": []string{"JWST"}}},
+	}
+	rows, err := mast.Query(context.Background(), srv.Client(), srv.URL+"/", "Mast.Caom.Filtered", params, mast.Options{PageSize: 2, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want the 3 JWST observations: %v", len(rows), rows)
+	}
+	for _, r := range rows {
+		if len(r) != 1 || r["proposal_id"] != "2736" {
+			t.Errorf("row %v, want only proposal_id 2736", r)
+		}
+	}
+	// Two pages, each answered EXECUTING once first.
+	if got := m.Calls("Mast.Caom.Filtered"); got != 4 {
+		t.Errorf("%d invoke requests, want 4", got)
+	}
+	_, err = mast.Query(context.Background(), srv.Client(), srv.URL, "Mast.Caom.Filtered", map[string]any{"filters": []map[string]any{{"paramName": "no_such", "values": []string{"x"}}}}, mast.Options{PollInterval: time.Millisecond})
+	if err == nil || sources.ReasonOf(err) != sources.ReasonJobFailed || !strings.Contains(err.Error(), "Invalid column name") {
+		t.Errorf("bad column: %v", err)
+	}
+}

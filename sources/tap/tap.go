@@ -128,6 +128,8 @@ func (k *Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]
 	return objs, nil
 }
 
+// rowsToObjects reads the CSV reply: a header naming the columns, then one
+// object per row, sorted by name.
 func rowsToObjects(raw []byte, urlCol, nameCol, sizeCol, base string) ([]sources.Object, error) {
 	r := csv.NewReader(bytes.NewReader(raw))
 	r.FieldsPerRecord = -1
@@ -138,26 +140,7 @@ func rowsToObjects(raw []byte, urlCol, nameCol, sizeCol, base string) ([]sources
 	if err != nil {
 		return nil, fmt.Errorf("CSV reply: %w", err)
 	}
-	col := func(name string) (int, error) {
-		if name == "" {
-			return -1, nil
-		}
-		for i, h := range header {
-			if strings.EqualFold(strings.TrimSpace(h), name) {
-				return i, nil
-			}
-		}
-		return -1, fmt.Errorf("result has no column %q (columns: %s)", name, strings.Join(header, ", "))
-	}
-	ui, err := col(urlCol)
-	if err != nil {
-		return nil, err
-	}
-	ni, err := col(nameCol)
-	if err != nil {
-		return nil, err
-	}
-	si, err := col(sizeCol)
+	cols, err := findColumns(header, urlCol, nameCol, sizeCol)
 	if err != nil {
 		return nil, err
 	}
@@ -178,49 +161,94 @@ func rowsToObjects(raw []byte, urlCol, nameCol, sizeCol, base string) ([]sources
 		if len(rec) != len(header) {
 			return nil, fmt.Errorf("CSV row %d has %d fields, the header %d", line, len(rec), len(header))
 		}
-		u := strings.TrimSpace(rec[ui])
-		if u == "" {
-			return nil, fmt.Errorf("CSV row %d: %s is empty", line, urlCol)
-		}
-		pu, err := url.Parse(u)
+		o, err := cols.object(rec, line, baseURL, seen)
 		if err != nil {
-			return nil, fmt.Errorf("CSV row %d: %s %q: %v", line, urlCol, u, err)
+			return nil, err
 		}
-		if pu.Scheme == "" {
-			// Relative links are resolved against the service, as a
-			// browser would.
-			pu = baseURL.ResolveReference(pu)
-		}
-		if !sources.FetchableURL(pu) {
-			return nil, fmt.Errorf("CSV row %d: %s %q is not an http(s) URL", line, urlCol, u)
-		}
-		name := ""
-		if ni >= 0 {
-			name = strings.TrimSpace(rec[ni])
-		} else {
-			name, _ = url.PathUnescape(path.Base(pu.Path))
-		}
-		if err := checkName(name); err != nil {
-			return nil, fmt.Errorf("CSV row %d: object name %q: %v", line, name, err)
-		}
-		if prev, ok := seen[name]; ok {
-			return nil, fmt.Errorf("CSV rows %d and %d give the same object name %q; set name_column", prev, line, name)
-		}
-		seen[name] = line
-		size := int64(-1)
-		if si >= 0 {
-			if s := strings.TrimSpace(rec[si]); s != "" {
-				f, err := strconv.ParseFloat(s, 64)
-				if err != nil || f < 0 || f != float64(int64(f)) {
-					return nil, fmt.Errorf("CSV row %d: %s %q is not a size in bytes", line, sizeCol, s)
-				}
-				size = int64(f)
-			}
-		}
-		objs = append(objs, sources.Object{Name: name, URL: pu.String(), Size: size})
+		objs = append(objs, o)
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].Name < objs[j].Name })
 	return objs, nil
+}
+
+// replyCols are the reply's columns the entry names: their indexes (-1
+// for an optional one not given) and, for messages, the names asked for.
+type replyCols struct {
+	url, name, size   int
+	urlName, sizeName string
+}
+
+// findColumns finds the named columns in the header, matching case
+// insensitively as ADQL does.
+func findColumns(header []string, urlCol, nameCol, sizeCol string) (replyCols, error) {
+	col := func(name string) (int, error) {
+		if name == "" {
+			return -1, nil
+		}
+		for i, h := range header {
+			if strings.EqualFold(strings.TrimSpace(h), name) {
+				return i, nil
+			}
+		}
+		return -1, fmt.Errorf("result has no column %q (columns: %s)", name, strings.Join(header, ", "))
+	}
+	c := replyCols{urlName: urlCol, sizeName: sizeCol}
+	var err error
+	if c.url, err = col(urlCol); err != nil {
+		return c, err
+	}
+	if c.name, err = col(nameCol); err != nil {
+		return c, err
+	}
+	c.size, err = col(sizeCol)
+	return c, err
+}
+
+// object is the object of CSV row line: its URL (relative links resolved
+// against the service), its name (the name column, else the URL's
+// basename; seen holds the names of earlier rows) and its size when the
+// reply gives one.
+func (c replyCols) object(rec []string, line int, baseURL *url.URL, seen map[string]int) (sources.Object, error) {
+	u := strings.TrimSpace(rec[c.url])
+	if u == "" {
+		return sources.Object{}, fmt.Errorf("CSV row %d: %s is empty", line, c.urlName)
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return sources.Object{}, fmt.Errorf("CSV row %d: %s %q: %v", line, c.urlName, u, err)
+	}
+	if pu.Scheme == "" {
+		// Relative links are resolved against the service, as a
+		// browser would.
+		pu = baseURL.ResolveReference(pu)
+	}
+	if !sources.FetchableURL(pu) {
+		return sources.Object{}, fmt.Errorf("CSV row %d: %s %q is not an http(s) URL", line, c.urlName, u)
+	}
+	name := ""
+	if c.name >= 0 {
+		name = strings.TrimSpace(rec[c.name])
+	} else {
+		name, _ = url.PathUnescape(path.Base(pu.Path))
+	}
+	if err := checkName(name); err != nil {
+		return sources.Object{}, fmt.Errorf("CSV row %d: object name %q: %v", line, name, err)
+	}
+	if prev, ok := seen[name]; ok {
+		return sources.Object{}, fmt.Errorf("CSV rows %d and %d give the same object name %q; set name_column", prev, line, name)
+	}
+	seen[name] = line
+	size := int64(-1)
+	if c.size >= 0 {
+		if s := strings.TrimSpace(rec[c.size]); s != "" {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f < 0 || f != float64(int64(f)) {
+				return sources.Object{}, fmt.Errorf("CSV row %d: %s %q is not a size in bytes", line, c.sizeName, s)
+			}
+			size = int64(f)
+		}
+	}
+	return sources.Object{Name: name, URL: pu.String(), Size: size}, nil
 }
 
 // checkName refuses names that could not be a key below the entry prefix.

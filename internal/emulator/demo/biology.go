@@ -15,8 +15,10 @@ var demoOrganisms = []string{"Escherichia coli str. K-12 substr. MG1655", "Bacil
 
 // ncbiRefseq: NCBI RefSeq assembly_summary.txt per group; each entry takes
 // the reference genomes' sequence, annotation and report files, checked
-// against every assembly directory's md5checksums.txt. Representative and
-// suppressed (ftp_path na) rows and unlisted file types are left out.
+// against every assembly directory's md5checksums.txt. Rows of category
+// "na" (NCBI's only other value since "representative genome" was retired
+// in 2024), suppressed rows (ftp_path na) and unlisted file types are left
+// out.
 func (b *builder) ncbiRefseq(n int) {
 	groups := []string{"archaea", "bacteria", "fungi", "viral"}[:n]
 	for gi, g := range groups {
@@ -27,9 +29,8 @@ func (b *builder) ncbiRefseq(n int) {
 			asm := fmt.Sprintf("ASM%dv%d", num%100000, 1+k%3)
 			org := demoOrganisms[(gi*4+k)%len(demoOrganisms)]
 			cat := "reference genome"
-			switch k {
-			case 2:
-				cat = "representative genome"
+			if k == 2 {
+				cat = "na"
 			}
 			a := emulator.Assembly{Accession: acc, AsmName: asm, Fields: map[string]string{
 				"refseq_category": cat, "organism_name": org, "taxid": fmt.Sprint(num + 7), "species_taxid": fmt.Sprint(num + 7),
