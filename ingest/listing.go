@@ -5,7 +5,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/sources"
@@ -25,8 +26,8 @@ var listChunk = 50_000
 
 // keyed is a listed object with its bucket key.
 type keyed struct {
-	Key string         `json:"k"`
-	Obj sources.Object `json:"o"`
+	Key string
+	Obj sources.Object
 }
 
 // sortedListing is an entry's listing sorted by key in bounded memory:
@@ -87,15 +88,16 @@ func listSorted(ctx context.Context, k sources.Kind, c *http.Client, e sources.E
 // spill writes the held objects, sorted, as one run.
 func (l *sortedListing) spill() error {
 	slices.SortStableFunc(l.mem, func(a, b keyed) int { return cmp.Compare(a.Key, b.Key) })
-	f, err := os.CreateTemp(l.dir, "astroingest-listing-*.jsonl")
+	f, err := os.CreateTemp(l.dir, "astroingest-listing-*.bin")
 	if err != nil {
 		return fmt.Errorf("spill the listing: %w", err)
 	}
 	l.files = append(l.files, f.Name())
 	w := bufio.NewWriterSize(f, 256<<10)
-	enc := json.NewEncoder(w)
+	var buf []byte
 	for _, k := range l.mem {
-		if err := enc.Encode(k); err != nil {
+		buf = appendKeyed(buf[:0], k)
+		if _, err := w.Write(buf); err != nil {
 			f.Close()
 			return fmt.Errorf("spill the listing: %w", err)
 		}
@@ -142,7 +144,7 @@ func (l *sortedListing) each() iter.Seq2[keyed, error] {
 				yield(keyed{}, err)
 				return
 			}
-			r := &spillRun{f: f, dec: json.NewDecoder(bufio.NewReaderSize(f, 64<<10)), idx: i}
+			r := &spillRun{f: f, rd: bufio.NewReaderSize(f, 64<<10), idx: i}
 			if ok, err := r.next(); err != nil {
 				f.Close()
 				yield(keyed{}, err)
@@ -176,14 +178,13 @@ func (l *sortedListing) each() iter.Seq2[keyed, error] {
 // spillRun is one sorted run being merged.
 type spillRun struct {
 	f   *os.File
-	dec *json.Decoder
+	rd  *bufio.Reader
 	cur keyed
 	idx int
 }
 
 func (r *spillRun) next() (bool, error) {
-	var k keyed
-	err := r.dec.Decode(&k)
+	k, err := readKeyed(r.rd)
 	if errors.Is(err, io.EOF) {
 		return false, nil
 	}
@@ -192,6 +193,85 @@ func (r *spillRun) next() (bool, error) {
 	}
 	r.cur = k
 	return true, nil
+}
+
+// A spilled object is its fields in a fixed order, each string or byte
+// field as a uvarint length and its bytes, numbers as varints: JSON made
+// reading the runs back the costliest part of listing a big entry.
+func appendKeyed(b []byte, k keyed) []byte {
+	o := k.Obj
+	var algo, sum string
+	if o.Checksum != nil {
+		algo, sum = o.Checksum.Algo, o.Checksum.Value
+	}
+	var mod int64
+	if !o.LastModified.IsZero() {
+		mod = o.LastModified.UnixNano()
+	}
+	for _, s := range []string{k.Key, o.Name, o.URL, o.ETag, o.ContentType, o.Method, algo, sum} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendVarint(b, o.Size)
+	b = binary.AppendVarint(b, mod)
+	b = binary.AppendUvarint(b, uint64(len(o.Body)))
+	b = binary.AppendUvarint(b, boolBit(o.Body != nil))
+	return append(b, o.Body...)
+}
+
+func boolBit(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func readKeyed(r *bufio.Reader) (keyed, error) {
+	var f [8]string
+	for i := range f {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return keyed{}, err
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return keyed{}, err
+		}
+		f[i] = string(b)
+	}
+	size, err := binary.ReadVarint(r)
+	if err != nil {
+		return keyed{}, err
+	}
+	mod, err := binary.ReadVarint(r)
+	if err != nil {
+		return keyed{}, err
+	}
+	bodyLen, err := binary.ReadUvarint(r)
+	if err != nil {
+		return keyed{}, err
+	}
+	hasBody, err := binary.ReadUvarint(r)
+	if err != nil {
+		return keyed{}, err
+	}
+	o := sources.Object{Name: f[1], URL: f[2], ETag: f[3], ContentType: f[4], Method: f[5], Size: size}
+	if f[6] != "" {
+		o.Checksum = &sources.Checksum{Algo: f[6], Value: f[7]}
+	}
+	if mod != 0 {
+		o.LastModified = time.Unix(0, mod).UTC()
+	}
+	if hasBody == 1 {
+		o.Body = make([]byte, bodyLen)
+		if _, err := io.ReadFull(r, o.Body); err != nil {
+			return keyed{}, err
+		}
+	}
+	return keyed{Key: f[0], Obj: o}, nil
 }
 
 type runHeap []*spillRun

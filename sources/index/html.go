@@ -9,21 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/listing"
 )
-
-var linkRE = regexp.MustCompile(`(?is)<a\s[^>]*?href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>.*?</a>`)
-
-// sizeRE finds "date time size" after a link: Apache "2024-05-01 12:00  1.2M",
-// nginx "01-May-2024 12:00   12345".
-var sizeRE = regexp.MustCompile(`^\s*\S+\s+\d{1,2}:\d{2}(?::\d{2})?\s+(\S+)`)
-
-var tagRE = regexp.MustCompile(`<[^>]*>`)
 
 // maxChunk bounds the text held while an anchor is open across lines; a
 // listing whose lines run longer is parsed in pieces of this size.
@@ -99,40 +90,154 @@ func eachLink(dir *url.URL, r io.Reader, fn func(link) error) error {
 	}
 }
 
-var anchorOpenRE = regexp.MustCompile(`(?i)<a\s`)
-
 // openAnchor reports whether b ends inside an anchor: its last "<a" has
 // no "</a>" after it.
 func openAnchor(b []byte) bool {
-	opens := anchorOpenRE.FindAllIndex(b, -1)
-	if len(opens) == 0 {
-		return false
+	last := -1
+	for i := 0; ; {
+		p := indexFold(b[i:], "<a")
+		if p < 0 {
+			break
+		}
+		p += i
+		if p+2 < len(b) && isSpace(b[p+2]) || p+2 == len(b) {
+			last = p
+		}
+		i = p + 2
 	}
-	return !bytes.Contains(bytes.ToLower(b[opens[len(opens)-1][0]:]), []byte("</a>"))
+	return last >= 0 && indexFold(b[last:], "</a>") < 0
 }
 
 // parseLinks extracts the immediate children of dir from a piece of an
-// HTML listing.
+// HTML listing: every <a ... href=...>...</a>, as browsers read them.
 func parseLinks(dir *url.URL, body []byte) []link {
 	var out []link
 	seen := map[string]bool{}
-	for _, m := range linkRE.FindAllSubmatchIndex(body, -1) {
-		raw := ""
-		for g := 1; g <= 3; g++ {
-			if m[2*g] >= 0 {
-				raw = string(body[m[2*g]:m[2*g+1]])
-				break
-			}
-		}
-		l, ok := childLink(dir, raw)
+	scanAnchors(body, func(href string, after []byte) {
+		l, ok := childLink(dir, href)
 		if !ok || seen[l.rel] {
-			continue
+			return
 		}
 		seen[l.rel] = true
-		l.size = sizeAfter(body[m[1]:])
+		l.size = sizeAfter(after)
 		out = append(out, l)
-	}
+	})
 	return out
+}
+
+// scanAnchors calls fn with the href of each complete anchor in b and the
+// bytes after its </a>. It is a hand-written scanner, not a regular
+// expression: listings of a million rows made the expression the most
+// expensive part of a run.
+func scanAnchors(b []byte, fn func(href string, after []byte)) {
+	for i := 0; i < len(b); {
+		p := indexFold(b[i:], "<a")
+		if p < 0 {
+			return
+		}
+		p += i
+		i = p + 2
+		if i >= len(b) || !isSpace(b[i]) {
+			continue
+		}
+		href, tagEnd, ok := hrefOf(b, i)
+		if !ok {
+			continue
+		}
+		closeAt := indexFold(b[tagEnd:], "</a>")
+		if closeAt < 0 {
+			continue
+		}
+		end := tagEnd + closeAt + len("</a>")
+		fn(href, b[end:])
+		i = end
+	}
+}
+
+// hrefOf reads the href attribute of the tag whose attributes start at
+// i, and where the tag ends (after its ">").
+func hrefOf(b []byte, i int) (href string, tagEnd int, ok bool) {
+	gt := bytes.IndexByte(b[i:], '>')
+	if gt < 0 {
+		return "", 0, false
+	}
+	h := indexFold(b[i:i+gt], "href")
+	if h < 0 {
+		return "", 0, false
+	}
+	j := i + h + len("href")
+	for j < len(b) && isSpace(b[j]) {
+		j++
+	}
+	if j >= len(b) || b[j] != '=' {
+		return "", 0, false
+	}
+	j++
+	for j < len(b) && isSpace(b[j]) {
+		j++
+	}
+	if j >= len(b) {
+		return "", 0, false
+	}
+	var v []byte
+	switch q := b[j]; q {
+	case '"', '\'':
+		k := bytes.IndexByte(b[j+1:], q)
+		if k < 0 {
+			return "", 0, false
+		}
+		v = b[j+1 : j+1+k]
+		j += k + 2
+	default:
+		k := j
+		for k < len(b) && !isSpace(b[k]) && b[k] != '>' {
+			k++
+		}
+		v, j = b[j:k], k
+	}
+	gt = bytes.IndexByte(b[j:], '>')
+	if gt < 0 {
+		return "", 0, false
+	}
+	return string(v), j + gt + 1, true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
+
+// indexFold is bytes.Index for an ASCII lower-case needle, ignoring case.
+func indexFold(b []byte, needle string) int {
+	n := len(needle)
+	for i := 0; i+n <= len(b); i++ {
+		j := bytes.IndexByte(b[i:], needle[0])
+		k := bytes.IndexByte(b[i:], needle[0]-'a'+'A')
+		if j < 0 || k >= 0 && k < j {
+			j = k
+		}
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+n > len(b) {
+			return -1
+		}
+		if asciiEqualFold(b[i:i+n], needle) {
+			return i
+		}
+	}
+	return -1
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := range len(lower) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // childLink resolves an href against dir and keeps it only when it names
@@ -160,7 +265,9 @@ func childLink(dir *url.URL, raw string) (link, bool) {
 }
 
 // sizeAfter reads the size column that follows a link on its row: exact
-// when it is plain digits, -1 when rounded ("1.2M") or absent ("-").
+// when it is plain digits, -1 when rounded ("1.2M") or absent ("-"). The
+// row is "date time size ...": Apache "2024-05-01 12:00  1.2M", nginx
+// "01-May-2024 12:00   12345", in cells or not.
 func sizeAfter(rest []byte) int64 {
 	end := len(rest)
 	for _, stop := range [][]byte{[]byte("\n"), []byte("</tr>"), []byte("<a ")} {
@@ -168,17 +275,62 @@ func sizeAfter(rest []byte) int64 {
 			end = i
 		}
 	}
-	line := html.UnescapeString(tagRE.ReplaceAllString(string(rest[:end]), " "))
-	line = strings.ReplaceAll(line, "\u00a0", " ")
-	m := sizeRE.FindStringSubmatch(line)
-	if m == nil {
+	row := stripTags(rest[:end])
+	if strings.ContainsRune(row, '&') {
+		row = html.UnescapeString(row)
+	}
+	row = strings.ReplaceAll(row, "\u00a0", " ")
+	f := strings.Fields(row)
+	if len(f) < 3 || !isClock(f[1]) {
 		return -1
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
+	n, err := strconv.ParseInt(f[2], 10, 64)
 	if err != nil || n < 0 {
 		return -1
 	}
 	return n
+}
+
+// stripTags turns every <...> into a space.
+func stripTags(b []byte) string {
+	if bytes.IndexByte(b, '<') < 0 {
+		return string(b)
+	}
+	var sb strings.Builder
+	for len(b) > 0 {
+		lt := bytes.IndexByte(b, '<')
+		if lt < 0 {
+			sb.Write(b)
+			break
+		}
+		sb.Write(b[:lt])
+		gt := bytes.IndexByte(b[lt:], '>')
+		if gt < 0 {
+			break
+		}
+		sb.WriteByte(' ')
+		b = b[lt+gt+1:]
+	}
+	return sb.String()
+}
+
+// isClock matches H:MM, HH:MM and HH:MM:SS.
+func isClock(s string) bool {
+	h, rest, ok := strings.Cut(s, ":")
+	if !ok || len(h) < 1 || len(h) > 2 || !digits(h) {
+		return false
+	}
+	m, sec, hasSec := strings.Cut(rest, ":")
+	return len(m) == 2 && digits(m) && (!hasSec || len(sec) == 2 && digits(sec))
+}
+
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // listHTML walks the listing tree breadth first from base, whose page is
