@@ -204,9 +204,12 @@ func appendKeyed(b []byte, k keyed) []byte {
 	if o.Checksum != nil {
 		algo, sum = o.Checksum.Algo, o.Checksum.Value
 	}
-	var mod int64
+	var mod, listed int64
 	if !o.LastModified.IsZero() {
 		mod = o.LastModified.UnixNano()
+	}
+	if !o.ListedModTime.IsZero() {
+		listed = o.ListedModTime.UnixNano()
 	}
 	for _, s := range []string{k.Key, o.Name, o.URL, o.ETag, o.ContentType, o.Method, algo, sum} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
@@ -214,6 +217,7 @@ func appendKeyed(b []byte, k keyed) []byte {
 	}
 	b = binary.AppendVarint(b, o.Size)
 	b = binary.AppendVarint(b, mod)
+	b = binary.AppendVarint(b, listed)
 	b = binary.AppendUvarint(b, uint64(len(o.Body)))
 	b = binary.AppendUvarint(b, boolBit(o.Body != nil))
 	return append(b, o.Body...)
@@ -250,6 +254,10 @@ func readKeyed(r *bufio.Reader) (keyed, error) {
 	if err != nil {
 		return keyed{}, err
 	}
+	listed, err := binary.ReadVarint(r)
+	if err != nil {
+		return keyed{}, err
+	}
 	bodyLen, err := binary.ReadUvarint(r)
 	if err != nil {
 		return keyed{}, err
@@ -264,6 +272,9 @@ func readKeyed(r *bufio.Reader) (keyed, error) {
 	}
 	if mod != 0 {
 		o.LastModified = time.Unix(0, mod).UTC()
+	}
+	if listed != 0 {
+		o.ListedModTime = time.Unix(0, listed).UTC()
 	}
 	if hasBody == 1 {
 		o.Body = make([]byte, bodyLen)

@@ -39,6 +39,8 @@ func fullObject(i int) sources.Object {
 		o.Checksum = &sources.Checksum{Algo: "md5", Value: fmt.Sprintf("%032x", i)}
 		o.ETag, o.ContentType = fmt.Sprintf(`"e%d"`, i), "application/x-netcdf"
 		o.LastModified = time.Unix(int64(1_700_000_000+i), 0).UTC()
+	} else {
+		o.ListedModTime = time.Unix(int64(1_700_000_000+60*i), 0).UTC()
 	}
 	if i%5 == 0 {
 		o.Method, o.Body = "POST", []byte(fmt.Sprintf(`{"i":%d}`, i))

@@ -89,5 +89,14 @@ func unchangedByListing(o sources.Object, prev *ObjectRecord) listingVerdict {
 		}
 		return listingChanged
 	}
+	// A listing's minute, in an unsaid time zone: the same minute as the
+	// recorded Last-Modified, at the listed size, is the same file (a
+	// rerun of a 100,000-file directory then asks nothing); another
+	// minute may only be another zone, so the publisher is asked.
+	if !o.ListedModTime.IsZero() && o.Size >= 0 && prev.LastModified != "" {
+		if t, err := http.ParseTime(prev.LastModified); err == nil && t.UTC().Truncate(time.Minute).Equal(o.ListedModTime) {
+			return listingSame
+		}
+	}
 	return listingUnknown
 }

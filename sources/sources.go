@@ -85,7 +85,13 @@ type Object struct {
 	// gave them, for conditional refetch.
 	ETag         string
 	LastModified time.Time
-	ContentType  string
+	// ListedModTime is a date a listing printed to the minute, in a time
+	// zone it does not say (an HTML autoindex page): not a validator, but
+	// an object whose recorded Last-Modified falls in that very minute, at
+	// the recorded size, has not changed (see the engine's unchanged
+	// check); zero when the listing gave none.
+	ListedModTime time.Time
+	ContentType   string
 	// Method and Body allow kinds whose download is not a plain GET.
 	Method string
 	Body   []byte

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/astroingest/astroingest/sources"
 	"github.com/astroingest/astroingest/sources/listing"
@@ -24,6 +25,9 @@ type link struct {
 	rel  string // unescaped relative name, "/" suffix for directories
 	url  *url.URL
 	size int64
+	// mod is the row's date, to the minute, read as UTC (nginx prints
+	// GMT by default); zero when the row has none.
+	mod time.Time
 }
 
 // Link is one child of a directory in an HTML listing: its name, with a
@@ -119,7 +123,7 @@ func parseLinks(dir *url.URL, body []byte) []link {
 			return
 		}
 		seen[l.rel] = true
-		l.size = sizeAfter(after)
+		l.size, l.mod = rowAfter(after)
 		out = append(out, l)
 	})
 	return out
@@ -264,11 +268,18 @@ func childLink(dir *url.URL, raw string) (link, bool) {
 	return link{rel: rel, url: u}, true
 }
 
-// sizeAfter reads the size column that follows a link on its row: exact
-// when it is plain digits, -1 when rounded ("1.2M") or absent ("-"). The
-// row is "date time size ...": Apache "2024-05-01 12:00  1.2M", nginx
-// "01-May-2024 12:00   12345", in cells or not.
+// sizeAfter is rowAfter's size.
 func sizeAfter(rest []byte) int64 {
+	n, _ := rowAfter(rest)
+	return n
+}
+
+// rowAfter reads the date and size columns that follow a link on its
+// row. The size is exact when it is plain digits, -1 when rounded
+// ("1.2M") or absent ("-"). The row is "date time size ...": Apache
+// "2024-05-01 12:00  1.2M", nginx "01-May-2024 12:00   12345", in cells
+// or not.
+func rowAfter(rest []byte) (int64, time.Time) {
 	end := len(rest)
 	for _, stop := range [][]byte{[]byte("\n"), []byte("</tr>"), []byte("<a ")} {
 		if i := bytes.Index(rest[:end], stop); i >= 0 {
@@ -282,13 +293,28 @@ func sizeAfter(rest []byte) int64 {
 	row = strings.ReplaceAll(row, "\u00a0", " ")
 	f := strings.Fields(row)
 	if len(f) < 3 || !isClock(f[1]) {
-		return -1
+		return -1, time.Time{}
 	}
+	mod := rowDate(f[0], f[1])
 	n, err := strconv.ParseInt(f[2], 10, 64)
 	if err != nil || n < 0 {
-		return -1
+		return -1, mod
 	}
-	return n
+	return n, mod
+}
+
+// rowDate parses a listing's date and clock, as nginx ("01-May-2024") or
+// Apache ("2024-05-01") prints them; zero when it is neither.
+func rowDate(date, clock string) time.Time {
+	if len(clock) > 5 {
+		clock = clock[:5] // the minute is the precision both share
+	}
+	for _, layout := range []string{"02-Jan-2006 15:04", "2006-01-02 15:04"} {
+		if t, err := time.Parse(layout, date+" "+clock); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // stripTags turns every <...> into a space.
@@ -374,7 +400,7 @@ func listHTML(ctx context.Context, c *http.Client, base *url.URL, first io.ReadC
 			if !opt.filter.Match(rel) {
 				return nil
 			}
-			return emit(sources.Object{Name: rel, URL: l.url.String(), Size: l.size})
+			return emit(sources.Object{Name: rel, URL: l.url.String(), Size: l.size, ListedModTime: l.mod})
 		})
 		body.Close()
 		if err != nil {

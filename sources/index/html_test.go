@@ -24,10 +24,10 @@ func TestEachLinkRows(t *testing.T) {
 </pre></body></html>`
 	var got []string
 	err := eachLink(dir, strings.NewReader(page), func(l link) error {
-		got = append(got, fmt.Sprintf("%s=%d", l.rel, l.size))
+		got = append(got, fmt.Sprintf("%s=%d@%s", l.rel, l.size, l.mod.Format("2006-01-02T15:04")))
 		return nil
 	})
-	want := []string{"a.nc=12345", "icon.nc=-1", "split.nc=7", "long.nc=9", "sub/=-1"}
+	want := []string{"a.nc=12345@2024-05-01T12:00", "icon.nc=-1@2024-05-01T12:00", "split.nc=7@2024-05-01T12:00", "long.nc=9@2024-05-01T12:00", "sub/=-1@2024-05-01T12:00"}
 	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("links %q (%v), want %q", got, err, want)
 	}
