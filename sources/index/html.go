@@ -116,14 +116,22 @@ func openAnchor(b []byte) bool {
 // HTML listing: every <a ... href=...>...</a>, as browsers read them.
 func parseLinks(dir *url.URL, body []byte) []link {
 	var out []link
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	scanAnchors(body, func(href string, after []byte) {
 		l, ok := childLink(dir, href)
-		if !ok || seen[l.rel] {
+		if !ok {
 			return
 		}
-		seen[l.rel] = true
 		l.size, l.mod = rowAfter(after)
+		// Apache links a file twice on its row, icon then name; the
+		// columns follow the second.
+		if i, dup := seen[l.rel]; dup {
+			if out[i].mod.IsZero() && out[i].size < 0 {
+				out[i].size, out[i].mod = l.size, l.mod
+			}
+			return
+		}
+		seen[l.rel] = len(out)
 		out = append(out, l)
 	})
 	return out
