@@ -71,8 +71,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if *deep {
 			mode = "sizes and sha256"
 		}
+		if rep.More > 0 {
+			fmt.Fprintf(stdout, "... and %d more problem(s) not listed\n", rep.More)
+		}
 		fmt.Fprintf(stdout, "checked %d manifests, %d objects (%s, %s): %d problem(s)\n",
-			rep.Manifests, rep.Objects, units.FormatBytes(rep.Bytes), mode, len(rep.Problems))
+			rep.Manifests, rep.Objects, units.FormatBytes(rep.Bytes), mode, len(rep.Problems)+rep.More)
 		if ids := repairable(rep.Problems); len(ids) > 0 {
 			fmt.Fprintf(stdout, "to repair %s, fetch again:\n", plural(len(ids), "damaged entry"))
 			for _, id := range ids {
