@@ -32,8 +32,12 @@ type nullS3 struct {
 	keep    map[string][]byte
 	uploads map[string]map[int]nullObject
 	next    int
-	srv     *http.Server
-	ln      net.Listener
+	// sorted is the keys in order, rebuilt after writes: a listing of a
+	// million keys pages through it without sorting each page.
+	sorted []string
+	dirty  bool
+	srv    *http.Server
+	ln     net.Listener
 }
 
 type nullObject struct {
@@ -93,6 +97,7 @@ func (s *nullS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		delete(s.uploads, q.Get("uploadId"))
 		etag := fmt.Sprintf("%x-%d", md5.Sum([]byte(key+strconv.FormatInt(size, 10))), len(u))
 		s.objects[key] = nullObject{size: size, etag: etag, mod: time.Now().UTC()}
+		s.dirty = true
 		s.mu.Unlock()
 		fmt.Fprintf(w, `<CompleteMultipartUploadResult><Key>%s</Key><ETag>"%s"</ETag></CompleteMultipartUploadResult>`, xmlEscape(key), etag)
 	case r.Method == http.MethodDelete && q.Has("uploadId"):
@@ -108,6 +113,7 @@ func (s *nullS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		delete(s.objects, key)
 		delete(s.keep, key)
+		s.dirty = true
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	default:
@@ -135,6 +141,7 @@ func (s *nullS3) put(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	s.objects[key] = nullObject{size: n, etag: sum, mod: time.Now().UTC()}
+	s.dirty = true
 	if body != nil {
 		s.keep[key] = body
 	}
@@ -174,13 +181,23 @@ func (s *nullS3) list(w http.ResponseWriter, q map[string][]string) {
 	}
 	limit := 1000
 	s.mu.Lock()
-	var keys []string
-	for k := range s.objects {
-		if strings.HasPrefix(k, prefix) && k > after {
-			keys = append(keys, k)
+	if s.dirty || s.sorted == nil {
+		s.sorted = s.sorted[:0]
+		for k := range s.objects {
+			s.sorted = append(s.sorted, k)
 		}
+		sort.Strings(s.sorted)
+		s.dirty = false
 	}
-	sort.Strings(keys)
+	from := max(after, prefix)
+	i := sort.SearchStrings(s.sorted, from)
+	if i < len(s.sorted) && s.sorted[i] == after {
+		i++
+	}
+	var keys []string
+	for ; i < len(s.sorted) && len(keys) <= limit && strings.HasPrefix(s.sorted[i], prefix); i++ {
+		keys = append(keys, s.sorted[i])
+	}
 	truncated := len(keys) > limit
 	keys = keys[:min(len(keys), limit)]
 	type content struct {
