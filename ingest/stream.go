@@ -65,72 +65,88 @@ func (er *entryRun) stream(ctx context.Context) (entryTally, error) {
 	go func() { collected <- er.collect(ctx, results, window) }()
 
 	var wg sync.WaitGroup
-	var pending annotations.Record
-	havePending, prevDone := false, false
-	var prevErr error
-	nextPrev := func(key string) *annotations.Record {
-		for !prevDone {
-			if !havePending {
-				rec, err, ok := prevNext()
-				if !ok || err != nil {
-					prevDone, prevErr = true, err
-					return nil
-				}
-				pending, havePending = rec, true
-			}
-			switch {
-			case pending.Key < key:
-				havePending = false // gone from the listing: dropped
-			case pending.Key == key:
-				havePending = false
-				rec := pending
-				return &rec
-			default:
-				return nil
-			}
-		}
-		return nil
-	}
-
-	seq, lastKey := 0, ""
-	var listErr error
-	for k, err := range er.lst.each() {
-		if err != nil {
-			listErr = err
-			break
-		}
-		if !er.lay.owns(k.Key) {
-			continue
-		}
-		if k.Key == lastKey {
-			listErr = &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("listing names key %s twice", k.Key)}
-			break
-		}
-		lastKey = k.Key
-		prev := nextPrev(k.Key)
-		window <- struct{}{}
-		job, st := er.decide(ctx, k, prev, present)
-		if job == nil { // decided without a transfer
-			results <- seqResult{seq, er.inline(prev, st)}
-		} else if !er.dispatch(ctx, &wg, results, seq, job) {
-			results <- seqResult{seq, objResult{status: objCancelled, rec: derefOr(prev)}}
-		}
-		seq++
-	}
+	prev := &prevCursor{next: prevNext}
+	listErr := er.feed(ctx, &wg, prev, present, window, results)
 	wg.Wait()
 	close(results)
 	c := <-collected
 	switch {
 	case listErr != nil:
 		return c.tally, fmt.Errorf("list objects: %w", listErr)
-	case prevErr != nil:
-		return c.tally, fmt.Errorf("read the previous records: %w", prevErr)
+	case prev.err != nil:
+		return c.tally, fmt.Errorf("read the previous records: %w", prev.err)
 	case present.err() != nil && ctx.Err() == nil:
 		return c.tally, &bucketError{fmt.Errorf("list %s: %w", e.KeyPrefix(), present.err())}
 	case c.err != nil:
 		return c.tally, fmt.Errorf("write records: %w", c.err)
 	}
 	return c.tally, nil
+}
+
+// feed walks the sorted listing, pairs each object this process owns
+// with its previous record, and hands it on: decided at once, or to a
+// transfer slot. It returns the listing's error, if any.
+func (er *entryRun) feed(ctx context.Context, wg *sync.WaitGroup, prev *prevCursor, present presenceCursor, window chan<- struct{}, results chan<- seqResult) error {
+	seq, lastKey := 0, ""
+	for k, err := range er.lst.each() {
+		if err != nil {
+			return err
+		}
+		if !er.lay.owns(k.Key) {
+			continue
+		}
+		if k.Key == lastKey {
+			return &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("listing names key %s twice", k.Key)}
+		}
+		lastKey = k.Key
+		p := prev.at(k.Key)
+		window <- struct{}{}
+		job, st := er.decide(ctx, k, p, present)
+		if job == nil { // decided without a transfer
+			results <- seqResult{seq, er.inline(p, st)}
+		} else if !er.dispatch(ctx, wg, results, seq, job) {
+			results <- seqResult{seq, objResult{status: objCancelled, rec: derefOr(p)}}
+		}
+		seq++
+	}
+	return nil
+}
+
+// prevCursor walks the previous records alongside the listing: records
+// of keys no longer listed are passed over (their objects are gone from
+// the publisher), and the first error ends it.
+type prevCursor struct {
+	next    func() (annotations.Record, error, bool)
+	pending annotations.Record
+	have    bool
+	done    bool
+	err     error
+}
+
+// at returns the previous record of key, nil when there is none. Keys
+// must come in increasing order.
+func (p *prevCursor) at(key string) *annotations.Record {
+	for !p.done {
+		if !p.have {
+			rec, err, ok := p.next()
+			if !ok || err != nil {
+				p.done, p.err = true, err
+				return nil
+			}
+			p.pending, p.have = rec, true
+		}
+		switch {
+		case p.pending.Key < key:
+			p.have = false
+		case p.pending.Key == key:
+			p.have = false
+			rec := p.pending
+			return &rec
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 func derefOr(p *annotations.Record) annotations.Record {
