@@ -43,6 +43,13 @@ type Entry struct {
 	Meta      Meta
 	// BudgetBytes is the family's per-run budget, 0 for none.
 	BudgetBytes int64
+	// ContentTypes are the media types the family's objects may be served
+	// as; empty means any but an HTML page for a name that is not one (a
+	// login page in place of the data). Shared, read-only.
+	ContentTypes []string
+	// RedirectHosts are the hosts a download may be redirected to besides
+	// the URL's own (MAST and CDS hand out storage URLs). Shared, read-only.
+	RedirectHosts []string
 	// Where the entry was declared, for error messages.
 	File string
 	Line int
