@@ -8,24 +8,32 @@
 //     succeeds, and Pending.Abort discards it without a trace (no temp file,
 //     no unfinished multipart upload).
 //   - Missing objects are reported with an error that matches fs.ErrNotExist.
+//   - A Commit may be conditional (PutOptions.IfMatch, IfNoneMatch): the
+//     condition is checked atomically with the commit, against every other
+//     writer of the key, in this process and in others; when it does not
+//     hold, Commit fails with ErrPrecondition, the old object (if any) is
+//     left as it was and nothing stays staged.
 //   - All methods are safe for concurrent use.
 package bucket
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"strings"
 	"time"
 )
 
-// ErrExists is returned by CreateIfAbsent when the key is already present.
-var ErrExists = errors.New("object already exists")
-
-// ErrPrecondition is Commit's error (errors.Is) when a condition of
-// PutOptions (IfMatch, IfNoneMatch) does not hold; nothing was written.
+// ErrPrecondition is Commit's error (errors.Is) when the condition of a
+// conditional Put (PutOptions.IfMatch or IfNoneMatch) does not hold.
 var ErrPrecondition = errors.New("precondition failed")
+
+// ErrExists is CreateIfAbsent's error (errors.Is) when the key is already
+// present. It comes with ErrPrecondition, which it is a case of.
+var ErrExists = errors.New("object already exists")
 
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
@@ -45,8 +53,31 @@ type PutOptions struct {
 	SizeHint    int64
 	ContentType string
 	Metadata    map[string]string
-	IfMatch     string // commit only if the current object's ETag equals this
-	IfNoneMatch bool   // commit only if no object exists under the key
+
+	// IfMatch, when not empty, makes Commit conditional: it commits only if
+	// an object exists under the key and its ETag, as Stat, List and
+	// Commit return it, equals IfMatch. A missing object fails the
+	// condition.
+	IfMatch string
+	// IfNoneMatch makes Commit conditional: it commits only if no object
+	// exists under the key. It may not be combined with IfMatch.
+	//
+	// A remote backend retries a request whose answer was lost, and the
+	// retry of a conditional write that did land fails its condition
+	// against the write itself: ErrPrecondition then does not prove that
+	// another writer came first. A caller for whom it matters compares what
+	// the key holds with what it wrote (ingest's leases do).
+	IfNoneMatch bool
+}
+
+// CheckConditions is the check every backend's Put makes of opts' write
+// conditions before it stages anything: IfMatch and IfNoneMatch together
+// can never hold, and S3 refuses them as "not implemented".
+func CheckConditions(opts PutOptions) error {
+	if opts.IfMatch != "" && opts.IfNoneMatch {
+		return errors.New("IfMatch and IfNoneMatch may not be combined")
+	}
+	return nil
 }
 
 // Range selects bytes [Offset, Offset+Length). Length < 0 means to the end.
@@ -93,10 +124,32 @@ type Bucket interface {
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Pending, error)
 	// Delete removes the object. Deleting a missing object is not an error.
 	Delete(ctx context.Context, key string) error
-	// CreateIfAbsent writes data under key only if no object exists there,
-	// atomically with respect to concurrent callers: exactly one of several
-	// racing callers succeeds, the rest get an error matching ErrExists.
-	CreateIfAbsent(ctx context.Context, key string, data []byte, opts PutOptions) error
+}
+
+// CreateIfAbsent writes data under key only if no object exists there,
+// atomically with respect to concurrent callers: exactly one of several
+// racing callers succeeds, the rest get an error matching ErrExists (and
+// ErrPrecondition). It is a Put with IfNoneMatch, so that the backends
+// have one conditional write to get right, not two; opts' own conditions
+// are replaced.
+func CreateIfAbsent(ctx context.Context, b Bucket, key string, data []byte, opts PutOptions) error {
+	opts.IfMatch, opts.IfNoneMatch = "", true
+	opts.SizeHint = int64(len(data))
+	p, err := b.Put(ctx, key, bytes.NewReader(data), opts)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Commit(ctx); err != nil {
+		// A failed condition leaves nothing staged; any other failure may.
+		if aerr := p.Abort(context.WithoutCancel(ctx)); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		if errors.Is(err, ErrPrecondition) {
+			return fmt.Errorf("%w: %w", ErrExists, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // StaleCleaner is implemented by backends that can leave staged data behind

@@ -15,33 +15,32 @@ import (
 // The op label of the bucket metrics: one value per method of Bucket,
 // Pending and StaleCleaner.
 const (
-	opPut            = "put"
-	opCommit         = "commit"
-	opAbort          = "abort"
-	opStat           = "stat"
-	opOpen           = "open"
-	opList           = "list"
-	opDelete         = "delete"
-	opCreateIfAbsent = "create_if_absent"
-	opCleanStale     = "clean_stale"
+	opPut        = "put"
+	opCommit     = "commit"
+	opAbort      = "abort"
+	opStat       = "stat"
+	opOpen       = "open"
+	opList       = "list"
+	opDelete     = "delete"
+	opCleanStale = "clean_stale"
 )
 
-var metricOps = []string{opPut, opCommit, opAbort, opStat, opOpen, opList, opDelete, opCreateIfAbsent, opCleanStale}
+var metricOps = []string{opPut, opCommit, opAbort, opStat, opOpen, opList, opDelete, opCleanStale}
 
 // The result label of astroingest_bucket_operations_total, a closed set.
-// Only "error" is a failure: a missing object and a taken lease are
+// Only "error" is a failure: a missing object and a failed write condition are
 // answers, and a cancelled context is the caller's decision, which is
 // never reported as a failure (as thanos' objstore and s5cmd do). A
 // deadline exceeded is a failure: the bucket was too slow.
 const (
-	resultSuccess  = "success"   // the operation did what was asked
-	resultNotFound = "not_found" // an error matching fs.ErrNotExist (Stat, Open of a missing key)
-	resultExists   = "exists"    // an error matching ErrExists (CreateIfAbsent on a taken key)
-	resultCanceled = "canceled"  // context.Canceled, or any error once ctx was cancelled
-	resultError    = "error"     // every other error
+	resultSuccess      = "success"             // the operation did what was asked
+	resultNotFound     = "not_found"           // an error matching fs.ErrNotExist (Stat, Open of a missing key)
+	resultPrecondition = "precondition_failed" // an error matching ErrPrecondition (a conditional Commit whose condition did not hold)
+	resultCanceled     = "canceled"            // context.Canceled, or any error once ctx was cancelled
+	resultError        = "error"               // every other error
 )
 
-var metricResults = []string{resultSuccess, resultNotFound, resultExists, resultCanceled, resultError}
+var metricResults = []string{resultSuccess, resultNotFound, resultPrecondition, resultCanceled, resultError}
 
 // durationBuckets run from 3 ms (a Stat nearby) to 819 s (a Put of a few
 // hundred GiB) by factors of 4. They are the boundaries of ingest's
@@ -54,9 +53,9 @@ var durationBuckets = prometheus.ExponentialBuckets(0.05/16, 4, 10)
 //   - astroingest_bucket_operations_total{op,result}, a counter;
 //   - astroingest_bucket_operation_duration_seconds{op}, a histogram.
 //
-// op is put, commit, abort (of a Pending), stat, open, list, delete,
-// create_if_absent or clean_stale; result is success, not_found, exists,
-// canceled or error (see the result constants: only error is a failure).
+// op is put, commit, abort (of a Pending), stat, open, list, delete or
+// clean_stale (a CreateIfAbsent is a put and a commit); result is success,
+// not_found, precondition_failed, canceled or error (see the result constants: only error is a failure).
 // Every op and result is created at zero up front, so dashboards see zeros
 // rather than gaps. A put is timed until the stream is staged, an open
 // until the object's body starts (bytes read are not measured), a list
@@ -91,7 +90,7 @@ type bucketMetrics struct {
 func newBucketMetrics(reg prometheus.Registerer) (*bucketMetrics, error) {
 	ops := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "astroingest_bucket_operations_total",
-		Help: "Bucket operations by op and result (success, not_found, exists, canceled, error; only error is a failure).",
+		Help: "Bucket operations by op and result (success, not_found, precondition_failed, canceled, error; only error is a failure).",
 	}, []string{"op", "result"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "astroingest_bucket_operation_duration_seconds",
@@ -137,8 +136,8 @@ func outcome(ctx context.Context, err error) string {
 		return resultSuccess
 	case errors.Is(err, fs.ErrNotExist):
 		return resultNotFound
-	case errors.Is(err, ErrExists):
-		return resultExists
+	case errors.Is(err, ErrPrecondition):
+		return resultPrecondition
 	case errors.Is(err, context.Canceled), errors.Is(ctx.Err(), context.Canceled):
 		return resultCanceled
 	}
@@ -216,13 +215,6 @@ func (b *metered) Delete(ctx context.Context, key string) error {
 	start := time.Now()
 	err := b.Bucket.Delete(ctx, key)
 	b.m.record(ctx, opDelete, time.Since(start), err)
-	return err
-}
-
-func (b *metered) CreateIfAbsent(ctx context.Context, key string, data []byte, opts PutOptions) error {
-	start := time.Now()
-	err := b.Bucket.CreateIfAbsent(ctx, key, data, opts)
-	b.m.record(ctx, opCreateIfAbsent, time.Since(start), err)
 	return err
 }
 

@@ -106,13 +106,6 @@ func (p *prefixed) Delete(ctx context.Context, key string) error {
 	return p.Bucket.Delete(ctx, p.prefix+key)
 }
 
-func (p *prefixed) CreateIfAbsent(ctx context.Context, key string, data []byte, opts PutOptions) error {
-	if err := ValidateKey(key); err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	return p.Bucket.CreateIfAbsent(ctx, p.prefix+key, data, opts)
-}
-
 // prefixedCleaner is a prefixed bucket over a StaleCleaner. It is a
 // separate type so that a type assertion for StaleCleaner on a prefixed
 // bucket answers as it would on the inner one.

@@ -40,7 +40,7 @@ func TestWithPrefixRewritesKeys(t *testing.T) {
 	ctx := context.Background()
 	inner := mem.New()
 	for _, k := range []string{"outside", "mirror/v10/sibling", "mirror/v1x"} {
-		if err := inner.CreateIfAbsent(ctx, k, []byte("x"), bucket.PutOptions{}); err != nil {
+		if err := bucket.CreateIfAbsent(ctx, inner, k, []byte("x"), bucket.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,10 +53,10 @@ func TestWithPrefixRewritesKeys(t *testing.T) {
 	if info, err := p.Commit(ctx); err != nil || info.Key != "climate/a.nc" {
 		t.Fatalf("Commit = %+v, %v; want key climate/a.nc", info, err)
 	}
-	if err := b.CreateIfAbsent(ctx, "annotations/leases/x", []byte("l"), bucket.PutOptions{}); err != nil {
+	if err := bucket.CreateIfAbsent(ctx, b, "annotations/leases/x", []byte("l"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.CreateIfAbsent(ctx, "annotations/leases/x", []byte("l"), bucket.PutOptions{}); !errors.Is(err, bucket.ErrExists) {
+	if err := bucket.CreateIfAbsent(ctx, b, "annotations/leases/x", []byte("l"), bucket.PutOptions{}); !errors.Is(err, bucket.ErrExists) {
 		t.Fatalf("second CreateIfAbsent: %v, want ErrExists", err)
 	}
 	if got, want := keys(t, inner, ""), []string{"mirror/v1/annotations/leases/x", "mirror/v1/climate/a.nc", "mirror/v10/sibling", "mirror/v1x", "outside"}; !slices.Equal(got, want) {

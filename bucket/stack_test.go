@@ -25,13 +25,13 @@ func TestStackOrder(t *testing.T) {
 	if _, err := b.Stat(ctx, "../escape"); err == nil {
 		t.Fatal("Stat of an escaping key succeeded")
 	}
-	if err := b.CreateIfAbsent(ctx, "k", []byte("x"), bucket.PutOptions{}); err != nil {
+	if err := bucket.CreateIfAbsent(ctx, b, "k", []byte("x"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := inner.Stat(ctx, "mirror/k"); err != nil {
 		t.Fatalf("the backend does not hold mirror/k: %v", err)
 	}
-	expectOps(t, reg, map[string]int{"stat/error": 1, "create_if_absent/success": 1})
+	expectOps(t, reg, map[string]int{"stat/error": 1, "put/success": 1, "commit/success": 1})
 	if got, ok := bucket.As[*mem.Bucket](b); !ok || got != inner {
 		t.Error("the Unwrap chain does not lead back to the backend")
 	}

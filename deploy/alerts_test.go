@@ -33,6 +33,7 @@ var designMetrics = []string{
 	"astroingest_http_requests_total",
 	"astroingest_run_duration_seconds",
 	"astroingest_last_success_timestamp_seconds",
+	"astroingest_last_busy_timestamp_seconds",
 	"astroingest_entries",
 }
 

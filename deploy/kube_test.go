@@ -91,6 +91,7 @@ func build(t *testing.T, dir string) []object {
 // workload is the part of a CronJob or Job that the policy checks look at.
 type workload struct {
 	source string // overlay/kind/name, for messages
+	name   string // the CronJob's or Job's metadata.name
 	cron   *batchv1.CronJobSpec
 	job    *batchv1.JobSpec
 	labels map[string]string // pod template labels
@@ -101,7 +102,7 @@ func workloads(t *testing.T, overlay string, objs []object) []workload {
 	t.Helper()
 	var ws []workload
 	for _, o := range objs {
-		w := workload{source: overlay + ": " + o.kind + " " + o.name}
+		w := workload{source: overlay + ": " + o.kind + " " + o.name, name: o.name}
 		switch v := o.obj.(type) {
 		case *batchv1.CronJob:
 			w.cron = &v.Spec

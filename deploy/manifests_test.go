@@ -91,15 +91,7 @@ func TestWorkloadPolicy(t *testing.T) {
 // TestPolicyChecksCatch shows that each check fails on the mistake it exists
 // for, starting from the real scheduled CronJob.
 func TestPolicyChecksCatch(t *testing.T) {
-	var base *batchv1.CronJob
-	for _, o := range build(t, "overlays/scheduled") {
-		if cj, ok := o.obj.(*batchv1.CronJob); ok {
-			base = cj
-		}
-	}
-	if base == nil {
-		t.Fatal("no CronJob in overlays/scheduled")
-	}
+	base := only[*batchv1.CronJob](t, "overlays/scheduled")
 	ctr := func(cj *batchv1.CronJob) *corev1.Container {
 		return &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
 	}
@@ -114,11 +106,7 @@ func TestPolicyChecksCatch(t *testing.T) {
 		}
 		c.Args = append(c.Args, arg)
 	}
-	tests := []struct {
-		name   string
-		check  string
-		mutate func(cj *batchv1.CronJob)
-	}{
+	tests := []mutation[*batchv1.CronJob]{
 		{"restart OnFailure", "restartPolicy Never", func(cj *batchv1.CronJob) { pod(cj).RestartPolicy = corev1.RestartPolicyOnFailure }},
 		{"short grace period", "grace period covers upload aborts", func(cj *batchv1.CronJob) { pod(cj).TerminationGracePeriodSeconds = ptr[int64](30) }},
 		{"root user", "pod security context", func(cj *batchv1.CronJob) { pod(cj).SecurityContext.RunAsUser = ptr[int64](0) }},
@@ -144,7 +132,7 @@ func TestPolicyChecksCatch(t *testing.T) {
 		{"inline credential", "credentials from the Secret", func(cj *batchv1.CronJob) {
 			ctr(cj).Env = append(ctr(cj).Env, corev1.EnvVar{Name: "AWS_SECRET_ACCESS_KEY", Value: "x"})
 		}},
-		{"other bucket", "bucket", func(cj *batchv1.CronJob) { ctr(cj).Env[0].Value = "file://./mirror" }},
+		{"other bucket", "bucket", func(cj *batchv1.CronJob) { setEnv(cj, "ASTROINGEST_BUCKET", "file://./mirror") }},
 		{"metrics on other port", "metrics endpoint and push", func(cj *batchv1.CronJob) { setArg(cj, "--metrics-listen=", "--metrics-listen=:8080") }},
 		{"misspelt flag", "CLI contract", func(cj *batchv1.CronJob) { setArg(cj, "--workers=", "--worker=8") }},
 		{"flag value as next arg", "CLI contract", func(cj *batchv1.CronJob) { ctr(cj).Args = append(ctr(cj).Args, "--registry", "/r") }},
@@ -160,13 +148,73 @@ func TestPolicyChecksCatch(t *testing.T) {
 			}}, *rules...)
 		}},
 		{"disruption counted", "pod failure policy", func(cj *batchv1.CronJob) {
-			cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules = cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules[:1]
+			rules := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules
+			*rules = slices.DeleteFunc(*rules, func(r batchv1.PodFailurePolicyRule) bool { return len(r.OnPodConditions) > 0 })
+		}},
+		{"busy fails the Job", "pod failure policy", func(cj *batchv1.CronJob) {
+			r := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules[0]
+			r.OnExitCodes.Values = append(r.OnExitCodes.Values, 4)
+		}},
+		{"an OOM kill fails the Job", "pod failure policy", func(cj *batchv1.CronJob) {
+			r := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules[0]
+			r.OnExitCodes.Values = append(r.OnExitCodes.Values, 137)
+		}},
+		{"busy counted", "pod failure policy", func(cj *batchv1.CronJob) {
+			rules := &cj.Spec.JobTemplate.Spec.PodFailurePolicy.Rules
+			*rules = slices.DeleteFunc(*rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.OnExitCodes != nil && slices.Contains(r.OnExitCodes.Values, 4)
+			})
+		}},
+		{"replacement while terminating", "replacement only after termination", func(cj *batchv1.CronJob) {
+			cj.Spec.JobTemplate.Spec.PodReplacementPolicy = ptr(batchv1.TerminatingOrFailed)
+		}},
+		{"no replacement policy", "replacement only after termination", func(cj *batchv1.CronJob) {
+			cj.Spec.JobTemplate.Spec.PodReplacementPolicy = nil
+		}},
+		{"no Job uid", "lease identity from the downward API", func(cj *batchv1.CronJob) {
+			ctr(cj).Env = slices.DeleteFunc(ctr(cj).Env, func(e corev1.EnvVar) bool { return e.Name == "JOB_UID" })
+		}},
+		{"Job name typed in", "lease identity from the downward API", func(cj *batchv1.CronJob) { setEnv(cj, "JOB_NAME", "astroingest") }},
+		{"CronJob renamed, not its env", "lease identity from the downward API", func(cj *batchv1.CronJob) { cj.Name = "astroingest-nightly" }},
+		{"not indexed", "lease identity from the downward API", func(cj *batchv1.CronJob) {
+			cj.Spec.JobTemplate.Spec.CompletionMode = ptr(batchv1.NonIndexedCompletion)
 		}},
 		{"default backoff", "retries and deadline bounded", func(cj *batchv1.CronJob) { cj.Spec.JobTemplate.Spec.BackoffLimit = nil }},
 		{"hourly schedule", "cron schedule and deadlines", func(cj *batchv1.CronJob) { cj.Spec.Schedule = "0 * * * *" }},
 		{"concurrent runs", "cron schedule and deadlines", func(cj *batchv1.CronJob) { cj.Spec.ConcurrencyPolicy = batchv1.AllowConcurrent }},
 		{"local time zone", "cron schedule and deadlines", func(cj *batchv1.CronJob) { cj.Spec.TimeZone = nil }},
 	}
+	catches(t, base.DeepCopy, cronWorkload, tests)
+}
+
+// only returns the one object of type T in the build of dir.
+func only[T any](t *testing.T, dir string) T {
+	t.Helper()
+	var found []T
+	for _, o := range build(t, dir) {
+		if v, ok := o.obj.(T); ok {
+			found = append(found, v)
+		}
+	}
+	if len(found) != 1 {
+		var zero T
+		t.Fatalf("%d objects of type %T in %s, want one", len(found), zero, dir)
+	}
+	return found[0]
+}
+
+// mutation is one mistake in a workload of type T and the check that must
+// catch it.
+type mutation[T any] struct {
+	name   string
+	check  string
+	mutate func(T)
+}
+
+// catches runs each mutation on a fresh copy of the real workload and
+// wants its check to pass the copy and fail the mutated one.
+func catches[T any](t *testing.T, fresh func() T, asWorkload func(T) workload, tests []mutation[T]) {
+	t.Helper()
 	checks := map[string]check{}
 	for _, c := range policyChecks() {
 		checks[c.name] = c
@@ -177,14 +225,13 @@ func TestPolicyChecksCatch(t *testing.T) {
 			if !ok {
 				t.Fatalf("no check named %q", tt.check)
 			}
-			good := cronWorkload(base.DeepCopy())
-			if err := c.fn(good); err != nil {
+			if err := c.fn(asWorkload(fresh())); err != nil {
 				t.Fatalf("check %q fails before the mutation: %v", tt.check, err)
 			}
-			cj := base.DeepCopy()
-			tt.mutate(cj)
-			if err := c.fn(cronWorkload(cj)); err == nil {
-				t.Errorf("check %q passed a CronJob with %s", tt.check, tt.name)
+			w := fresh()
+			tt.mutate(w)
+			if err := c.fn(asWorkload(w)); err == nil {
+				t.Errorf("check %q passed a workload with %s", tt.check, tt.name)
 			} else {
 				t.Logf("caught: %v", err)
 			}
@@ -192,9 +239,22 @@ func TestPolicyChecksCatch(t *testing.T) {
 	}
 }
 
+// setEnv sets the container's env name to a plain value.
+func setEnv(cj *batchv1.CronJob, name, value string) {
+	c := &cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env[i] = corev1.EnvVar{Name: name, Value: value}
+			return
+		}
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
 func cronWorkload(cj *batchv1.CronJob) workload {
 	return workload{
 		source: "mutated " + cj.Name,
+		name:   cj.Name,
 		cron:   &cj.Spec,
 		job:    &cj.Spec.JobTemplate.Spec,
 		labels: cj.Spec.JobTemplate.Spec.Template.Labels,
@@ -400,4 +460,30 @@ func TestGrafanaConfigMap(t *testing.T) {
 	if cm.Data["astroingest.json"] != string(want) {
 		t.Error("ConfigMap data astroingest.json differs from grafana/astroingest.json")
 	}
+}
+
+// The checks that differ for the backfill Job fail on its own mistakes.
+func TestPolicyChecksCatchJob(t *testing.T) {
+	base := only[*batchv1.Job](t, "overlays/backfill")
+	ctr := func(j *batchv1.Job) *corev1.Container { return &j.Spec.Template.Spec.Containers[0] }
+	tests := []mutation[*batchv1.Job]{
+		{"a CronJob name on a backfill", "lease identity from the downward API", func(j *batchv1.Job) {
+			ctr(j).Env = append(ctr(j).Env, corev1.EnvVar{Name: "CRONJOB_NAME", Value: "astroingest"})
+		}},
+		{"no Job uid", "lease identity from the downward API", func(j *batchv1.Job) {
+			ctr(j).Env = slices.DeleteFunc(ctr(j).Env, func(e corev1.EnvVar) bool { return e.Name == "JOB_UID" })
+		}},
+		{"replacement while terminating", "replacement only after termination", func(j *batchv1.Job) {
+			j.Spec.PodReplacementPolicy = ptr(batchv1.TerminatingOrFailed)
+		}},
+		{"busy counted", "pod failure policy", func(j *batchv1.Job) {
+			j.Spec.PodFailurePolicy.Rules = slices.DeleteFunc(j.Spec.PodFailurePolicy.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.OnExitCodes != nil && slices.Contains(r.OnExitCodes.Values, 4)
+			})
+		}},
+	}
+	jobWorkload := func(j *batchv1.Job) workload {
+		return workload{source: "mutated " + j.Name, name: j.Name, job: &j.Spec, labels: j.Spec.Template.Labels, pod: &j.Spec.Template.Spec}
+	}
+	catches(t, base.DeepCopy, jobWorkload, tests)
 }

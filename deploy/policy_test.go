@@ -26,6 +26,7 @@ const (
 	metricsPortName = "metrics"
 	metricsPort     = 9090
 	exitConfigError = 2 // DESIGN.md: invalid usage or configuration
+	exitBusy        = 4 // DESIGN.md: another live run holds the lease; retry later
 	minGracePeriod  = 120
 
 	// Memory model of one pod: each worker holds partsPerWorker part buffers
@@ -139,14 +140,38 @@ func envValue(c *corev1.Container, name string) (string, bool) {
 	return "", false
 }
 
-func jobNameFromLabel(c *corev1.Container) bool {
+// envFromField reports whether env name comes from the pod's fieldPath
+// through the downward API.
+func envFromField(c *corev1.Container, name, fieldPath string) bool {
 	for _, e := range c.Env {
-		if e.Name == "JOB_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-			return e.ValueFrom.FieldRef.FieldPath == "metadata.labels['batch.kubernetes.io/job-name']"
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			return e.ValueFrom.FieldRef.FieldPath == fieldPath
 		}
 	}
 	return false
 }
+
+// The pod labels the Job controller sets, which the lease identity reads.
+const (
+	jobNameLabel = "metadata.labels['batch.kubernetes.io/job-name']"
+	jobUIDLabel  = "metadata.labels['batch.kubernetes.io/controller-uid']"
+)
+
+// firstRule returns the action of the first podFailurePolicy rule that
+// matches exit code in our container, "" when none does (the default:
+// counted against the backoff limit).
+func firstRule(pfp *batchv1.PodFailurePolicy, code int32) batchv1.PodFailurePolicyAction {
+	for _, r := range pfp.Rules {
+		if r.OnExitCodes != nil && matchesExit(r.OnExitCodes, containerName, code) {
+			return r.Action
+		}
+	}
+	return ""
+}
+
+// exitCodesSeen are the exit codes a pod of ours can end with: DESIGN.md's
+// 0 to 4, and deaths by SIGKILL (the OOM killer, 137) and SIGTERM (143).
+var exitCodesSeen = []int32{1, 2, 3, 4, 137, 143}
 
 type check struct {
 	name    string
@@ -407,8 +432,52 @@ func policyChecks() []check {
 			if first == nil || first.Action != batchv1.PodFailurePolicyActionFailJob {
 				errs = append(errs, fmt.Errorf("exit code %d in container %s is not first matched by a FailJob rule", exitConfigError, containerName))
 			}
+			// Only configuration fails the Job: a failed entry, a lost
+			// lease, an interruption, a busy lease and a kill are retried.
+			for _, code := range exitCodesSeen {
+				if a := firstRule(pfp, code); code != exitConfigError && a == batchv1.PodFailurePolicyActionFailJob {
+					errs = append(errs, fmt.Errorf("exit code %d fails the Job; only %d may", code, exitConfigError))
+				}
+			}
+			// Busy wrote nothing: retried without using up the retries (the
+			// Job's backoff still spaces the attempts).
+			if a := firstRule(pfp, exitBusy); a != batchv1.PodFailurePolicyActionIgnore {
+				errs = append(errs, fmt.Errorf("exit code %d (busy) is first matched by %q, want Ignore: a busy run is retried, not counted", exitBusy, a))
+			}
 			if !ignoresDisruption {
 				errs = append(errs, errors.New("no Ignore rule for the DisruptionTarget pod condition"))
+			}
+			return errors.Join(errs...)
+		}},
+		{name: "replacement only after termination", fn: func(w workload) error {
+			// A replacement pod takes over its predecessor's lease at once;
+			// that is safe only if the predecessor is terminal.
+			if p := w.job.PodReplacementPolicy; p == nil || *p != batchv1.Failed {
+				return fmt.Errorf("podReplacementPolicy %v, want Failed", deref(p))
+			}
+			return nil
+		}},
+		{name: "lease identity from the downward API", fn: func(w workload) error {
+			c, err := w.container()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			if !envFromField(c, "JOB_NAME", jobNameLabel) {
+				errs = append(errs, fmt.Errorf("env JOB_NAME must come from %s: shards of this Job share one lease, another Job is refused", jobNameLabel))
+			}
+			if !envFromField(c, "JOB_UID", jobUIDLabel) {
+				errs = append(errs, fmt.Errorf("env JOB_UID must come from %s: a Job recreated under its name is another Job", jobUIDLabel))
+			}
+			if w.job.CompletionMode == nil || *w.job.CompletionMode != batchv1.IndexedCompletion {
+				errs = append(errs, errors.New("completionMode is not Indexed: without JOB_COMPLETION_INDEX a retried pod cannot know its predecessor's lease"))
+			}
+			cron, ok := envValue(c, "CRONJOB_NAME")
+			switch {
+			case w.cron != nil && cron != w.name:
+				errs = append(errs, fmt.Errorf("env CRONJOB_NAME %q, want the CronJob's name %q: the next run takes the previous one's lease by it", cron, w.name))
+			case w.cron == nil && ok:
+				errs = append(errs, errors.New("env CRONJOB_NAME is set on a Job no CronJob runs: it would take the CronJob's lease"))
 			}
 			return errors.Join(errs...)
 		}},
@@ -480,9 +549,6 @@ func policyChecks() []check {
 			}
 			if _, ok := flags["--shard"]; ok {
 				errs = append(errs, errors.New("--shard is fixed; each pod must take its shard from JOB_COMPLETION_INDEX"))
-			}
-			if !jobNameFromLabel(c) {
-				errs = append(errs, errors.New("env JOB_NAME must come from the pod's batch.kubernetes.io/job-name label, so shards of this Job share one lease and another Job is refused"))
 			}
 			if cmd == "backfill" && flags["--domain"] == "" && flags["--family"] == "" && flags["--source"] == "" {
 				errs = append(errs, errors.New("backfill needs a selection: --domain, --family or --source"))

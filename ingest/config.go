@@ -66,6 +66,14 @@ type Config struct {
 	// write lease together while a second job of the same selection may
 	// not. See BucketLeaseKey.
 	Job string
+	// Workload is the run's Kubernetes Job, which its leases record so
+	// that the next pod of the same Job index, or the CronJob's next Job,
+	// takes them over at once (see BucketLeaseKey); nil outside Kubernetes.
+	Workload *Workload
+	// BreakLease names a holder (Lease.Holder or its RunID, as a
+	// LeaseHeldError shows it) whose live lease this run takes over, with
+	// a warning: the operator's word that the holder is gone.
+	BreakLease string
 
 	Progress ProgressConfig
 	Retry    RetryPolicy

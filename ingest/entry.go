@@ -57,7 +57,11 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 	r.cleanStaleEntry(ctx, e, lst)
 	er := newEntryRun(r, t, lay, lst)
 	tally, err := er.stream(ctx)
-	if err != nil {
+	switch {
+	case err != nil && leaseLost(ctx) != nil:
+		r.out.ended(t, entryUnfinished) // the loss, not the entry, stopped it
+		return
+	case err != nil:
 		r.fail(e, err)
 		return
 	}

@@ -73,6 +73,12 @@ func (er *entryRun) layoutPrevAny() *annotations.Head {
 func (r *runner) finishEntry(ctx context.Context, er *entryRun, c entryTally) {
 	t := er.t
 	e := t.Entry
+	if leaseLost(ctx) != nil {
+		// Another run owns the bucket now: nothing more is written, and
+		// the entry is recorded as cut short by the loss.
+		r.out.ended(t, entryUnfinished)
+		return
+	}
 	wctx := context.WithoutCancel(ctx)
 	var h *annotations.Head
 	written := 0

@@ -1,16 +1,12 @@
 package ingest
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/sources"
 )
 
 // BucketLeaseKey is the bucket's write lease. Every run takes it before it
@@ -23,21 +19,35 @@ import (
 // creates it naming the job (JobID), the others find their job in it and
 // join, and each shard also takes its own shard lease (ShardLeaseKey), so
 // that two pods of the same index are refused while different indexes,
-// which own disjoint entries, run in parallel. Anything else is refused
-// while the bucket lease is live.
+// which own disjoint entries, run in parallel.
 //
-// Every holder renews the bucket lease, and its shard lease, every TTL/3.
-// A shard that finishes deletes its shard lease, and the bucket lease too
-// once no live shard lease of its job remains. A lease past its expiry
-// belongs to a dead run (every live holder renews it) and is taken over;
-// what its holder staged before it expired is then stale (see runLease).
+// Every write of a lease object is a compare-and-swap (bucket.PutOptions'
+// IfMatch and IfNoneMatch): creating one, renewing it every TTL/3, taking
+// one over and releasing one each name the version they replace, so of
+// two runs making a move on the same lease at once exactly one succeeds
+// and the other reads what the winner wrote. That closes the two races of
+// a bucket that can only create conditionally: two runs taking over the
+// same dead lease, and a shard joining its job's bucket lease at the
+// instant the job's last other shard releases it. For the second, the
+// bucket lease is released by marking it Released (a compare-and-swap),
+// never deleted: a delete cannot name a version, and would remove a lease
+// just written by a joining shard or another run. The released object
+// stays, recording its last holder. A shard lease, which only its holder
+// writes while it lives, is deleted on release.
 //
-// The bucket offers conditional create but no conditional update or
-// delete, so two moves can still race: a shard joining at the instant the
-// job's last other shard releases the bucket lease (the joiner re-checks
-// the lease after taking its shard lease, which narrows this to the gap
-// between a read and a delete), and two runs taking over the same expired
-// lease at once. In both cases the loser notices at its next renewal.
+// A live lease of another run makes this one busy (LeaseHeldError, exit 4:
+// nothing written, retry later), except where its holder is known to be
+// gone (see takeoverReason): the lease has expired (no live holder fails
+// to renew it), it is the lease of the previous pod of this Kubernetes Job
+// index or of this CronJob's previous Job, or the operator named its
+// holder with --break-lease. Such a lease is taken over at once, with a
+// warning naming the holder, and the uploads the holder left unfinished
+// under this run's entries are aborted (see runLease.staleBefore). Nothing
+// takes a live lease silently.
+//
+// A run that finds its lease taken, or cannot renew it before it expires,
+// has lost it (LeaseLostError): it stops starting work, aborts its
+// uploads and writes nothing more (see Run).
 const BucketLeaseKey = LeasePrefix + "bucket.json"
 
 // ShardLeaseKey is the lease of shard index of the sharded job.
@@ -55,6 +65,33 @@ func JobID(mode Mode, sel Selection, shards int, token string) string {
 	return fmt.Sprintf("job-%016x", h.Sum64())
 }
 
+// Workload is where a run runs in Kubernetes, as the deploy manifests pass
+// it through the downward API: the command reads it from the environment
+// (the engine never does) and the lease records it, so that the next pod
+// of the same Job index, or the next Job of the same CronJob, knows the
+// lease for its predecessor's.
+type Workload struct {
+	// CronJob is the name of the CronJob whose Job this is, "" for none.
+	CronJob string `json:"cronjob,omitempty"`
+	// Job and JobUID are the Job's name and uid (the pod labels
+	// batch.kubernetes.io/job-name and batch.kubernetes.io/controller-uid).
+	Job    string `json:"job,omitempty"`
+	JobUID string `json:"job_uid,omitempty"`
+	// Index is the pod's completion index in an Indexed Job
+	// (JOB_COMPLETION_INDEX), -1 when it has none.
+	Index int `json:"index"`
+}
+
+// sameJob reports whether w and o name the same Job: by uid when both
+// know it (a Job deleted and created again under its name is another
+// Job), else by name.
+func (w *Workload) sameJob(o *Workload) bool {
+	if w.JobUID != "" && o.JobUID != "" {
+		return w.JobUID == o.JobUID
+	}
+	return w.Job != "" && w.Job == o.Job
+}
+
 // Lease is the content of a lease object.
 type Lease struct {
 	Holder    string `json:"holder"`
@@ -63,13 +100,46 @@ type Lease struct {
 	Selection string `json:"selection,omitempty"`
 	// Job is set when the holder is a shard of a sharded job: the other
 	// shards of that job (and only they) may join the bucket lease.
-	Job      string    `json:"job,omitempty"`
-	Shards   int       `json:"shards,omitempty"`
+	Job    string `json:"job,omitempty"`
+	Shards int    `json:"shards,omitempty"`
+	// Workload is the holder's Kubernetes Job, nil outside Kubernetes.
+	Workload *Workload `json:"workload,omitempty"`
 	Acquired time.Time `json:"acquired"`
 	Expires  time.Time `json:"expires"`
+	// Released marks a lease its holder gave up (Expires is then the time
+	// it did): it is free, and what its holder staged was aborted.
+	Released bool `json:"released,omitempty"`
+	// StaleBefore, when set, is when this lease replaced a holder that was
+	// gone: uploads under the entries of the holder's job begun before it
+	// are the dead holder's leftovers. The job's shards that join the
+	// lease later sweep theirs by it.
+	StaleBefore time.Time `json:"stale_before,omitempty"`
 }
 
-// LeaseHeldError is returned when a live lease belongs to another run.
+// takeoverReason says why a run that would hold want may take over cur, a
+// live lease of another run, or "" when it may not and is busy.
+// breakHolder is Config.BreakLease.
+func takeoverReason(cur, want Lease, breakHolder string) string {
+	me, them := want.Workload, cur.Workload
+	switch {
+	case breakHolder != "" && (cur.Holder == breakHolder || cur.RunID == breakHolder):
+		return "--break-lease names its holder"
+	case me == nil || them == nil:
+		return ""
+	case me.Index >= 0 && them.Index == me.Index && me.sameJob(them):
+		// The Job (podReplacementPolicy: Failed) starts a pod of an index
+		// only once the index's previous pod is terminal.
+		return fmt.Sprintf("it is the lease of the previous pod of index %d of Job %s, which has ended", me.Index, me.Job)
+	case me.CronJob != "" && them.CronJob == me.CronJob && !me.sameJob(them):
+		// concurrencyPolicy: Forbid starts a Job only once the previous
+		// one is over.
+		return fmt.Sprintf("it is the lease of Job %s, the previous run of CronJob %s, which has ended", them.Job, me.CronJob)
+	}
+	return ""
+}
+
+// LeaseHeldError is returned when a live lease belongs to another run: the
+// run is busy (exit 4) and wrote nothing.
 type LeaseHeldError struct {
 	Key     string
 	Holder  string
@@ -89,278 +159,48 @@ func (e *LeaseHeldError) Error() string {
 		}
 		what += ")"
 	}
-	return fmt.Sprintf("another run holds the lease %s: holder %s%s, expires %s (wait, or delete the lease object if that run is gone)",
-		e.Key, e.Holder, what, e.Expires.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("busy: another run holds the lease %s: holder %s%s, expires %s; nothing was written, retry later (if that run is gone, --break-lease %q takes its lease over)",
+		e.Key, e.Holder, what, e.Expires.UTC().Format(time.RFC3339), e.Holder)
 }
 
 func heldError(key string, l Lease) *LeaseHeldError {
 	return &LeaseHeldError{Key: key, Holder: l.Holder, Expires: l.Expires, Mode: l.Mode, Selection: l.Selection, Shards: l.Shards}
 }
 
-// leaseHandle is one held lease object.
-type leaseHandle struct {
-	b   bucket.Bucket
-	key string
-	// lease is what this run wrote, or would write: for a bucket lease
-	// joined from another shard, the object names that shard as holder.
-	lease Lease
-	ttl   time.Duration
-	now   func() time.Time
-	log   *slog.Logger
-	// joined: the lease was live, held by another shard of our job.
-	joined bool
-	mu     sync.Mutex
-	lost   bool
-	// takenOver is the expired lease this run found here and removed (or
-	// saw removed), nil when the key was free or held by our job. Its
-	// holder is gone, so what it staged before its expiry is stale now.
-	takenOver *Lease
+// LeaseLostError is why a run stopped early: it lost its lease (another
+// run took it, or it could not be renewed before it expired). Run returns
+// it once the run has aborted its uploads and written nothing more; the
+// exit code is 1, the failure reason lease_lost.
+type LeaseLostError struct {
+	Key string
+	// Holder is who holds the lease now, "" when nobody or unknown.
+	Holder string
+	Err    error
 }
 
-// shared reports whether the lease is held by a job's shards together, so
-// that it is matched by job rather than by holder.
-func (h *leaseHandle) shared() bool { return h.lease.Job != "" && h.key == BucketLeaseKey }
-
-func (h *leaseHandle) ours(cur Lease) bool {
-	if h.shared() {
-		return cur.Job == h.lease.Job
+func (e *LeaseLostError) Error() string {
+	s := "lease " + e.Key + " lost"
+	if e.Holder != "" {
+		s += " to " + e.Holder
 	}
-	return cur.Holder == h.lease.Holder && cur.RunID == h.lease.RunID
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s + "; the run stopped and wrote nothing more"
 }
 
-// acquireLease takes the lease at key. An expired lease is taken over by
-// delete-then-create; of several runs racing for it, CreateIfAbsent lets
-// exactly one create. With join, a live lease of the same job is joined
-// instead of refused.
-func acquireLease(ctx context.Context, b bucket.Bucket, key string, l Lease, join bool, ttl time.Duration, now func() time.Time, log *slog.Logger) (*leaseHandle, error) {
-	l.Acquired = now().UTC()
-	l.Expires = l.Acquired.Add(ttl)
-	data, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	opts := bucket.PutOptions{ContentType: "application/json", SizeHint: int64(len(data))}
-	h := &leaseHandle{b: b, key: key, lease: l, ttl: ttl, now: now, log: log}
-	var cur Lease
-	for attempt := 0; attempt < 3; attempt++ {
-		err = b.CreateIfAbsent(ctx, key, data, opts)
-		if err == nil {
-			return h, nil
-		}
-		if !errors.Is(err, bucket.ErrExists) {
-			return nil, &bucketError{fmt.Errorf("create lease %s: %w", key, err)}
-		}
-		cur = Lease{}
-		ok, rerr := readJSON(ctx, b, key, &cur)
-		if rerr != nil {
-			return nil, rerr
-		}
-		if !ok {
-			continue // released between our create and read
-		}
-		if cur.Expires.After(now()) {
-			if join && l.Job != "" && cur.Job == l.Job {
-				h.joined = true
-				return h, nil
-			}
-			return nil, heldError(key, cur)
-		}
-		log.Warn("taking over expired lease", "lease", key, "holder", cur.Holder, "expired", cur.Expires.UTC().Format(time.RFC3339))
-		expired := cur
-		h.takenOver = &expired
-		if err := b.Delete(ctx, key); err != nil {
-			return nil, &bucketError{fmt.Errorf("delete expired lease %s: %w", key, err)}
-		}
-	}
-	return nil, heldError(key, cur)
+func (e *LeaseLostError) Unwrap() error { return e.Err }
+
+// entryError is the failure of an entry that the loss cut short.
+func (e *LeaseLostError) entryError() *EntryError {
+	return &EntryError{Reason: sources.ReasonLeaseLost, Detail: e.Error(), Err: e}
 }
 
-// renew pushes the lease's expiry a TTL ahead. A shared bucket lease keeps
-// the holder that created it, and is created again if it has vanished (the
-// job's last other shard released it while this one was joining). If
-// another run's lease has appeared (ours expired while we were stalled and
-// was taken over), the loss is reported; the run continues, as its object
-// commits are atomic.
-func (h *leaseHandle) renew(ctx context.Context) error {
-	var cur Lease
-	ok, err := readJSON(ctx, h.b, h.key, &cur)
-	if err != nil {
-		return err
-	}
-	if !ok && h.shared() {
-		l := h.lease
-		l.Expires = h.now().UTC().Add(h.ttl)
-		data, err := json.MarshalIndent(l, "", "  ")
-		if err != nil {
-			return err
-		}
-		err = h.b.CreateIfAbsent(ctx, h.key, data, bucket.PutOptions{ContentType: "application/json", SizeHint: int64(len(data))})
-		if !errors.Is(err, bucket.ErrExists) {
-			return err
-		}
-		// Created meanwhile, by a sibling or by another run.
-		if ok, err = readJSON(ctx, h.b, h.key, &cur); err != nil {
-			return err
-		}
-	}
-	if !ok || !h.ours(cur) {
-		h.mu.Lock()
-		h.lost = true
-		h.mu.Unlock()
-		return fmt.Errorf("lease %s lost to %q", h.key, cur.Holder)
-	}
-	cur.Expires = h.now().UTC().Add(h.ttl)
-	return writeJSON(ctx, h.b, h.key, cur)
-}
-
-// release deletes the lease if it is still ours. A shared bucket lease is
-// deleted only once no live shard lease of the job remains; expired ones
-// belong to dead shards and stay, so that the shard's next pod finds and
-// sweeps what its predecessor left.
-func (h *leaseHandle) release(ctx context.Context) error {
-	if h.shared() {
-		prefix := LeasePrefix + h.lease.Job + "/"
-		for info, err := range h.b.List(ctx, prefix) {
-			if err != nil {
-				return &bucketError{fmt.Errorf("list %s: %w", prefix, err)}
-			}
-			var sl Lease
-			ok, err := readJSON(ctx, h.b, info.Key, &sl)
-			if err != nil {
-				return err
-			}
-			if ok && sl.Expires.After(h.now()) {
-				return nil // a sibling still runs and keeps the bucket lease
-			}
-		}
-	}
-	var cur Lease
-	ok, err := readJSON(ctx, h.b, h.key, &cur)
-	if err != nil {
-		return err
-	}
-	if !ok || !h.ours(cur) {
-		return nil
-	}
-	if err := h.b.Delete(ctx, h.key); err != nil {
-		return &bucketError{fmt.Errorf("release lease %s: %w", h.key, err)}
+// lostError returns the LeaseLostError in err's chain, or nil.
+func lostError(err error) *LeaseLostError {
+	var l *LeaseLostError
+	if errors.As(err, &l) {
+		return l
 	}
 	return nil
-}
-
-// runLease is the write lease of one run: the bucket lease and, for a shard
-// of a sharded job, its shard lease. Both are renewed until release.
-type runLease struct {
-	bucket *leaseHandle
-	shard  *leaseHandle // nil when unsharded
-	stop   chan struct{}
-	done   sync.WaitGroup
-	log    *slog.Logger
-}
-
-// acquireRunLease takes the run's leases: the bucket lease (joined when a
-// shard of the same job holds it), then the shard lease of a sharded run.
-func acquireRunLease(ctx context.Context, cfg *Config, log *slog.Logger) (*runLease, error) {
-	b, ttl, now := cfg.Bucket, cfg.Lease.TTL, cfg.Now
-	l := Lease{Holder: cfg.leaseHolder(), RunID: cfg.RunID, Mode: cfg.Mode, Selection: cfg.Selection.String()}
-	sh := cfg.Shard
-	sharded := sh.Count > 1
-	if sharded {
-		l.Job, l.Shards = JobID(cfg.Mode, cfg.Selection, sh.Count, cfg.Job), sh.Count
-	}
-	bh, err := acquireLease(ctx, b, BucketLeaseKey, l, sharded, ttl, now, log)
-	if err != nil {
-		return nil, err
-	}
-	rl := &runLease{bucket: bh, stop: make(chan struct{}), log: log}
-	if !sharded {
-		return rl, nil
-	}
-	rl.shard, err = acquireLease(ctx, b, ShardLeaseKey(l.Job, sh.Index), l, false, ttl, now, log)
-	if err != nil {
-		if rerr := bh.release(context.WithoutCancel(ctx)); rerr != nil {
-			log.Warn("releasing lease failed; it expires on its own", "lease", bh.key, "err", rerr)
-		}
-		return nil, err
-	}
-	if !bh.joined {
-		return rl, nil
-	}
-	// The job's last other shard may have released the bucket lease after
-	// we joined it: renewing creates it again for our job, or finds that
-	// another run took it in between.
-	if err := bh.renew(ctx); err != nil {
-		if rerr := rl.shard.release(context.WithoutCancel(ctx)); rerr != nil {
-			log.Warn("releasing lease failed; it expires on its own", "lease", rl.shard.key, "err", rerr)
-		}
-		var cur Lease
-		if ok, _ := readJSON(ctx, b, BucketLeaseKey, &cur); ok && cur.Job != l.Job {
-			return nil, heldError(BucketLeaseKey, cur)
-		}
-		return nil, fmt.Errorf("confirm lease %s: %w", BucketLeaseKey, err)
-	}
-	return rl, nil
-}
-
-// staleBefore is the latest expiry of the dead holders this run replaced,
-// zero when it replaced none. Uploads under this run's own entries begun
-// before it are those holders' leftovers: while a lease was live only its
-// holder wrote there, and this run's entries are its own alone (other
-// shards of its job own other entries).
-func (rl *runLease) staleBefore() time.Time {
-	var t time.Time
-	for _, h := range []*leaseHandle{rl.bucket, rl.shard} {
-		if h != nil && h.takenOver != nil && h.takenOver.Expires.After(t) {
-			t = h.takenOver.Expires
-		}
-	}
-	return t
-}
-
-func (rl *runLease) handles() []*leaseHandle {
-	if rl.shard == nil {
-		return []*leaseHandle{rl.bucket}
-	}
-	return []*leaseHandle{rl.shard, rl.bucket}
-}
-
-// renewEvery renews the leases every TTL/3 until release. Each failed
-// renewal is handed to onFail, the seam where the run decides what a lost
-// lease means for it; renewal goes on either way.
-func (rl *runLease) renewEvery(ctx context.Context, onFail func(lease string, err error)) {
-	rl.done.Add(1)
-	go func() {
-		defer rl.done.Done()
-		t := time.NewTicker(max(rl.bucket.ttl/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-rl.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			for _, h := range rl.handles() {
-				if err := h.renew(ctx); err != nil {
-					onFail(h.key, err)
-				}
-			}
-		}
-	}()
-}
-
-// release stops renewal and gives the leases up, the shard lease first so
-// that the bucket lease sees this shard gone. It uses a context that
-// survives the run's cancellation, so an interrupted run does not leave its
-// lease for the next one to wait out.
-func (rl *runLease) release(ctx context.Context) error {
-	close(rl.stop)
-	rl.done.Wait()
-	ctx = context.WithoutCancel(ctx)
-	var errs []error
-	for _, h := range rl.handles() {
-		errs = append(errs, h.release(ctx))
-	}
-	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -87,6 +88,24 @@ func leaseKeys(t *testing.T, b bucket.Bucket) []string {
 	return keys
 }
 
+// liveLeases returns the lease objects that are not released: a run that
+// is over leaves the bucket lease behind marked released (see
+// BucketLeaseKey), and nothing else.
+func liveLeases(t *testing.T, b bucket.Bucket) []string {
+	t.Helper()
+	var live []string
+	for _, k := range leaseKeys(t, b) {
+		l, ok, err := readLease(context.Background(), b, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && !l.Released {
+			live = append(live, k)
+		}
+	}
+	return live
+}
+
 // Runs whose entries may overlap never write at once, whatever their
 // mode, selection or shard count: the second is refused, naming the first.
 func TestOverlappingSelectionsRefused(t *testing.T) {
@@ -145,7 +164,7 @@ func TestOverlappingSelectionsRefused(t *testing.T) {
 			if rec.Counts.Failed != 0 || rec.Counts.Done == 0 {
 				t.Errorf("the first run: %+v", rec.Counts)
 			}
-			if l := leaseKeys(t, b); len(l) != 0 {
+			if l := liveLeases(t, b); len(l) != 0 {
 				t.Errorf("leases left: %q", l)
 			}
 		})
@@ -179,7 +198,7 @@ func TestShardsOfOneJobRunTogether(t *testing.T) {
 			if rec0.Counts.Failed != 0 || rec0.Counts.Done+rec1.Counts.Done != len(fx.entries) {
 				t.Errorf("shards did %d and %d entries of %d: %+v %+v", rec0.Counts.Done, rec1.Counts.Done, len(fx.entries), rec0.Counts, rec1.Counts)
 			}
-			if l := leaseKeys(t, b); len(l) != 0 {
+			if l := liveLeases(t, b); len(l) != 0 {
 				t.Errorf("leases left after both shards: %q", l)
 			}
 		})
@@ -260,7 +279,7 @@ func TestExpiredLeasesTakenOver(t *testing.T) {
 			}
 			left := tt.left(job)
 			slices.Sort(left)
-			if l := leaseKeys(t, b); !slices.Equal(l, left) {
+			if l := liveLeases(t, b); !slices.Equal(l, left) {
 				t.Errorf("leases after the run: %q, want %q", l, left)
 			}
 		})
@@ -276,13 +295,31 @@ type raceAtShardLease struct {
 	once bool
 }
 
-func (r *raceAtShardLease) CreateIfAbsent(ctx context.Context, key string, data []byte, opts bucket.PutOptions) error {
-	err := r.Bucket.CreateIfAbsent(ctx, key, data, opts)
-	if err == nil && key != BucketLeaseKey && !r.once {
-		r.once = true
-		r.swap(ctx, r.Bucket)
+func (r *raceAtShardLease) Put(ctx context.Context, key string, rd io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
+	p, err := r.Bucket.Put(ctx, key, rd, opts)
+	if err != nil || !opts.IfNoneMatch || key == BucketLeaseKey {
+		return p, err
 	}
-	return err
+	return createdHook{p, func(ctx context.Context) {
+		if !r.once {
+			r.once = true
+			r.swap(ctx, r.Bucket)
+		}
+	}}, nil
+}
+
+// createdHook runs after once its Pending is committed.
+type createdHook struct {
+	bucket.Pending
+	after func(context.Context)
+}
+
+func (c createdHook) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
+	info, err := c.Pending.Commit(ctx)
+	if err == nil {
+		c.after(ctx)
+	}
+	return info, err
 }
 
 // A shard that joined its job's bucket lease checks it again once it holds
@@ -338,5 +375,40 @@ func TestJoinConfirmsBucketLease(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestOverlappingRunsRefused(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 2, 1, 100, nil)
+	b := mem.New()
+	c := fx.cfg(b, ModeBackfill)
+	now := time.Now()
+	held := Lease{Holder: "other-host/pid-7/r1", RunID: "r1", Acquired: now, Expires: now.Add(time.Hour)}
+	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(ctx, c)
+	var lh *LeaseHeldError
+	if !errors.As(err, &lh) || lh.Holder != held.Holder {
+		t.Fatalf("err = %v, want LeaseHeldError naming the holder", err)
+	}
+	if fx.srv.TotalRequests() != 0 {
+		t.Fatal("a refused run touched the source")
+	}
+	// A shard has no lease of its own to hide behind: the bucket lease of
+	// an unsharded run refuses it too.
+	c2 := c
+	c2.Shard = Shard{1, 2}
+	if _, err := Run(ctx, c2); !errors.As(err, &lh) || lh.Holder != held.Holder {
+		t.Fatalf("shard 1/2 while an unsharded run holds the bucket: err = %v, want LeaseHeldError", err)
+	}
+	// An expired lease is taken over.
+	held.Expires = now.Add(-time.Minute)
+	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, c); err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
 	}
 }

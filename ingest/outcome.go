@@ -38,6 +38,11 @@ type outcomes struct {
 	prog *progress
 	m    *Metrics
 	red  redact.Redactor
+	// cut, when set, returns why the run stopped early in a way that fails
+	// the entries it left unfinished (a lost lease), nil while it has not;
+	// an interruption leaves them unfinished, due for the rerun. Set
+	// before the run starts.
+	cut func() error
 }
 
 func newOutcomes(rec *RunRecord, prog *progress, m *Metrics, red redact.Redactor) *outcomes {
@@ -94,6 +99,12 @@ func (o *outcomes) skipped(e sources.Entry, reason, detail string) {
 // ended records how a due entry ended, when it neither failed nor was
 // skipped.
 func (o *outcomes) ended(t Task, st entryStatus) {
+	if st == entryUnfinished && o.cut != nil {
+		if err := o.cut(); err != nil {
+			o.failed(t.Entry, err)
+			return
+		}
+	}
 	o.mu.Lock()
 	switch st {
 	case entryDone:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
@@ -22,6 +23,29 @@ func Push(ctx context.Context, url, command string, shard Shard, succeeded bool,
 	if !succeeded {
 		g = without{g, lastSuccessName}
 	}
+	return add(ctx, url, command, shard, g, client)
+}
+
+// PushBusy records that a run of command found the bucket's lease held by
+// another live run and did nothing (exit 4): it adds to the run's group
+// astroingest_last_busy_timestamp_seconds, set to at, and nothing else.
+// Add keeps the group's other families, so the last real run's numbers
+// (its objects, its last success) stay as they were: a skipped run is read
+// neither as a failure nor as a success, and the gauge says when runs were
+// last skipped.
+func PushBusy(ctx context.Context, url, command string, shard Shard, at time.Time, client *http.Client) error {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: lastBusyName,
+		Help: "When a run last found the bucket's lease held by another live run and skipped (exit 4), in seconds since the epoch.",
+	})
+	g.Set(float64(at.Unix()))
+	reg.MustRegister(g)
+	return add(ctx, url, command, shard, reg, client)
+}
+
+// add pushes g into the group of command and shard with Add (POST).
+func add(ctx context.Context, url, command string, shard Shard, g prometheus.Gatherer, client *http.Client) error {
 	p := push.New(url, "astroingest").Grouping("command", command).Grouping("shard", strconv.Itoa(shard.Index)).Gatherer(g)
 	if client != nil {
 		p = p.Client(client)
@@ -32,7 +56,10 @@ func Push(ctx context.Context, url, command string, shard Shard, succeeded bool,
 	return nil
 }
 
-const lastSuccessName = "astroingest_last_success_timestamp_seconds"
+const (
+	lastSuccessName = "astroingest_last_success_timestamp_seconds"
+	lastBusyName    = "astroingest_last_busy_timestamp_seconds"
+)
 
 // without is a Gatherer that drops one metric family.
 type without struct {

@@ -29,9 +29,16 @@ func BuildPlan(ctx context.Context, r bucket.Reader, cfg Config) (*Plan, error) 
 
 // Run plans and executes one run or backfill. It returns the run record
 // (also written to the bucket) and an error only when the run could not
-// start or finish its bookkeeping: a *UsageError or *LeaseHeldError (exit
-// 2) or a storage error. Entry failures are in the record, never in the
-// error; an interruption sets Interrupted.
+// start or finish its bookkeeping: a *UsageError (exit 2), a
+// *LeaseHeldError (busy, exit 4: nothing was written), a *LeaseLostError
+// (exit 1, see below) or a storage error. Entry failures are in the
+// record, never in the error; an interruption sets Interrupted.
+//
+// A run that loses its lease (see BucketLeaseKey) cancels its context
+// with the *LeaseLostError as cause: it starts no more work, aborts its
+// uploads, writes nothing more (no manifest, catalog or run record; the
+// bucket is fenced) and returns the record, whose unfinished entries are
+// failures with reason lease_lost, with the *LeaseLostError.
 //
 // Byte budgets (--max-bytes, budget_bytes) end a run cleanly: entries left
 // over are recorded under Skipped with reason budget_exceeded, stay due for
@@ -57,11 +64,19 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A failed renewal is only reported for now: the run goes on, as its
-	// object commits are atomic.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	lh.renewEvery(ctx, func(lease string, err error) {
-		log.Warn("lease renewal failed", "lease", lease, "err", err)
+		if lost := lostError(err); lost != nil {
+			// The loss itself is the run's error (Run returns it); the
+			// log marks the moment, since stopping takes a while.
+			log.Warn("lease lost: stopping, writing nothing more", "lease", lease, "holder", lost.Holder)
+			stop(lost)
+			return
+		}
+		log.Warn("lease renewal failed; retrying", "lease", lease, "err", err)
 	})
+	cfg.Bucket = fence(cfg.Bucket, func() *LeaseLostError { return leaseLost(ctx) })
 	defer func() {
 		if rerr := lh.release(ctx); rerr != nil {
 			log.Warn("releasing lease failed; it expires on its own", "err", rerr)
@@ -71,6 +86,12 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	logPlan(log, cfg, counts)
 
 	r := newRunner(cfg, log)
+	r.out.cut = func() error {
+		if lost := leaseLost(ctx); lost != nil {
+			return lost.entryError()
+		}
+		return nil
+	}
 	// When a dead run's lease was taken over (a kill -9), its unfinished
 	// uploads are stale as of its expiry, not in StaleGrace. doEntry sweeps
 	// them entry by entry.
@@ -255,21 +276,27 @@ func (r *runner) finish(ctx context.Context) (*RunRecord, error) {
 	cfg, log := r.cfg, r.log
 	bctx := context.WithoutCancel(ctx)
 	rec := r.rec
-	rec.Interrupted = ctx.Err() != nil
+	// A run that lost its lease writes no catalog and no run record.
+	lost := leaseLost(ctx)
+	rec.Interrupted = ctx.Err() != nil && lost == nil
 	rec.BudgetReached = r.budget.reached()
-	if cat, err := r.updateCatalog(bctx); err != nil {
-		log.Error("updating the catalog failed", "err", err)
-	} else {
-		rec.CatalogEntries = len(cat.Entries)
+	if lost == nil {
+		if cat, err := r.updateCatalog(bctx); err != nil {
+			log.Error("updating the catalog failed", "err", err)
+		} else {
+			rec.CatalogEntries = len(cat.Entries)
+		}
 	}
 	rec.Finished = cfg.Now().UTC()
 	rec.DurationSeconds = rec.Finished.Sub(rec.Started).Seconds()
-	rec.RecordKey = RunPrefix + cfg.RunID + ".json"
 	slices.SortFunc(rec.Failures, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
 	slices.SortFunc(rec.Skipped, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
 	slices.SortFunc(rec.Partial, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
-	if err := writeJSON(bctx, cfg.Bucket, rec.RecordKey, rec); err != nil {
-		return rec, fmt.Errorf("write run record: %w", err)
+	if lost == nil {
+		rec.RecordKey = RunPrefix + cfg.RunID + ".json"
+		if err := writeJSON(bctx, cfg.Bucket, rec.RecordKey, rec); err != nil {
+			return rec, fmt.Errorf("write run record: %w", err)
+		}
 	}
 	success := 0.0
 	if len(rec.Failures) == 0 && !rec.Interrupted {
@@ -283,5 +310,8 @@ func (r *runner) finish(ctx context.Context) (*RunRecord, error) {
 	log.Info("run finished", "done", rec.Counts.Done, "unchanged", rec.Counts.Unchanged, "failed", rec.Counts.Failed,
 		"skipped", rec.Counts.Skipped, "unfinished", rec.Counts.Unfinished, "bytes", rec.Bytes,
 		"duration_seconds", rec.DurationSeconds, "interrupted", rec.Interrupted, "record", rec.RecordKey)
+	if lost != nil {
+		return rec, lost
+	}
 	return rec, nil
 }

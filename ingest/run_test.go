@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"slices"
 	"testing"
@@ -82,8 +81,8 @@ func TestMirrorAndRerun(t *testing.T) {
 			if n := staged(b); n != 0 {
 				t.Errorf("%d uploads left staged", n)
 			}
-			if _, err := b.Stat(ctx, BucketLeaseKey); err == nil {
-				t.Error("lease not released")
+			if l := liveLeases(t, b); len(l) != 0 {
+				t.Errorf("leases not released: %q", l)
 			}
 
 			before := fx.srv.TotalRequests()
@@ -338,85 +337,5 @@ func TestCancellationLeavesNothingPartial(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestOverlappingRunsRefused(t *testing.T) {
-	ctx := context.Background()
-	fx := newFixture(t, 2, 1, 100, nil)
-	b := mem.New()
-	c := fx.cfg(b, ModeBackfill)
-	now := time.Now()
-	held := Lease{Holder: "other-host/pid-7/r1", RunID: "r1", Acquired: now, Expires: now.Add(time.Hour)}
-	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Run(ctx, c)
-	var lh *LeaseHeldError
-	if !errors.As(err, &lh) || lh.Holder != held.Holder {
-		t.Fatalf("err = %v, want LeaseHeldError naming the holder", err)
-	}
-	if fx.srv.TotalRequests() != 0 {
-		t.Fatal("a refused run touched the source")
-	}
-	// A shard has no lease of its own to hide behind: the bucket lease of
-	// an unsharded run refuses it too.
-	c2 := c
-	c2.Shard = Shard{1, 2}
-	if _, err := Run(ctx, c2); !errors.As(err, &lh) || lh.Holder != held.Holder {
-		t.Fatalf("shard 1/2 while an unsharded run holds the bucket: err = %v, want LeaseHeldError", err)
-	}
-	// An expired lease is taken over.
-	held.Expires = now.Add(-time.Minute)
-	if err := writeJSON(ctx, b, BucketLeaseKey, held); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Run(ctx, c); err != nil {
-		t.Fatalf("expired lease not taken over: %v", err)
-	}
-}
-
-func TestLeaseRenewal(t *testing.T) {
-	ctx := context.Background()
-	b := mem.New()
-	now := time.Now
-	h, err := acquireLease(ctx, b, LeasePrefix+"s.json", Lease{Holder: "me", RunID: "r"}, false, 60*time.Millisecond, now, discardLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &runLease{bucket: h, stop: make(chan struct{}), log: discardLog()}
-	var first Lease
-	readJSON(ctx, b, LeasePrefix+"s.json", &first)
-	lost := make(chan string, 10)
-	rl.renewEvery(ctx, func(lease string, err error) { lost <- lease })
-	time.Sleep(150 * time.Millisecond)
-	var later Lease
-	readJSON(ctx, b, LeasePrefix+"s.json", &later)
-	if !later.Expires.After(first.Expires) {
-		t.Fatalf("lease not renewed: %v then %v", first.Expires, later.Expires)
-	}
-	if _, err := acquireLease(ctx, b, LeasePrefix+"s.json", Lease{Holder: "you", RunID: "r2"}, false, time.Minute, now, discardLog()); err == nil {
-		t.Fatal("renewed lease was taken")
-	}
-	if len(lost) != 0 {
-		t.Fatalf("a renewal of a held lease was reported failed: %s", <-lost)
-	}
-	// Another run's lease in its place (ours expired while we stalled and
-	// was taken over): the next renewal reports the loss.
-	writeJSON(ctx, b, LeasePrefix+"s.json", Lease{Holder: "thief", RunID: "r3", Expires: time.Now().Add(time.Hour)})
-	select {
-	case k := <-lost:
-		if k != LeasePrefix+"s.json" {
-			t.Fatalf("lost %s", k)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("a lost lease was never reported")
-	}
-	writeJSON(ctx, b, LeasePrefix+"s.json", Lease{Holder: "me", RunID: "r"})
-	if err := rl.release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Stat(ctx, LeasePrefix+"s.json"); err == nil {
-		t.Fatal("lease not deleted on release")
 	}
 }

@@ -305,8 +305,8 @@ func TestValidationErrors(t *testing.T) {
 		{"bad content types and redirect hosts",
 			map[string]string{"a.yaml": edit(family, "    kind: http\n", "    kind: http\n    content_types: [application/x-netcdf, netcdf]\n    redirect_hosts: [storage.example.org, \"https://cdn.example.org/x\"]\n")},
 			[]string{
-				`a.yaml:11: families[0].content_types[1]: "netcdf" is not a media type (want type/subtype, e.g. application/x-netcdf)`,
-				`a.yaml:12: families[0].redirect_hosts[1]: "https://cdn.example.org/x" is not a host name (want e.g. mast.stsci.edu, without scheme, port or path)`,
+				`a.yaml:10: families[0].content_types[1]: "netcdf" is not a media type (want type/subtype, e.g. application/x-netcdf)`,
+				`a.yaml:11: families[0].redirect_hosts[1]: "https://cdn.example.org/x" is not a host name (want e.g. mast.stsci.edu, without scheme, port or path)`,
 			}},
 		{"field given twice",
 			map[string]string{"a.yaml": edit(family, "    kind: http\n", "    kind: http\n    kind: index\n")},

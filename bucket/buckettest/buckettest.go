@@ -54,6 +54,8 @@ func Run(t *testing.T, newBucket func(t *testing.T) bucket.Bucket, opts ...Optio
 		{"Missing", testMissing},
 		{"List", testList},
 		{"CreateIfAbsentRace", testCreateIfAbsentRace},
+		{"ConditionalWrites", testConditionalWrites},
+		{"CompareAndSwapRace", testCASRace},
 		{"ReaderFailsHalfway", testReaderFails},
 		{"CancelMidUpload", testCancel},
 		{"AbortAfterVerifyFails", testAbort},
@@ -240,7 +242,7 @@ func testList(t *testing.T, b bucket.Bucket, o Options) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := b.CreateIfAbsent(ctx, k, []byte(k), bucket.PutOptions{}); err != nil {
+			if err := bucket.CreateIfAbsent(ctx, b, k, []byte(k), bucket.PutOptions{}); err != nil {
 				errs <- fmt.Errorf("create %s: %w", k, err)
 			}
 		}()
@@ -306,7 +308,7 @@ func testCreateIfAbsentRace(t *testing.T, b bucket.Bucket, o Options) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i] = b.CreateIfAbsent(ctx, "leases/race.json", fmt.Appendf(nil, "holder-%d", i), bucket.PutOptions{ContentType: "application/json"})
+			results[i] = bucket.CreateIfAbsent(ctx, b, "leases/race.json", fmt.Appendf(nil, "holder-%d", i), bucket.PutOptions{ContentType: "application/json"})
 		}()
 	}
 	close(start)
@@ -329,7 +331,7 @@ func testCreateIfAbsentRace(t *testing.T, b bucket.Bucket, o Options) {
 	if got, want := string(read(t, b, "leases/race.json", nil)), fmt.Sprintf("holder-%d", winner); got != want {
 		t.Fatalf("content %q, want the winner's %q", got, want)
 	}
-	if err := b.CreateIfAbsent(ctx, "leases/race.json", []byte("late"), bucket.PutOptions{}); !errors.Is(err, bucket.ErrExists) {
+	if err := bucket.CreateIfAbsent(ctx, b, "leases/race.json", []byte("late"), bucket.PutOptions{}); !errors.Is(err, bucket.ErrExists) {
 		t.Fatalf("late create: %v, want ErrExists", err)
 	}
 }
@@ -475,7 +477,7 @@ func testKeyValidation(t *testing.T, b bucket.Bucket, o Options) {
 		if err := b.Delete(ctx, key); !errors.As(err, &ke) {
 			t.Errorf("Delete(%q): %v, want *bucket.KeyError", key, err)
 		}
-		if err := b.CreateIfAbsent(ctx, key, nil, bucket.PutOptions{}); !errors.As(err, &ke) {
+		if err := bucket.CreateIfAbsent(ctx, b, key, nil, bucket.PutOptions{}); !errors.As(err, &ke) {
 			t.Errorf("CreateIfAbsent(%q): %v, want *bucket.KeyError", key, err)
 		}
 	}

@@ -5,10 +5,19 @@
 //
 //	.astroingest/tmp/   staged uploads (temp file, fsync, then rename)
 //	.astroingest/meta/  one JSON sidecar per object: content type, metadata, ETag
+//	.astroingest/lock/  lock files that serialise the writers of a key
 //
 // A staged file is renamed into place only on Commit, so a partial object is
 // never visible; a process killed mid-upload leaves only a temp file, which
 // CleanStale removes.
+//
+// Every Commit and Delete holds an exclusive flock(2) on the key's lock file
+// (one of lockShards, chosen by a hash of the key) while it checks the
+// write condition and moves the file into place, so that a conditional
+// Commit is atomic with respect to every writer of the key in this process
+// and in others on the same machine. (flock is advisory and per open file,
+// so goroutines of one process exclude each other too. Over NFS it is only
+// as good as the server's locking.)
 //
 // New creates the directory and its .astroingest/ folders; Open is for
 // commands that only read, and creates nothing.
@@ -22,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/fnv"
 	"io"
 	iofs "io/fs"
 	"iter"
@@ -39,6 +49,11 @@ const (
 	reserved = ".astroingest"
 	tmpDir   = reserved + "/tmp"
 	metaDir  = reserved + "/meta"
+	lockDir  = reserved + "/lock"
+	// lockShards bounds the lock files: keys share them by hash, which
+	// costs only a little needless waiting between writers of different
+	// keys.
+	lockShards = 64
 )
 
 // ErrReadOnly is returned by the writing methods of a bucket from Open.
@@ -75,7 +90,7 @@ func New(dir string) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fs: %s: %w", dir, err)
 	}
-	for _, d := range []string{abs, filepath.Join(abs, tmpDir), filepath.Join(abs, metaDir)} {
+	for _, d := range []string{abs, filepath.Join(abs, tmpDir), filepath.Join(abs, metaDir), filepath.Join(abs, lockDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("fs: create %s: %w", d, err)
 		}
@@ -111,19 +126,12 @@ func (b *Bucket) metaPath(key string) string {
 	return filepath.Join(b.root, filepath.FromSlash(metaDir), filepath.FromSlash(key)+".json")
 }
 
-// sidecar is what the filesystem cannot hold itself. Size and ModTime are
-// recorded so that a sidecar left over from an interrupted commit (meta
-// written, rename not done) is recognised as stale and ignored.
-type sidecar struct {
-	ETag        string            `json:"etag"`
-	ContentType string            `json:"content_type,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-	Size        int64             `json:"size"`
-}
-
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
 	if err := b.checkWrite("put", key); err != nil {
 		return nil, err
+	}
+	if err := bucket.CheckConditions(opts); err != nil {
+		return nil, fmt.Errorf("fs: put %s: %w", key, err)
 	}
 	f, err := os.CreateTemp(filepath.Join(b.root, tmpDir), "put-*")
 	if err != nil {
@@ -174,7 +182,7 @@ func (p *pending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 		Size:        p.size,
 	}
-	info, err := p.b.install(p.key, p.tmp, meta, false)
+	info, err := p.b.install(p.key, p.tmp, meta, p.opts)
 	if err != nil {
 		os.Remove(p.tmp)
 		return bucket.ObjectInfo{}, fmt.Errorf("fs: commit %s: %w", p.key, err)
@@ -195,46 +203,76 @@ func (p *pending) Abort(context.Context) error {
 	return nil
 }
 
-// install moves a fully written temp file into place. For a plain put the
-// sidecar goes first: a crash between the two leaves a sidecar whose size
-// does not match (ignored) rather than a visible object without its
-// metadata. With exclusive, a hard link is used instead of rename because
-// link(2) fails when the target exists, which makes create-if-absent atomic.
-func (b *Bucket) install(key, tmp string, meta sidecar, exclusive bool) (bucket.ObjectInfo, error) {
+// install moves a fully written temp file into place, if opts' write
+// condition holds, under the key's lock. The sidecar goes first, naming the
+// temp file's identity (which the rename keeps): a crash between the two
+// leaves a sidecar that describes no file in place (see sidecar) rather
+// than a visible object without its metadata.
+func (b *Bucket) install(key, tmp string, meta sidecar, opts bucket.PutOptions) (bucket.ObjectInfo, error) {
 	dst := b.path(key)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return bucket.ObjectInfo{}, err
 	}
-	if exclusive {
-		// The loser of a race must not touch the winner's sidecar, so
-		// here the link comes first and the sidecar after it.
-		if err := os.Link(tmp, dst); err != nil {
-			if errors.Is(err, iofs.ErrExist) {
-				return bucket.ObjectInfo{}, bucket.ErrExists
-			}
-			return bucket.ObjectInfo{}, err
-		}
-		os.Remove(tmp)
-		if err := writeFileAtomic(b.metaPath(key), b.root, meta); err != nil {
-			return bucket.ObjectInfo{}, err
-		}
-	} else {
-		if err := writeFileAtomic(b.metaPath(key), b.root, meta); err != nil {
-			return bucket.ObjectInfo{}, err
-		}
-		if err := os.Rename(tmp, dst); err != nil {
-			return bucket.ObjectInfo{}, err
-		}
+	unlock, err := b.lock(key)
+	if err != nil {
+		return bucket.ObjectInfo{}, err
+	}
+	defer unlock()
+	if err := b.checkCondition(key, opts); err != nil {
+		return bucket.ObjectInfo{}, err
+	}
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return bucket.ObjectInfo{}, err
+	}
+	meta.identify(st)
+	if err := writeFileAtomic(b.metaPath(key), b.root, meta); err != nil {
+		return bucket.ObjectInfo{}, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return bucket.ObjectInfo{}, err
 	}
 	if d, err := os.Open(filepath.Dir(dst)); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	st, err := os.Stat(dst)
-	if err != nil {
-		return bucket.ObjectInfo{}, err
+	return bucket.ObjectInfo{Key: key, Size: st.Size(), ModTime: st.ModTime(),
+		ETag: meta.ETag, ContentType: meta.ContentType, Metadata: meta.Metadata}, nil
+}
+
+// checkCondition evaluates opts' write condition against the object now
+// under key, with the ETag that Stat would report. The caller holds the
+// key's lock.
+func (b *Bucket) checkCondition(key string, opts bucket.PutOptions) error {
+	if opts.IfMatch == "" && !opts.IfNoneMatch {
+		return nil
 	}
-	return infoFrom(key, st, meta), nil
+	info, err := b.stat(key)
+	exists := err == nil
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return err
+	}
+	if opts.IfNoneMatch && exists || opts.IfMatch != "" && (!exists || info.ETag != opts.IfMatch) {
+		return bucket.ErrPrecondition
+	}
+	return nil
+}
+
+// lock takes the exclusive lock of key's lock file and returns its release.
+func (b *Bucket) lock(key string) (func(), error) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	name := filepath.Join(b.root, filepath.FromSlash(lockDir), fmt.Sprintf("%02d", h.Sum32()%lockShards))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	// Closing the file releases the lock.
+	return func() { f.Close() }, nil
 }
 
 func writeFileAtomic(dst, root string, v any) error {
@@ -261,40 +299,15 @@ func writeFileAtomic(dst, root string, v any) error {
 	return os.Rename(f.Name(), dst)
 }
 
-func infoFrom(key string, st iofs.FileInfo, meta sidecar) bucket.ObjectInfo {
-	info := bucket.ObjectInfo{Key: key, Size: st.Size(), ModTime: st.ModTime()}
-	if meta.Size == st.Size() {
-		info.ETag, info.ContentType, info.Metadata = meta.ETag, meta.ContentType, meta.Metadata
-	}
-	return info
-}
-
-func (b *Bucket) readMeta(key string) sidecar {
-	var m sidecar
-	m.Size = -1
-	if data, err := os.ReadFile(b.metaPath(key)); err == nil {
-		if json.Unmarshal(data, &m) != nil {
-			m = sidecar{Size: -1}
-		}
-	}
-	return m
-}
-
 func (b *Bucket) Stat(_ context.Context, key string) (bucket.ObjectInfo, error) {
 	if err := checkKey("stat", key); err != nil {
 		return bucket.ObjectInfo{}, err
 	}
-	st, err := os.Stat(b.path(key))
-	if err == nil && st.IsDir() {
-		err = iofs.ErrNotExist
-	}
+	info, err := b.stat(key)
 	if err != nil {
-		if errors.Is(err, iofs.ErrNotExist) || errors.Is(err, os.ErrInvalid) || isNotDir(err) {
-			return bucket.ObjectInfo{}, fmt.Errorf("fs: stat %s: %w", key, iofs.ErrNotExist)
-		}
 		return bucket.ObjectInfo{}, fmt.Errorf("fs: stat %s: %w", key, err)
 	}
-	return infoFrom(key, st, b.readMeta(key)), nil
+	return info, nil
 }
 
 func isNotDir(err error) bool {
@@ -378,7 +391,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			st, err := os.Stat(b.path(k))
+			info, err := b.stat(k)
 			if errors.Is(err, iofs.ErrNotExist) {
 				continue // deleted while listing
 			}
@@ -386,7 +399,7 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[bucket.Objec
 				yield(bucket.ObjectInfo{}, fmt.Errorf("fs: list %q: %w", prefix, err))
 				return
 			}
-			if !yield(infoFrom(k, st, b.readMeta(k)), nil) {
+			if !yield(info, nil) {
 				return
 			}
 		}
@@ -397,6 +410,11 @@ func (b *Bucket) Delete(_ context.Context, key string) error {
 	if err := b.checkWrite("delete", key); err != nil {
 		return err
 	}
+	unlock, err := b.lock(key)
+	if err != nil {
+		return fmt.Errorf("fs: delete %s: %w", key, err)
+	}
+	defer unlock()
 	if err := os.Remove(b.path(key)); err != nil && !errors.Is(err, iofs.ErrNotExist) && !isNotDir(err) {
 		return fmt.Errorf("fs: delete %s: %w", key, err)
 	}
@@ -414,36 +432,6 @@ func (b *Bucket) pruneDirs(dir, stop string) {
 			return
 		}
 	}
-}
-
-func (b *Bucket) CreateIfAbsent(_ context.Context, key string, data []byte, opts bucket.PutOptions) error {
-	if err := b.checkWrite("create", key); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Join(b.root, tmpDir), "create-*")
-	if err != nil {
-		return fmt.Errorf("fs: create %s: %w", key, err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fs: create %s: %w", key, err)
-	}
-	if _, err := os.Stat(b.path(key)); err == nil {
-		return fmt.Errorf("fs: create %s: %w", key, bucket.ErrExists)
-	}
-	sum := md5.Sum(data)
-	meta := sidecar{ETag: hex.EncodeToString(sum[:]), ContentType: opts.ContentType, Metadata: bucket.NormalizeMetadata(opts.Metadata), Size: int64(len(data))}
-	if _, err := b.install(key, f.Name(), meta, true); err != nil {
-		return fmt.Errorf("fs: create %s: %w", key, err)
-	}
-	return nil
 }
 
 // CleanStale removes staged temp files older than cutoff, left by a process

@@ -78,7 +78,7 @@ func TestDeletePrunesEmptyDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.CreateIfAbsent(ctx, "a/b/c/obj", []byte("x"), bucket.PutOptions{}); err != nil {
+	if err := bucket.CreateIfAbsent(ctx, b, "a/b/c/obj", []byte("x"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Delete(ctx, "a/b/c/obj"); err != nil {
@@ -119,7 +119,7 @@ func TestOpenReadOnly(t *testing.T) {
 			err  error
 		}{
 			{"Put", func() error { _, err := b.Put(ctx, "x/y", strings.NewReader("data"), bucket.PutOptions{}); return err }()},
-			{"CreateIfAbsent", b.CreateIfAbsent(ctx, "x/y", []byte("data"), bucket.PutOptions{})},
+			{"CreateIfAbsent", bucket.CreateIfAbsent(ctx, b, "x/y", []byte("data"), bucket.PutOptions{})},
 			{"Delete", b.Delete(ctx, "x/y")},
 			{"CleanStale", func() error { _, err := b.CleanStale(ctx, "", time.Now()); return err }()},
 		}
@@ -138,7 +138,7 @@ func TestOpenReadOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.CreateIfAbsent(ctx, "x/y", []byte("data"), bucket.PutOptions{ContentType: "text/plain"}); err != nil {
+		if err := bucket.CreateIfAbsent(ctx, w, "x/y", []byte("data"), bucket.PutOptions{ContentType: "text/plain"}); err != nil {
 			t.Fatal(err)
 		}
 		b, err := fs.Open(dir)

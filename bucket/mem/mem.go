@@ -51,6 +51,9 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	if err := bucket.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("mem: put: %w", err)
 	}
+	if err := bucket.CheckConditions(opts); err != nil {
+		return nil, fmt.Errorf("mem: put %s: %w", key, err)
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, bucket.ContextReader(ctx, r)); err != nil {
 		return nil, fmt.Errorf("mem: put %s: %w", key, err)
@@ -82,6 +85,13 @@ func (p *pending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	}
 	p.done = true
 	p.b.staged--
+	// Checked under the bucket's lock, so the condition and the commit are
+	// one step for every other writer. A failed one discards the staged
+	// bytes: a retry could only fail again.
+	cur, exists := p.b.objects[p.key]
+	if p.opts.IfNoneMatch && exists || p.opts.IfMatch != "" && (!exists || cur.info.ETag != p.opts.IfMatch) {
+		return bucket.ObjectInfo{}, fmt.Errorf("mem: commit %s: %w", p.key, bucket.ErrPrecondition)
+	}
 	sum := md5.Sum(p.data)
 	info := bucket.ObjectInfo{
 		Key:         p.key,
@@ -173,22 +183,5 @@ func (b *Bucket) Delete(_ context.Context, key string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.objects, key)
-	return nil
-}
-
-func (b *Bucket) CreateIfAbsent(ctx context.Context, key string, data []byte, opts bucket.PutOptions) error {
-	if err := bucket.ValidateKey(key); err != nil {
-		return fmt.Errorf("mem: create: %w", err)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.objects[key]; ok {
-		return fmt.Errorf("mem: create %s: %w", key, bucket.ErrExists)
-	}
-	sum := md5.Sum(data)
-	b.objects[key] = object{data: bytes.Clone(data), info: bucket.ObjectInfo{
-		Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
-		ModTime: b.now(), ContentType: opts.ContentType, Metadata: bucket.NormalizeMetadata(opts.Metadata),
-	}}
 	return nil
 }

@@ -38,6 +38,9 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	fail := func(err error) (bucket.Pending, error) {
 		return nil, fmt.Errorf("s3: put %s: %w", key, err)
 	}
+	if err := bucket.CheckConditions(opts); err != nil {
+		return fail(err)
+	}
 	if ctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}
@@ -375,6 +378,11 @@ func (p *singlePending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	rctx, release := outlive(ctx, requestGrace)
 	defer release()
 	out, err := p.b.client.PutObject(rctx, p.b.putObjectInput(p.key, p.buf[:p.n], p.opts))
+	if err != nil && preconditionFailed(err, p.opts) {
+		// A retry could only fail again: nothing stays staged.
+		p.release(aborted)
+		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: %w: %w", p.key, bucket.ErrPrecondition, err)
+	}
 	if err != nil {
 		// Still staged: the caller may retry Commit or Abort.
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: %w", p.key, mapErr(err))
@@ -430,7 +438,9 @@ func (p *multipartPending) Size() int64 { return p.size }
 // server carried out is reported as one. When ctx is done before the
 // request, or the request fails once ctx is done, the caller is going away
 // and will not retry, so the upload is aborted rather than left staged.
-// Other failures leave it staged for the caller to retry Commit or Abort.
+// So is it when the write condition (PutOptions.IfMatch, IfNoneMatch) does
+// not hold. Other failures leave it staged for the caller to retry Commit
+// or Abort.
 func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -442,12 +452,19 @@ func (p *multipartPending) Commit(ctx context.Context) (bucket.ObjectInfo, error
 	}
 	rctx, release := outlive(ctx, requestGrace)
 	defer release()
-	out, err := p.b.client.CompleteMultipartUpload(rctx, &s3.CompleteMultipartUploadInput{
+	in := &s3.CompleteMultipartUploadInput{
 		Bucket:          &p.b.bucket,
 		Key:             aws.String(p.key),
 		UploadId:        &p.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: p.parts},
-	})
+	}
+	in.IfMatch, in.IfNoneMatch = conditions(p.opts)
+	out, err := p.b.client.CompleteMultipartUpload(rctx, in)
+	if err != nil && preconditionFailed(err, p.opts) {
+		// The upload stays on the server after a failed condition; a
+		// retry could only fail again, so it is aborted here.
+		return bucket.ObjectInfo{}, p.abandon(ctx, fmt.Errorf("s3: commit %s: %w: %w", p.key, bucket.ErrPrecondition, err))
+	}
 	if err != nil {
 		err = fmt.Errorf("s3: commit %s: complete multipart upload: %w", p.key, mapErr(err))
 		if ctx.Err() == nil {

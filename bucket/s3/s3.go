@@ -359,28 +359,6 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// CreateIfAbsent implements bucket.Bucket with PutObject and
-// If-None-Match: *, which S3, R2 and versitygw evaluate atomically.
-func (b *Bucket) CreateIfAbsent(ctx context.Context, key string, data []byte, opts bucket.PutOptions) error {
-	if err := bucket.ValidateKey(key); err != nil {
-		return fmt.Errorf("s3: create %s: %w", key, err)
-	}
-	in := b.putObjectInput(key, data, opts)
-	in.IfNoneMatch = aws.String("*")
-	if _, err := b.client.PutObject(ctx, in); err != nil {
-		var ae smithy.APIError
-		switch {
-		case httpStatus(err) == http.StatusPreconditionFailed,
-			// R2 answers 409 when another conditional write to the key is
-			// in flight; the other writer wins.
-			errors.As(err, &ae) && ae.ErrorCode() == "ConditionalRequestConflict":
-			return fmt.Errorf("s3: create %s: %w", key, bucket.ErrExists)
-		}
-		return fmt.Errorf("s3: create %s: %w", key, mapErr(err))
-	}
-	return nil
-}
-
 // CleanStale implements bucket.StaleCleaner: it aborts multipart uploads
 // under prefix that were initiated before cutoff, such as those a killed
 // process left behind.
@@ -429,6 +407,7 @@ func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions)
 	if opts.ContentType != "" {
 		in.ContentType = aws.String(opts.ContentType)
 	}
+	in.IfMatch, in.IfNoneMatch = conditions(opts)
 	return in
 }
 

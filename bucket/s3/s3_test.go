@@ -84,10 +84,10 @@ func TestPrefixIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := plain.CreateIfAbsent(ctx, "outside", []byte("x"), bucket.PutOptions{}); err != nil {
+	if err := bucket.CreateIfAbsent(ctx, plain, "outside", []byte("x"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pre.CreateIfAbsent(ctx, "inside/k", []byte("hello"), bucket.PutOptions{}); err != nil {
+	if err := bucket.CreateIfAbsent(ctx, pre, "inside/k", []byte("hello"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rc, err := plain.Open(ctx, "mirror/v1/inside/k", nil)

@@ -359,7 +359,7 @@ func TestCABundle(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.CreateIfAbsent(ctx, "tls/"+t.Name(), []byte("over tls"), bucket.PutOptions{})
+		return bucket.CreateIfAbsent(ctx, b, "tls/"+t.Name(), []byte("over tls"), bucket.PutOptions{})
 	}
 
 	for _, tc := range []struct {

@@ -33,7 +33,7 @@ func TestOpenBucketStacksPrefixAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.CreateIfAbsent(ctx, "climate/x", []byte("x"), bucket.PutOptions{}); err != nil {
+	if err := bucket.CreateIfAbsent(ctx, b, "climate/x", []byte("x"), bucket.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := gw.Client().HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(gw.Bucket), Key: aws.String("mirror/v1/climate/x")}); err != nil {
@@ -43,11 +43,11 @@ func TestOpenBucketStacksPrefixAndMetrics(t *testing.T) {
 		t.Errorf("no *s3.Bucket under %T", b)
 	}
 	var want strings.Builder
-	want.WriteString("# HELP astroingest_bucket_operations_total Bucket operations by op and result (success, not_found, exists, canceled, error; only error is a failure).\n# TYPE astroingest_bucket_operations_total counter\n")
-	for _, op := range []string{"put", "commit", "abort", "stat", "open", "list", "delete", "create_if_absent", "clean_stale"} {
-		for _, r := range []string{"success", "not_found", "exists", "canceled", "error"} {
+	want.WriteString("# HELP astroingest_bucket_operations_total Bucket operations by op and result (success, not_found, precondition_failed, canceled, error; only error is a failure).\n# TYPE astroingest_bucket_operations_total counter\n")
+	for _, op := range []string{"put", "commit", "abort", "stat", "open", "list", "delete", "clean_stale"} {
+		for _, r := range []string{"success", "not_found", "precondition_failed", "canceled", "error"} {
 			n := 0
-			if op == "stat" && r == "not_found" || op == "create_if_absent" && r == "success" {
+			if op == "stat" && r == "not_found" || (op == "put" || op == "commit") && r == "success" {
 				n = 1
 			}
 			fmt.Fprintf(&want, "astroingest_bucket_operations_total{op=%q,result=%q} %d\n", op, r, n)

@@ -86,6 +86,8 @@ type runFlags struct {
 	maxBytes      bytesFlag
 	metricsListen *string
 	pushgateway   *string
+	breakLease    *string
+	leaseTTL      *time.Duration
 	jsonOut       *bool
 	debug         *bool
 }
@@ -108,6 +110,8 @@ func addRunFlags(fs *flag.FlagSet, mode string) *runFlags {
 		fs.Var(&f.maxBytes, "max-bytes", "stop starting downloads once this many bytes were fetched (e.g. 500G); the rest stays due")
 		f.metricsListen = fs.String("metrics-listen", "", "serve /metrics on this address while running (e.g. :9090)")
 		f.pushgateway = fs.String("pushgateway", "", "push the run's metrics to this Pushgateway URL at the end")
+		f.breakLease = fs.String("break-lease", "", "take over the live lease of this `holder` (as a busy run names it), which you know is gone; logged as a warning")
+		f.leaseTTL = fs.Duration("lease-ttl", 10*time.Minute, "how long the run's lease outlives its last renewal (renewed every third of it)")
 	}
 	f.jsonOut = fs.Bool("json", false, "print a final summary as JSON on stdout")
 	f.debug = fs.Bool("debug", false, "debug logging")
@@ -125,7 +129,7 @@ Examples:
   astroingest run --bucket r2://mirror --workers 8
   JOB_COMPLETION_INDEX=2 astroingest run --shard-count 8 --pushgateway http://pushgateway:9091
   astroingest run --domain climate --max-bytes 200G --bwlimit 50M
-`
+` + leaseHelp
 
 const backfillHelp = `
 Usage: astroingest backfill (--domain D | --family F | --source GLOB)... [--registry PATH ...] [flags]
@@ -136,7 +140,7 @@ are still skipped unless --force is given.
 Examples:
   astroingest backfill --family noaa-ersst-v5
   astroingest backfill --source 'gaia-dr3-*' --force --bucket s3://mirror/test
-`
+` + leaseHelp
 
 const planHelp = `
 Usage: astroingest plan [--backfill] [selection flags] [--registry PATH ...]
@@ -194,6 +198,15 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ingest.Config{}, nil, exitUsage
 	}
+	wl, err := workloadFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ingest.Config{}, nil, exitUsage
+	}
+	if f.leaseTTL != nil && *f.leaseTTL <= 0 {
+		fmt.Fprintf(stderr, "%s: --lease-ttl %v: must be positive\n", name, *f.leaseTTL)
+		return ingest.Config{}, nil, exitUsage
+	}
 	sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.sourceGlobs}
 	choice := ingest.Config{Mode: mode, Selection: sel, Shard: sh, Workers: *f.workers}
 	if err := choice.Validate(); err != nil {
@@ -219,6 +232,10 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 		Mode: mode, Selection: sel, Shard: sh, Force: *f.force, AllowGated: *f.allowGated,
 		Workers: *f.workers, BWLimit: int64(f.bwlimit), MaxBytes: int64(f.maxBytes),
 		UserAgent: userAgent(), Holder: processName(), Job: os.Getenv("JOB_NAME"), Logger: logger,
+		Workload: wl,
+	}
+	if f.breakLease != nil {
+		cfg.BreakLease, cfg.Lease.TTL = *f.breakLease, *f.leaseTTL
 	}
 	return cfg, r, -1
 }
@@ -318,13 +335,21 @@ func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOu
 	}
 
 	rec, err := ingest.Run(ctx, cfg)
+	var busy *ingest.LeaseHeldError
 	if out.pushgateway != "" {
 		// Pushed also after failures and interruptions, so the dashboard
 		// sees the run that went wrong; a push failure never changes the
-		// exit code.
+		// exit code. A busy run did nothing: it only records that it was
+		// skipped, and the last real run's numbers stay.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		succeeded := err == nil && rec != nil && rec.Counts.Failed == 0 && ctx.Err() == nil
-		if perr := ingest.Push(pctx, out.pushgateway, name, cfg.Shard, succeeded, reg, nil); perr != nil {
+		var perr error
+		if errors.As(err, &busy) {
+			perr = ingest.PushBusy(pctx, out.pushgateway, name, cfg.Shard, time.Now(), nil)
+		} else {
+			perr = ingest.Push(pctx, out.pushgateway, name, cfg.Shard, succeeded, reg, nil)
+		}
+		if perr != nil {
 			logger.Warn("pushing metrics failed", "err", perr)
 		}
 		cancel()
@@ -339,10 +364,12 @@ func runEngine(ctx context.Context, name string, cfg ingest.Config, out engineOu
 	}
 	if err != nil {
 		var ue *ingest.UsageError
-		var lh *ingest.LeaseHeldError
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		if errors.As(err, &ue) || errors.As(err, &lh) {
+		switch {
+		case errors.As(err, &ue):
 			return exitUsage, rec
+		case busy != nil || errors.As(err, &busy):
+			return exitBusy, rec
 		}
 		if rec == nil && ctx.Err() != nil {
 			return exitInterrupted, rec

@@ -5,13 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/astroingest/astroingest/bucket"
+	fsbucket "github.com/astroingest/astroingest/bucket/fs"
 	"github.com/astroingest/astroingest/ingest"
 )
 
@@ -130,16 +135,131 @@ func TestIngestCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != exitFailed || len(vr.Problems) != 1 || vr.Problems[0].Kind != ingest.ProblemWrongHash {
 		t.Fatalf("verify --deep: exit %d %s", code, out)
 	}
+}
 
-	// A live lease held by another run refuses with exit 2, naming it.
-	lease := `{"holder":"elsewhere/pid-1/x","run_id":"x","expires":"2999-01-01T00:00:00Z"}`
-	lp := filepath.Join(dir, filepath.FromSlash(ingest.BucketLeaseKey))
-	os.MkdirAll(filepath.Dir(lp), 0o755)
-	if err := os.WriteFile(lp, []byte(lease), 0o644); err != nil {
+// A live lease held by another run makes the run busy: exit 4, naming
+// the holder and the way to take its lease over, with nothing written;
+// --break-lease takes it over only when it names that holder.
+func TestBusyAndBreakLease(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("data")) }))
+	defer srv.Close()
+	reg := testRegistry(t, srv)
+	dir := t.TempDir()
+	bkt := "file://" + dir
+	ctx := context.Background()
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := dispatch(ctx, args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	fb, err := fsbucket.New(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr = run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt); code != exitUsage || !strings.Contains(stderr, "elsewhere/pid-1/x") {
-		t.Fatalf("held lease: exit %d %s", code, stderr)
+	held := ingest.Lease{Holder: "elsewhere/pid-1/x", RunID: "x", Expires: time.Now().Add(time.Hour)}
+	data, _ := json.Marshal(held)
+	if err := bucket.CreateIfAbsent(ctx, fb, ingest.BucketLeaseKey, data, bucket.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := os.ReadDir(filepath.Join(dir, "annotations", "runs"))
+	if code, _, stderr := run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt); code != exitBusy ||
+		!strings.Contains(stderr, "busy") || !strings.Contains(stderr, `--break-lease "elsewhere/pid-1/x"`) {
+		t.Fatalf("held lease: exit %d, want %d naming the holder and --break-lease:\n%s", code, exitBusy, stderr)
+	}
+	if again, _ := os.ReadDir(filepath.Join(dir, "annotations", "runs")); len(again) != len(runs) {
+		t.Fatalf("the busy run wrote a run record")
+	}
+	// --break-lease naming someone else changes nothing; naming the holder
+	// takes the lease over, with a warning.
+	if code, _, stderr := run("backfill", "--family", "t", "--registry", reg, "--bucket", bkt, "--break-lease", "elsewhere/pid-2/y"); code != exitBusy {
+		t.Fatalf("--break-lease of another holder: exit %d, want %d\n%s", code, exitBusy, stderr)
+	}
+	code, _, stderr := run("backfill", "--source", "t-[ab]", "--registry", reg, "--bucket", bkt, "--break-lease", "elsewhere/pid-1/x")
+	if code != exitOK || !strings.Contains(stderr, "taking over the lease") || !strings.Contains(stderr, "elsewhere/pid-1/x") {
+		t.Fatalf("--break-lease of the holder: exit %d, want 0 with a warning naming it\n%s", code, stderr)
+	}
+}
+
+// A busy run pushes only when it was skipped, so that the Pushgateway
+// keeps the last real run's numbers; it exits 4.
+func TestBusyRunPushesOnlyItsSkip(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	pg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer pg.Close()
+	dir := t.TempDir()
+	fb, err := fsbucket.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(ingest.Lease{Holder: "elsewhere/pid-1/x", RunID: "x", Expires: time.Now().Add(time.Hour)})
+	if err := bucket.CreateIfAbsent(context.Background(), fb, ingest.BucketLeaseKey, data, bucket.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), []string{"run", "--source", "noaa-ersst-v5-2024*", "--bucket", "file://" + dir, "--pushgateway", pg.URL}, &out, &errb)
+	if code != exitBusy {
+		t.Fatalf("exit %d, want %d\n%s", code, exitBusy, errb.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 1 {
+		t.Fatalf("%d pushes, want 1", len(bodies))
+	}
+	// The push is protobuf; the family names are in it as plain strings.
+	if !strings.Contains(bodies[0], "astroingest_last_busy_timestamp_seconds") {
+		t.Errorf("the busy run's push lacks astroingest_last_busy_timestamp_seconds")
+	}
+	for _, name := range []string{"astroingest_objects_total", "astroingest_last_success_timestamp_seconds", "astroingest_run_duration_seconds", "astroingest_bucket_operations_total"} {
+		if strings.Contains(bodies[0], name) {
+			t.Errorf("the busy run pushed %s, which would overwrite the last real run's", name)
+		}
+	}
+}
+
+// The Job identity comes from the environment the deploy manifests set;
+// without JOB_NAME there is none.
+func TestWorkloadFromEnv(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	tests := []struct {
+		name    string
+		getenv  func(string) string
+		want    *ingest.Workload
+		wantErr string
+	}{
+		{"outside Kubernetes", env(), nil, ""},
+		{"an index without a Job", env("JOB_COMPLETION_INDEX", "3"), nil, ""},
+		{"a shard of an Indexed Job", env("JOB_NAME", "astroingest-backfill", "JOB_UID", "u-1", "JOB_COMPLETION_INDEX", "3"),
+			&ingest.Workload{Job: "astroingest-backfill", JobUID: "u-1", Index: 3}, ""},
+		{"the CronJob's Job", env("JOB_NAME", "astroingest-29000000", "JOB_UID", "u-2", "JOB_COMPLETION_INDEX", "0", "CRONJOB_NAME", "astroingest"),
+			&ingest.Workload{CronJob: "astroingest", Job: "astroingest-29000000", JobUID: "u-2", Index: 0}, ""},
+		{"a Job that is not indexed", env("JOB_NAME", "j"), &ingest.Workload{Job: "j", Index: -1}, ""},
+		{"a bad index", env("JOB_NAME", "j", "JOB_COMPLETION_INDEX", "x"), nil, `JOB_COMPLETION_INDEX "x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := workloadFromEnv(tt.getenv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Fatalf("workloadFromEnv = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
 	}
 }
 
@@ -219,6 +339,27 @@ func TestSelectionFlagErrors(t *testing.T) {
 		}
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("%v: the refused command created %s", tc.args, dir)
+		}
+	}
+}
+
+// --help of the commands that take the lease says what busy and a lost
+// lease mean and how to break a lease; the top-level help lists exit 4.
+func TestHelpNamesLeaseAndExitCodes(t *testing.T) {
+	for _, args := range [][]string{{"run", "--help"}, {"backfill", "--help"}, {"--help"}} {
+		var out, errb bytes.Buffer
+		if code := dispatch(context.Background(), args, &out, &errb); code != exitOK {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		help := out.String() + errb.String()
+		want := []string{"4 busy", "lost its lease"}
+		if args[0] != "--help" {
+			want = []string{"exits 4 (busy:", "--break-lease", "lease_lost", "JOB_COMPLETION_INDEX", "CRONJOB_NAME", "-lease-ttl", "4 busy"}
+		}
+		for _, w := range want {
+			if !strings.Contains(help, w) {
+				t.Errorf("%v: help lacks %q", args, w)
+			}
 		}
 	}
 }

@@ -19,6 +19,7 @@ const (
 	exitFailed      = 1 // one or more entries (or probe rounds) failed
 	exitUsage       = 2 // invalid usage or configuration; nothing was written
 	exitInterrupted = 3 // SIGINT/SIGTERM; in-flight work aborted, finished work recorded
+	exitBusy        = 4 // another live run holds the lease; nothing written, retry later
 )
 
 // command is one subcommand. run returns the process exit code.
@@ -90,8 +91,10 @@ Buckets (--bucket or ASTROINGEST_BUCKET):
                            AWS_REGION, AWS_ENDPOINT_URL_S3
   r2://BUCKET[/PREFIX]     Cloudflare R2; as s3:// plus R2_ACCOUNT_ID
 
-Exit codes: 0 ok, 1 some entries failed, 2 bad usage or configuration
-(nothing written), 3 interrupted (rerun resumes).
+Exit codes: 0 ok, 1 some entries failed (or the run lost its lease),
+2 bad usage or configuration (nothing written), 3 interrupted (rerun
+resumes), 4 busy: another live run holds the bucket's lease (nothing
+written, retry later).
 
 Run 'astroingest <command> --help' for a command's flags and examples.
 `)

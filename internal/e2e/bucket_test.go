@@ -16,11 +16,12 @@ import (
 	"sort"
 	"time"
 
-	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/astroingest/astroingest/ingest"
 )
 
 func (x *e2e) ctx() context.Context {
@@ -113,6 +114,22 @@ func (x *e2e) uploads() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// liveLeases lists the lease objects not marked released: a run that is
+// over leaves the bucket lease behind, released (see ingest.BucketLeaseKey).
+func (x *e2e) liveLeases() []string {
+	x.t.Helper()
+	var live []string
+	for k := range x.list(ingest.LeasePrefix) {
+		var l ingest.Lease
+		x.getJSON(k, &l)
+		if !l.Released {
+			live = append(live, k)
+		}
+	}
+	sort.Strings(live)
+	return live
 }
 
 var dataPrefixes = []string{"climate/", "astronomy/", "spectroscopy/", "biology/"}

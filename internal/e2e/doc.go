@@ -2,7 +2,8 @@
 // a subprocess with --registry pointing at the internal/emulator publishers
 // and --bucket at a real S3 server (versitygw) on loopback. They check what
 // only the process adds to the engine, which ingest's own tests cover: exit
-// codes, signals (SIGTERM mid-upload, kill -9 and the recovery after it),
+// codes, signals (SIGTERM mid-upload), the fault matrix (kill -9, a bucket
+// outage, an overlapping run, a lost lease, and the recovery after each),
 // the environment (credentials, bucket), and every output the process
 // writes (stdout, stderr, the /metrics scrape) kept free of secrets; plus
 // one mirror through every layer, byte-exact, that a rerun leaves alone.

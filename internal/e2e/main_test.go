@@ -15,8 +15,9 @@ import (
 const (
 	exitOK          = 0
 	exitFailed      = 1 // one or more entries failed
-	exitUsage       = 2 // invalid usage or configuration, or the lease is held; nothing written
+	exitUsage       = 2 // invalid usage or configuration; nothing written
 	exitInterrupted = 3 // SIGINT/SIGTERM
+	exitBusy        = 4 // another live run holds the lease; nothing written
 )
 
 // binaryPackage is the command under test.

@@ -1,18 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/internal/emulator"
@@ -67,7 +60,12 @@ func newInterruptFixture(t *testing.T, x *e2e) *interruptFixture {
 // startMidUpload starts a backfill and returns once the small entries are
 // recorded and a multipart upload of a big one is in flight.
 func (f *interruptFixture) startMidUpload(t *testing.T, x *e2e, extra ...string) *proc {
-	p := x.start(append([]string{"backfill", "--family", "small", "--family", "big", "--workers", "4"}, extra...)...)
+	return f.startMidUploadWith(t, x, nil, extra...)
+}
+
+// startMidUploadWith is startMidUpload with env added (a Job's identity).
+func (f *interruptFixture) startMidUploadWith(t *testing.T, x *e2e, env []string, extra ...string) *proc {
+	p := x.startWith(env, append([]string{"backfill", "--family", "small", "--family", "big", "--workers", "4"}, extra...)...)
 	alive := func() {
 		select {
 		case <-p.done:
@@ -135,7 +133,7 @@ func TestE2ESigtermMidRun(t *testing.T) {
 			t.Errorf("run record %s: interrupted %v counts %+v failures %+v", k, rec.Interrupted, rec.Counts, rec.Failures)
 		}
 	}
-	if l := x.list(ingest.LeasePrefix); len(l) != 0 {
+	if l := x.liveLeases(); len(l) != 0 {
 		t.Errorf("interrupted run left its lease: %v", l)
 	}
 
@@ -166,76 +164,6 @@ func TestE2ESigtermMidRun(t *testing.T) {
 	f.checkBytes(t, x, f.big)
 	if u := x.uploads(); len(u) != 0 {
 		t.Errorf("multipart uploads left after the rerun: %q", u)
-	}
-	x.run(exitOK, "verify", "--deep")
-}
-
-// kill -9 leaves multipart uploads and a live lease naming the dead
-// process behind. While it is live a rerun is refused (exit 2, nothing
-// written); once it has expired, the rerun takes it over, aborts those
-// uploads, completes, and the bucket verifies.
-func TestE2EKillMidRun(t *testing.T) {
-	x := newE2E(t)
-	f := newInterruptFixture(t, x)
-	p := f.startMidUpload(t, x)
-	p.signal(t, syscall.SIGKILL)
-	if code := p.wait(t, 10*time.Second); code != -1 {
-		t.Fatalf("exit %d after SIGKILL, want death by signal", code)
-	}
-	killed := time.Now().UTC()
-	left := x.uploads()
-	if len(left) == 0 {
-		t.Fatal("no multipart upload left after kill -9; the test did not catch the run mid-upload")
-	}
-	leases := x.list(ingest.LeasePrefix)
-	if len(leases) != 1 {
-		t.Fatalf("leases after kill -9: %v, want the dead run's", leases)
-	}
-	var leaseKey string
-	for k := range leases {
-		leaseKey = k
-	}
-	var lease ingest.Lease
-	x.getJSON(leaseKey, &lease)
-	if !strings.Contains(lease.Holder, fmt.Sprintf("/pid-%d/", p.cmd.Process.Pid)) {
-		t.Errorf("lease holder %q does not name the dead run's pid %d", lease.Holder, p.cmd.Process.Pid)
-	}
-
-	// While the dead run's lease is live, a rerun is refused: it exits 2
-	// naming the holder, asks no source and writes nothing.
-	requests, objects := f.srv.TotalRequests(), len(x.list(""))
-	if r := x.run(exitUsage, "backfill", "--family", "small", "--family", "big"); !strings.Contains(r.stderr.String(), lease.Holder) {
-		t.Errorf("refusal does not name the holder %q:\n%s", lease.Holder, r.stderr.String())
-	}
-	if n := f.srv.TotalRequests() - requests; n != 0 {
-		t.Errorf("the refused run made %d source requests", n)
-	}
-	if n := len(x.list("")); n != objects {
-		t.Errorf("the refused run changed the bucket: %d objects, were %d", n, objects)
-	}
-	var still ingest.Lease
-	if x.getJSON(leaseKey, &still); still.Holder != lease.Holder {
-		t.Errorf("after the refusal the lease is held by %q, want still %q", still.Holder, lease.Holder)
-	}
-
-	// Let the lease expire: the TTL is 10 minutes, so its expiry is moved
-	// to the moment of the kill, as if that time had passed.
-	lease.Expires = killed
-	data, _ := json.Marshal(lease)
-	if _, err := x.s3.PutObject(x.ctx(), &awss3.PutObjectInput{Bucket: aws.String(x.bucket), Key: aws.String(leaseKey), Body: bytes.NewReader(data)}); err != nil {
-		t.Fatal(err)
-	}
-	f.srv.ClearFaults()
-	r := x.run(exitOK, "backfill", "--family", "small", "--family", "big")
-	if u := x.uploads(); len(u) != 0 {
-		t.Errorf("the rerun left the dead run's multipart uploads %q (were %q)\n%s", u, left, tail(r.stderr.String()))
-	}
-	if !strings.Contains(r.stderr.String(), "taking over expired lease") {
-		t.Errorf("the rerun did not report taking over the expired lease:\n%s", tail(r.stderr.String()))
-	}
-	f.checkBytes(t, x, append(slices.Clone(f.small), f.big...))
-	if l := x.list(ingest.LeasePrefix); len(l) != 0 {
-		t.Errorf("leases after the rerun: %v", l)
 	}
 	x.run(exitOK, "verify", "--deep")
 }

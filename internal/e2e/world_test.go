@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,7 +60,8 @@ func cleanEnv(extra ...string) []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(name, "AWS_"), strings.HasPrefix(name, "ASTROINGEST_"), strings.HasPrefix(name, "R2_"),
-			name == "JOB_COMPLETION_INDEX", name == "SHARD_COUNT", name == "CDS_API_KEY", name == "NCBI_API_KEY", name == "GORACE":
+			name == "JOB_COMPLETION_INDEX", name == "SHARD_COUNT", name == "CDS_API_KEY", name == "NCBI_API_KEY", name == "GORACE",
+			name == "JOB_NAME", name == "JOB_UID", name == "CRONJOB_NAME":
 			continue
 		}
 		env = append(env, kv)
@@ -90,12 +92,19 @@ type proc struct {
 // start launches the binary with args, then --registry and --bucket.
 func (x *e2e) start(args ...string) *proc {
 	x.t.Helper()
+	return x.startWith(nil, args...)
+}
+
+// startWith is start with env added to the test's environment (a Job's
+// identity, say).
+func (x *e2e) startWith(env []string, args ...string) *proc {
+	x.t.Helper()
 	if x.registry != "" && args[0] != "verify" {
 		args = append(args, "--registry", x.registry)
 	}
 	args = append(args, "--bucket", "s3://"+x.bucket)
 	cmd := exec.Command(x.bin, args...)
-	cmd.Env = x.env
+	cmd.Env = append(slices.Clone(x.env), env...)
 	p := &proc{cmd: cmd, stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
@@ -145,7 +154,13 @@ func (p *proc) signal(t *testing.T, sig syscall.Signal) {
 // run runs the binary to completion and checks its exit code.
 func (x *e2e) run(want int, args ...string) *proc {
 	x.t.Helper()
-	p := x.start(args...)
+	return x.runWith(want, nil, args...)
+}
+
+// runWith is run with env added to the test's environment.
+func (x *e2e) runWith(want int, env []string, args ...string) *proc {
+	x.t.Helper()
+	p := x.startWith(env, args...)
 	if code := p.wait(x.t, 60*time.Second); code != want {
 		x.t.Fatalf("astroingest %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, tail(p.stdout.String()), tail(p.stderr.String()))
 	}

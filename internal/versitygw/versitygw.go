@@ -52,6 +52,9 @@ type Gateway struct {
 	cmd      *exec.Cmd
 	done     chan error
 	stopOnce sync.Once
+	// bin and opts are what Launch was given, for Restart.
+	bin  string
+	opts Options
 }
 
 // Server is a running gateway with one empty bucket, stopped when the test
@@ -113,7 +116,7 @@ func Start(t testing.TB) *Server {
 // waits until it answers. A cancelled ctx stops the waiting (and the
 // process); once started, the process runs until Stop.
 func Launch(ctx context.Context, bin, dir string, opts Options) (*Gateway, error) {
-	g := &Gateway{AccessKey: "AK" + randHex(8), SecretKey: randHex(20), Dir: dir}
+	g := &Gateway{AccessKey: "AK" + randHex(8), SecretKey: randHex(20), Dir: dir, bin: bin, opts: opts}
 	// Picking a port then releasing it races with other processes, so retry
 	// a few times if the gateway fails to bind.
 	var lastErr error
@@ -194,6 +197,31 @@ func (g *Gateway) Stop() {
 		_ = g.cmd.Process.Kill()
 		<-g.done
 	})
+}
+
+// Restart starts the gateway again after Stop, on the same address, root
+// and credentials, as a server coming back after an outage: clients keep
+// their endpoint, and the buckets, objects and unfinished multipart uploads
+// in the root are still there. It must not run concurrently with Stop.
+func (g *Gateway) Restart(ctx context.Context) error {
+	g.Stop()
+	g.stopOnce = sync.Once{}
+	addr := strings.TrimPrefix(g.Endpoint, "http://")
+	var err error
+	// The port was ours a moment ago; another process may bind it first,
+	// which a retry will not fix, but a slow release of the socket will be.
+	for range 5 {
+		if err = g.launch(ctx, g.bin, addr, g.opts); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		// Leave a Gateway that Stop can still be called on.
+		g.stopOnce.Do(func() {})
+		return fmt.Errorf("versitygw restart on %s: %w", addr, err)
+	}
+	return nil
 }
 
 // Client returns a plain SDK client for the gateway, for assertions that go

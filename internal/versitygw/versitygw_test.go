@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +92,26 @@ func requireBinary(t *testing.T) string {
 		t.Skip("versitygw binary not found")
 	}
 	return bin
+}
+
+// After Restart the gateway answers on the same endpoint with the same
+// credentials, and what was stored before is still there.
+func TestRestartKeepsEndpointAndData(t *testing.T) {
+	s := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := s.Client()
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String("k"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String("k")}, func(o *s3.Options) { o.RetryMaxAttempts = 1 }); err == nil {
+		t.Fatal("a stopped gateway answered")
+	}
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String("k")}); err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
 }
