@@ -207,3 +207,28 @@ func As[T any](b Reader) (T, bool) {
 	var zero T
 	return zero, false
 }
+
+// ReadOnly is b seen through its read side only, for commands that must
+// not write (plan, verify, --dry-run): the value is a Reader and nothing
+// more, so no type assertion turns it back into a Bucket by accident. As
+// still finds the capabilities of what it wraps (a presigner, say)
+// through Unwrap. Safe for concurrent use when b is.
+func ReadOnly(b Reader) Reader { return readOnly{b} }
+
+type readOnly struct{ r Reader }
+
+func (o readOnly) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	return o.r.Stat(ctx, key)
+}
+func (o readOnly) Open(ctx context.Context, key string, rng *Range) (io.ReadCloser, error) {
+	return o.r.Open(ctx, key, rng)
+}
+func (o readOnly) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	return o.r.List(ctx, prefix)
+}
+
+// Unwrap returns the wrapped bucket for As, nil when it is only a Reader.
+func (o readOnly) Unwrap() Bucket {
+	b, _ := o.r.(Bucket)
+	return b
+}

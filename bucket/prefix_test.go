@@ -162,3 +162,16 @@ func TestWithPrefixStaleCleaner(t *testing.T) {
 		t.Error("Unwrap does not return the inner bucket")
 	}
 }
+
+// A read-only view is a Reader and nothing more, while As still reaches
+// what it wraps.
+func TestReadOnly(t *testing.T) {
+	inner := mem.New()
+	r := bucket.ReadOnly(inner)
+	if _, ok := r.(bucket.Bucket); ok {
+		t.Fatal("the read-only view can be asserted to a Bucket")
+	}
+	if got, ok := bucket.As[*mem.Bucket](r); !ok || got != inner {
+		t.Fatal("As does not reach the wrapped bucket")
+	}
+}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -498,24 +499,29 @@ func perEntryTokens(t *testing.T, bucketDir string) (tokens []string, entries in
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A version 2 head (ingest/annotations/FORMAT.md): records inline,
+		// or in gzip'd JSON Lines parts beside it.
 		var m struct {
-			ID      string `json:"id"`
-			RunID   string `json:"run_id"`
-			Objects []struct {
-				Key       string `json:"key"`
-				SourceURL string `json:"source_url"`
-				RunID     string `json:"run_id"`
-			} `json:"objects"`
+			ID      string         `json:"id"`
+			RunID   string         `json:"run_id"`
+			Records []manifestItem `json:"records"`
+			Parts   []struct {
+				Key string `json:"key"`
+			} `json:"parts"`
 		}
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if m.ID == "" || len(m.Objects) == 0 {
-			t.Fatalf("%s: manifest without id or objects", f)
+		recs := m.Records
+		for _, p := range m.Parts {
+			recs = append(recs, readPart(t, filepath.Join(bucketDir, filepath.FromSlash(p.Key)))...)
+		}
+		if m.ID == "" || len(recs) == 0 {
+			t.Fatalf("%s: manifest without id or records", f)
 		}
 		add(m.ID)
 		add(m.RunID)
-		for _, o := range m.Objects {
+		for _, o := range recs {
 			add(o.Key)
 			add(o.RunID)
 			if u, err := url.Parse(o.SourceURL); err == nil {
@@ -738,4 +744,35 @@ func waitAlertStates(t *testing.T, api promClient, phase string, want map[string
 		}
 		return len(problems) == 0, strings.Join(problems, "; ")
 	})
+}
+
+// manifestItem is what the cardinality check reads of a record.
+type manifestItem struct {
+	Key       string `json:"key"`
+	SourceURL string `json:"source_url"`
+	RunID     string `json:"run_id"`
+}
+
+// readPart reads one gzip'd JSON Lines part of records.
+func readPart(t *testing.T, path string) []manifestItem {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []manifestItem
+	dec := json.NewDecoder(zr)
+	for dec.More() {
+		var r manifestItem
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -4,42 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
-	"strings"
 	"sync"
 
 	"golang.org/x/time/rate"
 )
-
-// ParseBytes reads a byte count with an optional binary suffix: 1048576,
-// 10M, 1.5G, 2Ti, 500k. Suffixes are powers of 1024 (rclone's convention).
-func ParseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	if t == "" {
-		return 0, fmt.Errorf("byte size %q: empty", s)
-	}
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
-	mult := 1.0
-	switch t[len(t)-1] {
-	case 'k', 'K':
-		mult = 1 << 10
-	case 'm', 'M':
-		mult = 1 << 20
-	case 'g', 'G':
-		mult = 1 << 30
-	case 't', 'T':
-		mult = 1 << 40
-	}
-	if mult != 1 {
-		t = t[:len(t)-1]
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f*mult > math.MaxInt64/2 {
-		return 0, fmt.Errorf("byte size %q: want a number with an optional K, M, G or T suffix", s)
-	}
-	return int64(f * mult), nil
-}
 
 // budget enforces --max-bytes (whole run) and each family's budget_bytes.
 // Objects of known size reserve their size before the download starts and

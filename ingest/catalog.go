@@ -2,98 +2,86 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strings"
-	"time"
+	"sync"
 
 	"github.com/astroingest/astroingest/bucket"
-	"golang.org/x/sync/errgroup"
+	"github.com/astroingest/astroingest/ingest/annotations"
 )
 
-// CatalogEntry indexes one manifest.
-type CatalogEntry struct {
-	ID       string    `json:"id"`
-	Domain   string    `json:"domain"`
-	Family   string    `json:"family"`
-	Title    string    `json:"title"`
-	Manifest string    `json:"manifest"`
-	Objects  int       `json:"objects"`
-	Bytes    int64     `json:"bytes"`
-	Updated  time.Time `json:"updated"`
+// Catalog is annotations/catalog.json (see ingest/annotations).
+type (
+	Catalog      = annotations.Catalog
+	CatalogEntry = annotations.CatalogEntry
+)
+
+// touchedEntries are the heads this run wrote, for the catalog update at
+// its end: the catalog changes only where the run did, and no other
+// entry's head or records is read for it. Safe for concurrent use.
+type touchedEntries struct {
+	mu sync.Mutex
+	m  map[string]touched
 }
 
-// Catalog is annotations/catalog.json, the first file the training side reads.
-type Catalog struct {
-	Generated time.Time      `json:"generated"`
-	Entries   []CatalogEntry `json:"entries"`
+type touched struct {
+	lay  layout
+	head *annotations.Head
 }
 
-// AllManifests reads every manifest in the bucket, in key order.
-func AllManifests(ctx context.Context, b bucket.Bucket) ([]*Manifest, error) {
-	return allManifests(ctx, b, nil)
-}
-
-func allManifests(ctx context.Context, b bucket.Bucket, known *knownManifests) ([]*Manifest, error) {
-	var infos []bucket.ObjectInfo
-	for info, err := range b.List(ctx, ManifestPrefix) {
-		if err != nil {
-			return nil, &bucketError{fmt.Errorf("list %s: %w", ManifestPrefix, err)}
-		}
-		if strings.HasSuffix(info.Key, ".json") {
-			infos = append(infos, info)
-		}
+func (t *touchedEntries) add(id string, lay layout, h *annotations.Head) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[string]touched{}
 	}
-	out := make([]*Manifest, len(infos))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i, info := range infos {
-		if m := known.get(info.Key, info.ETag); m != nil {
-			out[i] = m
+	t.m[id] = touched{lay, h}
+}
+
+// updateCatalog writes the touched entries' rows into the catalog. A
+// split entry's row sums all its shards' heads, read again now, so the
+// last shard to finish leaves the complete row.
+func (r *runner) updateCatalog(ctx context.Context) (*Catalog, error) {
+	r.touched.mu.Lock()
+	ids := make([]string, 0, len(r.touched.m))
+	for id := range r.touched.m {
+		ids = append(ids, id)
+	}
+	r.touched.mu.Unlock()
+	slices.Sort(ids)
+	rows := make([]CatalogEntry, 0, len(ids))
+	for _, id := range ids {
+		tc := r.touched.m[id]
+		if !tc.lay.split {
+			rows = append(rows, annotations.EntryOf(tc.head, nil))
 			continue
 		}
-		k := info.Key
-		g.Go(func() error {
-			var m Manifest
-			ok, err := readJSON(gctx, b, k, &m)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out[i] = &m
-			}
-			return nil
-		})
+		row, err := splitRow(ctx, r.cfg.Bucket, id)
+		if err != nil {
+			return nil, &bucketError{err}
+		}
+		rows = append(rows, row)
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(out, func(m *Manifest) bool { return m == nil }), nil
-}
-
-// RebuildCatalog rewrites the catalog from every manifest in the bucket, so
-// shards that each wrote only their own manifests still merge into one index.
-// Two shards finishing together may race; the later writer still lists
-// every manifest committed before its listing began.
-func RebuildCatalog(ctx context.Context, b bucket.Bucket, now time.Time) (*Catalog, error) {
-	return rebuildCatalog(ctx, b, now, nil)
-}
-
-func rebuildCatalog(ctx context.Context, b bucket.Bucket, now time.Time, known *knownManifests) (*Catalog, error) {
-	ms, err := allManifests(ctx, b, known)
+	c, err := annotations.UpdateCatalog(ctx, r.cfg.Bucket, r.cfg.Now(), rows)
 	if err != nil {
-		return nil, err
-	}
-	c := &Catalog{Generated: now.UTC(), Entries: []CatalogEntry{}}
-	for _, m := range ms {
-		c.Entries = append(c.Entries, CatalogEntry{
-			ID: m.ID, Domain: m.Domain, Family: m.Family, Title: m.Title,
-			Manifest: ManifestKey(m.ID), Objects: len(m.Objects), Bytes: m.Bytes(), Updated: m.UpdatedAt,
-		})
-	}
-	slices.SortFunc(c.Entries, func(a, b CatalogEntry) int { return strings.Compare(a.ID, b.ID) })
-	if err := writeJSON(ctx, b, CatalogKey, c); err != nil {
-		return nil, err
+		return nil, &bucketError{err}
 	}
 	return c, nil
+}
+
+// splitRow is the catalog row of a split entry, from its heads.
+func splitRow(ctx context.Context, b bucket.Reader, id string) (CatalogEntry, error) {
+	h, err := annotations.ReadHead(ctx, b, id)
+	if err != nil || h == nil || h.Split == nil {
+		if h != nil && h.Split == nil {
+			return annotations.EntryOf(h, nil), nil
+		}
+		return CatalogEntry{}, err
+	}
+	shards := make([]*annotations.Head, h.Split.Shards)
+	for i := range shards {
+		if shards[i], err = annotations.ReadHeadAt(ctx, b, annotations.ShardHeadKey(id, i, h.Split.Shards)); err != nil {
+			return CatalogEntry{}, err
+		}
+	}
+	return annotations.EntryOf(h, shards), nil
 }

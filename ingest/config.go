@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -33,9 +34,17 @@ type Config struct {
 	Force      bool
 	AllowGated bool
 
-	Workers  int   // concurrent object transfers (default 4)
-	BWLimit  int64 // bytes/s for the whole run, 0 = unlimited
-	MaxBytes int64 // byte budget for the whole run, 0 = unlimited
+	Workers int // concurrent transfers of large objects, or of unknown size (default 4)
+	// SmallWorkers are the transfers of small objects (known size below
+	// SmallBelow) that may run besides: they cost little memory, so they
+	// need not wait behind large ones (default 4 × Workers).
+	SmallWorkers int
+	SmallBelow   int64 // default 1 MiB
+	// SplitAbove is the listing size from which a sharded run splits an
+	// entry below the entry, over the job's shards (default 50,000).
+	SplitAbove int
+	BWLimit    int64 // bytes/s for the whole run, 0 = unlimited
+	MaxBytes   int64 // byte budget for the whole run, 0 = unlimited
 
 	// UserAgent is sent to every publisher (default
 	// "astroingest/dev (+https://github.com/astroingest/astroingest)").
@@ -192,9 +201,6 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) defaults() error {
-	if c.Bucket == nil {
-		return &UsageError{Msg: "no bucket configured"}
-	}
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
@@ -207,13 +213,22 @@ func (c *Config) defaults() error {
 	if c.Shard.Count < 1 {
 		c.Shard = Shard{Index: 0, Count: 1}
 	}
+	if c.SmallWorkers <= 0 {
+		c.SmallWorkers = 4 * c.Workers
+	}
+	if c.SmallBelow <= 0 {
+		c.SmallBelow = 1 << 20
+	}
+	if c.SplitAbove <= 0 {
+		c.SplitAbove = 50_000
+	}
 	if c.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		// Every worker may hold a connection to the same publisher. With
 		// the default of two idle connections per host the others were
 		// closed after each response and dialled again: on many small
 		// objects, dialling was a sixth of the engine's CPU.
-		t.MaxIdleConnsPerHost = c.Workers + 4
+		t.MaxIdleConnsPerHost = c.Workers + c.SmallWorkers + 4
 		c.Transport = t
 	}
 	if c.Getenv == nil {
@@ -268,21 +283,21 @@ func defInt(n *int, v int) {
 }
 
 // secrets are the values of every credential variable, for redaction.
-func (c *Config) secrets() redactor {
+func (c *Config) secrets() redact.Redactor {
 	var vs []string
 	for _, h := range c.Hosts.Policies() {
 		if h.Credential != nil && h.Credential.Env != "" {
 			vs = append(vs, c.Getenv(h.Credential.Env))
 		}
 	}
-	return newRedactor(vs...)
+	return redact.New(vs...)
 }
 
 func (c *Config) planInput() planInput {
 	return planInput{
 		Bucket: c.Bucket, Entries: c.Entries, Hosts: c.Hosts, Kinds: c.Kinds,
 		Mode: c.Mode, Selection: c.Selection, Shard: c.Shard, Force: c.Force,
-		AllowGated: c.AllowGated, Getenv: c.Getenv, Now: c.Now(),
+		AllowGated: c.AllowGated, Getenv: c.Getenv, Now: c.Now(), SplitAbove: c.SplitAbove,
 	}
 }
 

@@ -1,88 +1,140 @@
 package ingest
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
+	"os"
 	"strings"
-	"sync"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/ingest/annotations"
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
-// doEntry is the life of one due entry: list its objects, check their
-// keys, sweep what a dead run left under them, bring every object up to
-// date through the run's transfer slots, then write the manifest and
-// record the outcome.
+// doEntry is the life of one due entry: list its objects (sorted, in
+// bounded memory), decide its layout (split over the job's shards when it
+// is big), then stream it: every listed object is merged with its
+// previous record and the bucket's listing, brought up to date, and its
+// record written into parts in key order, before the head is committed
+// and the outcome recorded. Nothing in it grows with the entry beyond a
+// bounded window of objects in flight.
 func (r *runner) doEntry(ctx context.Context, t Task) {
 	e := t.Entry
-	defer r.out.entryOver()
+	if !t.Candidate {
+		defer r.out.entryOver()
+	}
 	if r.budget.blocked(e.Family) {
-		r.skip(e, sources.ReasonBudgetExceeded, "byte budget reached before the entry started")
+		if !t.Candidate {
+			r.skip(e, sources.ReasonBudgetExceeded, "byte budget reached before the entry started")
+		}
 		return
 	}
-	objs, err := r.cfg.Kinds[e.Kind].Objects(ctx, r.client, e)
-	if ctx.Err() != nil {
-		r.out.ended(t, entryUnfinished)
+	var odd oddNames
+	lst, err := listSorted(ctx, r.cfg.Kinds[e.Kind], r.client, e, os.TempDir(), odd.add)
+	switch {
+	case ctx.Err() != nil:
+		if !t.Candidate {
+			r.out.ended(t, entryUnfinished)
+		}
 		return
-	}
-	if err != nil {
+	case err != nil && t.Candidate:
+		r.log.Debug("listing a split candidate failed; its owner shard reports it", "entry", e.ID, "err", err)
+		return
+	case err != nil:
 		r.fail(e, fmt.Errorf("list objects: %w", err))
 		return
 	}
-	keys, err := objectKeys(e, objs)
-	if err != nil {
+	defer lst.close()
+	lay := r.layoutFor(e, lst.objects)
+	if t.Candidate && !lay.split {
+		return // small enough for its owner shard alone
+	}
+	if lay.split {
+		r.log.Info("entry split over the job's shards", "entry", e.ID, "objects", lst.objects, "shard", lay.shard.Index, "shards", lay.shard.Count)
+	}
+	r.out.listed(lst.objects, lst.known, lay)
+	r.cleanStaleEntry(ctx, e, lst)
+	er := newEntryRun(r, t, lay, lst)
+	tally, err := er.stream(ctx)
+	switch {
+	case err != nil && leaseLost(ctx) != nil:
+		r.out.ended(t, entryUnfinished) // the loss, not the entry, stopped it
+		return
+	case err != nil:
 		r.fail(e, err)
 		return
 	}
-	r.cleanStaleEntry(ctx, e, objs)
-	r.finishEntry(ctx, t, r.objects(ctx, t, objs, keys))
+	r.finishEntry(ctx, er, tally)
+	if odd.n > 0 && !t.Candidate {
+		r.out.partial(e, sources.ReasonUnrepresentableName, odd.detail())
+		r.log.Warn("entry mirrored without names that cannot be bucket keys", "entry", e.ID, "skipped", odd.n, "reason", sources.ReasonUnrepresentableName)
+	}
 }
 
-// objectKeys gives each listed object its bucket key, refusing a key the
-// bucket would refuse and a listing that names one key twice.
-func objectKeys(e sources.Entry, objs []sources.Object) ([]string, error) {
-	keys := make([]string, len(objs))
-	seen := make(map[string]bool, len(objs))
-	for i, o := range objs {
-		k := e.KeyPrefix()
-		if o.Name != "" {
-			k += "/" + o.Name
-		}
-		if err := bucket.ValidateKey(k); err != nil {
-			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("object %q from %s: %v", o.Name, redactURL(o.URL, false), err), Err: err}
-		}
-		if seen[k] {
-			return nil, &EntryError{Reason: sources.ReasonOther, Detail: fmt.Sprintf("listing names key %s twice", k)}
-		}
-		seen[k] = true
-		keys[i] = k
-	}
-	return keys, nil
+// oddNames collects the listed names that cannot be bucket keys (a NUL,
+// a control character, a backslash, more than 1,024 bytes): each is
+// skipped, and the run record names the first few.
+type oddNames struct {
+	n     int
+	first []string
 }
 
-// objects runs the entry's objects on the run-wide transfer slots and
-// returns their results in listing order. Once the run is cancelled, the
-// objects not yet started are marked cancelled.
-func (r *runner) objects(ctx context.Context, t Task, objs []sources.Object, keys []string) []objResult {
-	results := make([]objResult, len(objs))
-	var wg sync.WaitGroup
-	for i, o := range objs {
-		select {
-		case r.slots <- struct{}{}:
-		case <-ctx.Done():
-			results[i] = objResult{status: objCancelled}
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-r.slots }()
-			results[i] = r.object(ctx, t.Entry, o, keys[i], t.Prev.record(keys[i]))
-		})
+const oddNamesShown = 5
+
+func (o *oddNames) add(obj sources.Object, err error) {
+	o.n++
+	if len(o.first) < oddNamesShown {
+		o.first = append(o.first, fmt.Sprintf("%q from %s (%v)", obj.Name, redact.URL(obj.URL), err))
 	}
-	wg.Wait()
-	return results
+}
+
+func (o *oddNames) detail() string {
+	d := fmt.Sprintf("%d listed names cannot be bucket keys and were skipped: %s", o.n, strings.Join(o.first, "; "))
+	if o.n > len(o.first) {
+		d += "; ..."
+	}
+	return d
+}
+
+// layout is where an entry's records go in this run: the whole entry
+// under its head, or, split below the entry, this shard's share under its
+// shard head.
+type layout struct {
+	split bool
+	shard annotations.Shard
+}
+
+// owns reports whether this process handles key of the entry.
+func (l layout) owns(key string) bool {
+	return !l.split || annotations.ShardOf(key, l.shard.Count) == l.shard.Index
+}
+
+func (l layout) headKey(id string) string {
+	if l.split {
+		return annotations.ShardHeadKey(id, l.shard.Index, l.shard.Count)
+	}
+	return annotations.HeadKey(id)
+}
+
+// partPrefix names this run's parts: the run ID keeps them apart from the
+// parts the previous head still lists until the new head replaces it.
+func (l layout) partPrefix(id, runID string) string {
+	p := annotations.EntryPartsPrefix(id)
+	if l.split {
+		p += annotations.ShardTag(l.shard.Index, l.shard.Count) + "-"
+	}
+	return p + runID + "-"
+}
+
+// layoutFor splits an entry of a sharded run whose listing reaches the
+// split threshold, so that a 200,000-object entry keeps every shard
+// busy. Every shard decides from the same listing, so they agree.
+func (r *runner) layoutFor(e sources.Entry, objects int) layout {
+	if r.cfg.Shard.Count <= 1 || objects < r.cfg.SplitAbove {
+		return layout{}
+	}
+	return layout{split: true, shard: annotations.Shard{Index: r.cfg.Shard.Index, Count: r.cfg.Shard.Count}}
 }
 
 // cleanStaleEntry aborts the unfinished uploads that a dead lease holder
@@ -90,13 +142,13 @@ func (r *runner) objects(ctx context.Context, t Task, objs []sources.Object, key
 // other shards of this run's job may be uploading live elsewhere in the
 // same domain, and their uploads may have begun before our cutoff. A
 // failure only delays the cleanup to the StaleGrace sweep.
-func (r *runner) cleanStaleEntry(ctx context.Context, e sources.Entry, objs []sources.Object) {
+func (r *runner) cleanStaleEntry(ctx context.Context, e sources.Entry, lst *sortedListing) {
 	sc, ok := r.cfg.Bucket.(bucket.StaleCleaner)
 	if !ok || r.staleBefore.IsZero() {
 		return
 	}
 	prefix := e.KeyPrefix() + "/"
-	if len(objs) == 1 && objs[0].Name == "" {
+	if lst.single() {
 		prefix = e.KeyPrefix() // a one-object entry: the key itself
 	}
 	n, err := sc.CleanStale(ctx, prefix, r.staleBefore)
@@ -114,66 +166,10 @@ type entryTally struct {
 	firstFail           error
 	firstSkip           error
 	cancelled           bool
+	objects             int
+	bytes               int64
 }
 
 func (c entryTally) complete() bool {
 	return c.firstFail == nil && c.firstSkip == nil && !c.cancelled
-}
-
-// finishEntry writes the manifest and records the outcome. A complete
-// entry gets a fresh CheckedAt; an incomplete one that still committed
-// objects gets a manifest too (so the manifest always describes what the
-// bucket holds) but with CheckedAt zero, which keeps it due.
-func (r *runner) finishEntry(ctx context.Context, t Task, results []objResult) {
-	e := t.Entry
-	now := r.cfg.Now().UTC()
-	m := newManifest(e)
-	m.RunID = r.cfg.RunID
-	m.Objects = []ObjectRecord{}
-	var c entryTally
-	for _, res := range results {
-		switch res.status {
-		case objUploaded:
-			c.uploaded++
-		case objUnchanged:
-			c.unchanged++
-		case objFailed:
-			c.firstFail = cmp.Or(c.firstFail, res.err)
-		case objSkipped:
-			c.firstSkip = cmp.Or(c.firstSkip, res.err)
-		case objCancelled:
-			c.cancelled = true
-		}
-		if res.rec.Key != "" {
-			m.Objects = append(m.Objects, res.rec)
-		}
-	}
-	slices.SortFunc(m.Objects, func(a, b ObjectRecord) int { return strings.Compare(a.Key, b.Key) })
-	m.UpdatedAt = now
-	if c.uploaded == 0 && t.Prev != nil {
-		m.UpdatedAt = t.Prev.UpdatedAt
-	}
-	if c.complete() {
-		m.CheckedAt = now
-	}
-	if c.complete() || c.uploaded > 0 {
-		info, err := writeJSONInfo(context.WithoutCancel(ctx), r.cfg.Bucket, ManifestKey(e.ID), m)
-		if err != nil {
-			r.fail(e, fmt.Errorf("write manifest: %w", err))
-			return
-		}
-		r.known.add(ManifestKey(e.ID), info.ETag, m)
-	}
-	switch {
-	case c.firstFail != nil:
-		r.fail(e, c.firstFail)
-	case c.cancelled:
-		r.out.ended(t, entryUnfinished)
-	case c.firstSkip != nil:
-		r.skip(e, sources.ReasonBudgetExceeded, c.firstSkip.Error())
-	case c.uploaded > 0:
-		r.out.ended(t, entryDone)
-	default:
-		r.out.ended(t, entryUnchanged)
-	}
 }

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 
 	"github.com/astroingest/astroingest/sources"
 )
@@ -94,42 +91,4 @@ func classify(err error) string {
 		return sources.ReasonTimeout
 	}
 	return sources.ReasonOther
-}
-
-// redactor replaces every known secret value in a string. Errors from kinds
-// and transports may echo request URLs or bodies, so every detail that leaves
-// the engine (run record, logs, summary) passes through it. A secret sent as
-// a query parameter travels percent-encoded, and an echo of the request
-// shows that form, so each secret is known in its raw, query-escaped and
-// path-escaped forms.
-type redactor struct{ secrets []string }
-
-// minSecretLen is the shortest value redacted: shorter ones guess in a few
-// thousand tries anyway, and replacing every "abc" in a message would garble
-// it beyond use.
-const minSecretLen = 4
-
-func newRedactor(values ...string) redactor {
-	var r redactor
-	for _, v := range values {
-		if len(v) < minSecretLen {
-			continue
-		}
-		for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
-			if !slices.Contains(r.secrets, f) {
-				r.secrets = append(r.secrets, f)
-			}
-		}
-	}
-	// Longest first, so no form is broken up by replacing a shorter one
-	// inside it.
-	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
-	return r
-}
-
-func (r redactor) String(s string) string {
-	for _, v := range r.secrets {
-		s = strings.ReplaceAll(s, v, "**redacted**")
-	}
-	return s
 }

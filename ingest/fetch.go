@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -68,7 +68,7 @@ func openObject(ctx context.Context, rc *retryablehttp.Client, obj sources.Objec
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, method, obj.URL, body)
 	if err != nil {
-		return nil, fmt.Errorf("build request for %s: %w", redactURL(obj.URL, false), err)
+		return nil, fmt.Errorf("build request for %s: %w", redact.URL(obj.URL), err)
 	}
 	// Raw bytes only: a transparently decompressed body would not match the
 	// publisher's size or checksum.
@@ -197,20 +197,3 @@ func (r *resumingBody) resume() error {
 }
 
 func (r *resumingBody) Close() error { return r.body.Close() }
-
-// redactURL is the one place a source URL is made fit to show or store.
-// Userinfo always goes: a password there would be published with the
-// manifests. The query goes too unless keepQuery, for messages, as some
-// services carry keys in it; manifests keep it (it can name the object, as
-// MAST's uri= does) and pass it through the redactor instead.
-func redactURL(raw string, keepQuery bool) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" && !keepQuery {
-		u.RawQuery = "..."
-	}
-	return u.String()
-}

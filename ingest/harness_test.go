@@ -15,6 +15,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
 )
@@ -202,4 +203,49 @@ func written(t *testing.T, logs []byte, rec *RunRecord, b bucket.Bucket, prefix 
 		all.Write(readAll(t, b, info.Key))
 	}
 	return &all
+}
+
+func (m multiKind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sources.Object, error) {
+	for prefix, k := range m {
+		if strings.HasPrefix(e.URL, prefix) {
+			return k.Objects(ctx, c, e)
+		}
+	}
+	return nil, fmt.Errorf("no server for %s", e.URL)
+}
+
+// multiKind routes entries to the fake kind of their server.
+type multiKind map[string]fakeKind
+
+// testManifest is an entry's head with its records read whole, for
+// assertions on small test entries.
+type testManifest struct {
+	*annotations.Head
+	Objects []ObjectRecord
+}
+
+// ReadManifest reads an entry's head and all its records; nil when the
+// entry has no head.
+func ReadManifest(ctx context.Context, b bucket.Reader, id string) (*testManifest, error) {
+	h, err := annotations.ReadHead(ctx, b, id)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	m := &testManifest{Head: h}
+	for rec, err := range annotations.Records(ctx, b, h) {
+		if err != nil {
+			return nil, err
+		}
+		m.Objects = append(m.Objects, rec)
+	}
+	return m, nil
+}
+
+func (m *testManifest) record(key string) *ObjectRecord {
+	for i := range m.Objects {
+		if m.Objects[i].Key == key {
+			return &m.Objects[i]
+		}
+	}
+	return nil
 }

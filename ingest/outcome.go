@@ -3,6 +3,7 @@ package ingest
 import (
 	"sync"
 
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -36,7 +37,7 @@ type outcomes struct {
 	rec  *RunRecord
 	prog *progress
 	m    *Metrics
-	red  redactor
+	red  redact.Redactor
 	// cut, when set, returns why the run stopped early in a way that fails
 	// the entries it left unfinished (a lost lease), nil while it has not;
 	// an interruption leaves them unfinished, due for the rerun. Set
@@ -44,7 +45,7 @@ type outcomes struct {
 	cut func() error
 }
 
-func newOutcomes(rec *RunRecord, prog *progress, m *Metrics, red redactor) *outcomes {
+func newOutcomes(rec *RunRecord, prog *progress, m *Metrics, red redact.Redactor) *outcomes {
 	return &outcomes{rec: rec, prog: prog, m: m, red: red}
 }
 
@@ -132,8 +133,34 @@ func (o *outcomes) ended(t Task, st entryStatus) {
 // whatever its outcome.
 func (o *outcomes) entryOver() { o.prog.done.Add(1) }
 
-// object records one object's outcome; size is the bytes uploaded.
+// listed adds an entry's listing to the progress totals.
+func (o *outcomes) listed(objects int, knownBytes int64, lay layout) {
+	if lay.split {
+		// This shard does its share only; the hash spreads objects evenly.
+		objects /= lay.shard.Count
+		knownBytes /= int64(lay.shard.Count)
+	}
+	o.prog.objListed.Add(int64(objects))
+	o.prog.byteListed.Add(knownBytes)
+}
+
+// partial records an entry that was mirrored without some of its listed
+// objects, which can never be (names no bucket key can hold): not a
+// failure, as rerunning cannot change it, but in the run record.
+func (o *outcomes) partial(e sources.Entry, reason, detail string) {
+	o.mu.Lock()
+	o.rec.Partial = append(o.rec.Partial, Failure{Entry: e.ID, Reason: reason, Detail: o.red.String(detail)})
+	o.rec.Counts.Partial++
+	o.mu.Unlock()
+}
+
+// object records one object's outcome; size is its bytes (uploaded, or
+// confirmed unchanged).
 func (o *outcomes) object(domain string, st objStatus, size int64) {
+	if st != objCancelled {
+		o.prog.objDone.Add(1)
+		o.prog.byteDone.Add(size)
+	}
 	o.mu.Lock()
 	switch st {
 	case objUploaded:

@@ -4,116 +4,16 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"hash/fnv"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/astroingest/astroingest/sources"
 	"golang.org/x/sync/errgroup"
 )
-
-// Mode is what a run does with schedules.
-type Mode string
-
-const (
-	// ModeRun honours each entry's schedule: the CronJob's incremental sync.
-	ModeRun Mode = "run"
-	// ModeBackfill ignores schedules and needs an explicit selection.
-	ModeBackfill Mode = "backfill"
-)
-
-// Selection filters entries. Empty fields select everything. Within a field
-// the values are alternatives; across fields they must all match.
-type Selection struct {
-	Domains  []string `json:"domains,omitempty"`
-	Families []string `json:"families,omitempty"`
-	// Sources are path.Match globs on the entry ID.
-	Sources []string `json:"sources,omitempty"`
-}
-
-// Empty reports whether nothing was named.
-func (s Selection) Empty() bool {
-	return len(s.Domains) == 0 && len(s.Families) == 0 && len(s.Sources) == 0
-}
-
-// Validate checks the globs and domains so a typo fails before anything
-// runs. The error is a *FieldError naming Selection.Sources or
-// Selection.Domains.
-func (s Selection) Validate() error {
-	for _, g := range s.Sources {
-		if _, err := path.Match(g, ""); err != nil {
-			return &FieldError{Field: FieldSources, Value: g, Err: err}
-		}
-	}
-	for _, d := range s.Domains {
-		if !slices.Contains(sources.Domains(), d) {
-			return &FieldError{Field: FieldDomains, Value: d, Err: fmt.Errorf("not one of %s", strings.Join(sources.Domains(), ", "))}
-		}
-	}
-	return nil
-}
-
-// Match reports whether e is selected.
-func (s Selection) Match(e sources.Entry) bool {
-	if len(s.Domains) > 0 && !slices.Contains(s.Domains, e.Domain) {
-		return false
-	}
-	if len(s.Families) > 0 && !slices.Contains(s.Families, e.Family) {
-		return false
-	}
-	if len(s.Sources) > 0 {
-		ok := false
-		for _, g := range s.Sources {
-			if m, _ := path.Match(g, e.ID); m {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// String is a stable rendering, used in lease scopes and run records.
-func (s Selection) String() string {
-	norm := func(v []string) string {
-		c := slices.Clone(v)
-		slices.Sort(c)
-		return strings.Join(c, ",")
-	}
-	return "domain=" + norm(s.Domains) + ";family=" + norm(s.Families) + ";source=" + norm(s.Sources)
-}
-
-// Shard is this process's slice of the entries: entry IDs are hashed with
-// FNV-1a 64 and taken modulo Count, so every entry lands in exactly one shard
-// and keeps it as the registry grows.
-type Shard struct {
-	Index int `json:"index"`
-	Count int `json:"count"`
-}
-
-// Has reports whether the entry belongs to this shard.
-func (s Shard) Has(id string) bool {
-	if s.Count <= 1 {
-		return true
-	}
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return int(h.Sum64()%uint64(s.Count)) == s.Index
-}
-
-func (s Shard) String() string {
-	if s.Count <= 1 {
-		return "0/1"
-	}
-	return fmt.Sprintf("%d/%d", s.Index, s.Count)
-}
 
 // State of an entry at plan time.
 const (
@@ -130,10 +30,17 @@ const (
 type Task struct {
 	Entry sources.Entry
 	State string
-	// Prev is the entry's last manifest, nil when never fetched.
-	Prev *Manifest
+	// Prev is the entry's head, nil when never fetched; Shards are the
+	// shard heads of an entry the last run split (nil where missing).
+	Prev   *annotations.Head
+	Shards []*annotations.Head
 	// Stale: last success older than the schedule interval at plan time.
 	Stale bool
+	// Candidate: another shard owns the entry, but it may be big enough
+	// to split below the entry, so this shard lists it too and takes its
+	// share if it is (see Config.SplitAbove). Candidates are not counted
+	// in the plan.
+	Candidate bool
 }
 
 // Fetch reports whether the task will touch the network.
@@ -145,61 +52,135 @@ func (t Task) Fetch() bool {
 	return false
 }
 
+// shardHead is the previous head of shard i of a split entry.
+func (t Task) shardHead(i int) *annotations.Head {
+	if i < len(t.Shards) {
+		return t.Shards[i]
+	}
+	return nil
+}
+
+// prevChecked is when the entry last finished: for a split entry, when
+// its last shard did (zero while one has not).
+func (t Task) prevChecked() time.Time {
+	if t.Prev == nil || t.Prev.Split == nil {
+		if t.Prev == nil {
+			return time.Time{}
+		}
+		return t.Prev.CheckedAt
+	}
+	var oldest time.Time
+	for i := range t.Prev.Split.Shards {
+		sh := t.shardHead(i)
+		if sh == nil || sh.CheckedAt.IsZero() {
+			return time.Time{}
+		}
+		if oldest.IsZero() || sh.CheckedAt.Before(oldest) {
+			oldest = sh.CheckedAt
+		}
+	}
+	return oldest
+}
+
+// prevBytes is what the entry held after its last run.
+func (t Task) prevBytes() int64 {
+	if t.Prev == nil || t.Prev.Split == nil {
+		if t.Prev == nil {
+			return 0
+		}
+		return t.Prev.Bytes
+	}
+	var n int64
+	for _, sh := range t.Shards {
+		if sh != nil {
+			n += sh.Bytes
+		}
+	}
+	return n
+}
+
+// prevObjects is how many objects the entry held after its last run.
+func (t Task) prevObjects() int {
+	if t.Prev == nil || t.Prev.Split == nil {
+		if t.Prev == nil {
+			return 0
+		}
+		return t.Prev.Objects
+	}
+	n := 0
+	for _, sh := range t.Shards {
+		if sh != nil {
+			n += sh.Objects
+		}
+	}
+	return n
+}
+
 // Plan is the selected work of one run and shard.
 type Plan struct {
 	Mode      Mode
 	Selection Selection
 	Shard     Shard
 	Tasks     []Task
-
-	// manifestETags are the ETags the manifest listing gave, by key, when
-	// planning listed them; the catalog rebuild reuses a manifest read
-	// here while its ETag is unchanged.
-	manifestETags map[string]string
 }
 
-// listManifestsAbove is the selection size from which planning lists the
-// manifest prefix first: one LIST page per 1,000 manifests is cheaper than a
+// listHeadsAbove is the selection size from which planning lists the
+// manifest prefix first: one LIST page per 1,000 keys is cheaper than a
 // GET per entry when many selected entries have none (a first run over a
 // 100,000-entry registry was 100,000 GETs answered 404). Small selections
 // keep the direct GETs, as the bucket may hold many more manifests.
-const listManifestsAbove = 64
+const listHeadsAbove = 64
 
-// readManifests returns the last manifest of every selected entry (nil when
-// there is none) and, when it listed them, their ETags by key.
-func readManifests(ctx context.Context, b bucket.Bucket, entries []sources.Entry, sel []int) ([]*Manifest, map[string]string, error) {
-	var etags map[string]string
-	if len(sel) > listManifestsAbove {
-		etags = map[string]string{}
-		for info, err := range b.List(ctx, ManifestPrefix) {
+// readHeads returns the head of every selected entry (nil when there is
+// none) and, for a split entry, its shard heads.
+func readHeads(ctx context.Context, b bucket.Reader, entries []sources.Entry, sel []int) ([]*annotations.Head, [][]*annotations.Head, error) {
+	var exists map[string]bool
+	if len(sel) > listHeadsAbove {
+		exists = map[string]bool{}
+		for info, err := range b.List(ctx, annotations.ManifestPrefix) {
 			if err != nil {
-				return nil, nil, &bucketError{fmt.Errorf("list %s: %w", ManifestPrefix, err)}
+				return nil, nil, &bucketError{fmt.Errorf("list %s: %w", annotations.ManifestPrefix, err)}
 			}
-			etags[info.Key] = info.ETag
+			if id, ok := annotations.IsHeadKey(info.Key); ok {
+				exists[id] = true
+			}
 		}
 	}
-	// Manifests are small; reading them in parallel keeps planning of a
-	// large registry against a remote bucket to seconds.
-	prevs := make([]*Manifest, len(sel))
+	// Heads are small; reading them in parallel keeps planning of a large
+	// registry against a remote bucket to seconds.
+	heads := make([]*annotations.Head, len(sel))
+	shards := make([][]*annotations.Head, len(sel))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for i, ei := range sel {
 		id := entries[ei].ID
-		if etags != nil {
-			if _, ok := etags[ManifestKey(id)]; !ok {
-				continue
-			}
+		if exists != nil && !exists[id] {
+			continue
 		}
 		g.Go(func() error {
-			m, err := ReadManifest(gctx, b, id)
-			prevs[i] = m
-			return err
+			h, err := annotations.ReadHead(gctx, b, id)
+			if err != nil {
+				return &bucketError{err}
+			}
+			heads[i] = h
+			if h == nil || h.Split == nil {
+				return nil
+			}
+			shards[i] = make([]*annotations.Head, h.Split.Shards)
+			for j := range shards[i] {
+				sh, err := annotations.ReadHeadAt(gctx, b, annotations.ShardHeadKey(id, j, h.Split.Shards))
+				if err != nil {
+					return &bucketError{err}
+				}
+				shards[i][j] = sh
+			}
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
-	return prevs, etags, nil
+	return heads, shards, nil
 }
 
 // PlanCounts summarises a plan, in all and per family.
@@ -240,6 +221,9 @@ func (p *Plan) Counts() PlanCounts {
 	c := PlanCounts{ByDomain: map[string]int{}, ByFamily: map[string]int{}}
 	fams := map[string]*FamilyCounts{}
 	for _, t := range p.Tasks {
+		if t.Candidate {
+			continue
+		}
 		c.Selected++
 		c.ByDomain[t.Entry.Domain]++
 		c.ByFamily[t.Entry.Family]++
@@ -269,7 +253,7 @@ func (p *Plan) Counts() PlanCounts {
 			c.ToFetch++
 			f.ToFetch++
 			if t.Prev != nil {
-				n := t.Prev.Bytes()
+				n := t.prevBytes()
 				c.EstimatedBytes += n
 				f.EstimatedBytes += n
 			} else {
@@ -294,7 +278,7 @@ func (p *Plan) Counts() PlanCounts {
 
 // planInput is what planning needs; both Config and the plan command fill it.
 type planInput struct {
-	Bucket     bucket.Bucket
+	Bucket     bucket.Reader
 	Entries    []sources.Entry
 	Hosts      sources.Hosts
 	Kinds      map[string]sources.Kind
@@ -305,6 +289,7 @@ type planInput struct {
 	AllowGated bool
 	Getenv     func(string) string
 	Now        time.Time
+	SplitAbove int
 }
 
 func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
@@ -317,49 +302,81 @@ func buildPlan(ctx context.Context, in planInput) (*Plan, error) {
 	// a 100,000-entry selection cost tens of MB of peak memory.
 	var sel []int
 	for i := range in.Entries {
-		if e := &in.Entries[i]; in.Selection.Match(*e) && in.Shard.Has(e.ID) {
+		e := &in.Entries[i]
+		if in.Selection.Match(*e) && (in.Shard.Has(e.ID) || in.mayList(*e)) {
 			sel = append(sel, i)
 		}
 	}
-	prevs, etags, err := readManifests(ctx, in.Bucket, in.Entries, sel)
+	heads, shards, err := readHeads(ctx, in.Bucket, in.Entries, sel)
 	if err != nil {
 		return nil, err
 	}
-	p.manifestETags = etags
 	p.Tasks = make([]Task, 0, len(sel))
 	for i, ei := range sel {
-		e := in.Entries[ei]
-		prev := prevs[i]
-		t := Task{Entry: e, Prev: prev}
-		iv := e.Interval()
-		// A run that starts a little earlier than the last one finished
-		// must still find the entry due, or a daily entry would be fetched
-		// only every other day; hence the slack of an eighth of the interval.
-		due := iv > 0 && prev != nil && !prev.CheckedAt.Add(iv-iv/8).After(in.Now)
-		// Stale means a whole interval overdue: missed at least one run.
-		if prev != nil && iv > 0 && !prev.CheckedAt.Add(2*iv).After(in.Now) {
-			t.Stale = true
+		t := Task{Entry: in.Entries[ei], Prev: heads[i], Shards: shards[i]}
+		if !in.Shard.Has(t.Entry.ID) {
+			// A candidate stays only if it may be split this time.
+			if !in.maySplit(t) {
+				continue
+			}
+			t.Candidate = true
 		}
-		hp := in.Hosts.For(e.URL)
-		switch {
-		case in.Kinds != nil && in.Kinds[e.Kind] == nil:
-			t.State = StateNoKind
-		case hp.Gate != "" && getenv(hp.Gate) != "1" && !in.AllowGated:
-			t.State = StateGated
-		case hp.Credential != nil && hp.Credential.Required && getenv(hp.Credential.Env) == "":
-			t.State = StateNoAuth
-		case prev == nil:
-			t.State = StateNew
-		case in.Force:
-			t.State = StateForced
-		case in.Mode == ModeBackfill:
-			t.State = StateDue
-		case due:
-			t.State = StateDue
-		default:
-			t.State = StateFresh
+		in.classify(&t, getenv)
+		if t.Candidate && !t.Fetch() {
+			continue
 		}
 		p.Tasks = append(p.Tasks, t)
 	}
 	return p, nil
+}
+
+// mayList reports whether a sharded run lists an entry another shard owns:
+// one whose kind can list many objects, which may have to be split.
+func (in planInput) mayList(e sources.Entry) bool {
+	if in.Shard.Count <= 1 || in.SplitAbove <= 0 {
+		return false
+	}
+	_, many := in.Kinds[e.Kind].(sources.Lister)
+	return many
+}
+
+// maySplit keeps a candidate that has never been listed, was split last
+// time, or came within half the threshold of it: every shard of the job
+// decides the same from the same heads.
+func (in planInput) maySplit(t Task) bool {
+	return t.Prev == nil || t.Prev.Split != nil || t.prevObjects() >= in.SplitAbove/2
+}
+
+// classify sets the task's state: whether, and why, it is fetched.
+func (in planInput) classify(t *Task, getenv func(string) string) {
+	e := t.Entry
+	checked := t.prevChecked()
+	iv := e.Interval()
+	// A run that starts a little earlier than the last one finished must
+	// still find the entry due, or a daily entry would be fetched only
+	// every other day; hence the slack of an eighth of the interval.
+	due := iv > 0 && t.Prev != nil && !checked.Add(iv-iv/8).After(in.Now)
+	// Stale means a whole interval overdue: missed at least one run.
+	if t.Prev != nil && iv > 0 && !checked.Add(2*iv).After(in.Now) {
+		t.Stale = true
+	}
+	hp := in.Hosts.For(e.URL)
+	switch {
+	case in.Kinds != nil && in.Kinds[e.Kind] == nil:
+		t.State = StateNoKind
+	case hp.Gate != "" && getenv(hp.Gate) != "1" && !in.AllowGated:
+		t.State = StateGated
+	case hp.Credential != nil && hp.Credential.Required && getenv(hp.Credential.Env) == "":
+		t.State = StateNoAuth
+	case t.Prev == nil:
+		t.State = StateNew
+	case in.Force:
+		t.State = StateForced
+	case in.Mode == ModeBackfill:
+		t.State = StateDue
+	case due:
+		t.State = StateDue
+	default:
+		t.State = StateFresh
+	}
 }

@@ -6,17 +6,26 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/astroingest/astroingest/internal/units"
 )
 
-// progress counts a run for the display. Counters are atomics because
-// every transfer goroutine updates them.
+// progress counts a run for the display, in entries and, inside them,
+// in objects and bytes, so that an hour-long single entry still shows
+// how far it is. Counters are atomics because every transfer goroutine
+// updates them.
 type progress struct {
 	now    func() time.Time
 	began  time.Time
-	total  atomic.Int64
-	done   atomic.Int64
-	failed atomic.Int64
-	bytes  atomic.Int64
+	total  atomic.Int64 // entries due
+	done   atomic.Int64 // entries over
+	failed atomic.Int64 // entries failed
+
+	objListed  atomic.Int64 // objects listed so far
+	objDone    atomic.Int64 // objects decided: uploaded, unchanged, failed or skipped
+	byteListed atomic.Int64 // known sizes of the listed objects
+	byteDone   atomic.Int64 // sizes of the objects done
+	bytes      atomic.Int64 // bytes read from publishers
 }
 
 func newProgress(now func() time.Time) *progress {
@@ -44,8 +53,7 @@ func (p *progress) start(cfg ProgressConfig, log *slog.Logger) (stop func()) {
 			if tty && w != nil {
 				fmt.Fprintf(w, "\r\033[K%s", p.line())
 			} else {
-				log.Info("progress", "entries_done", p.done.Load(), "entries_total", p.total.Load(),
-					"failed", p.failed.Load(), "bytes", p.bytes.Load(), "bytes_per_second", int64(p.rate()))
+				p.logLine(log)
 			}
 		}
 	})
@@ -53,6 +61,17 @@ func (p *progress) start(cfg ProgressConfig, log *slog.Logger) (stop func()) {
 		close(quit)
 		wg.Wait()
 	})
+}
+
+func (p *progress) logLine(log *slog.Logger) {
+	attrs := []any{"objects_done", p.objDone.Load(), "objects_listed", p.objListed.Load(),
+		"bytes_done", p.byteDone.Load(), "bytes_listed", p.byteListed.Load(),
+		"bytes_read", p.bytes.Load(), "bytes_per_second", int64(p.rate()),
+		"entries_done", p.done.Load(), "entries_total", p.total.Load(), "failed", p.failed.Load()}
+	if eta, ok := p.eta(); ok {
+		attrs = append(attrs, "eta_seconds", int64(eta.Seconds()))
+	}
+	log.Info("progress", attrs...)
 }
 
 func (p *progress) rate() float64 {
@@ -63,30 +82,35 @@ func (p *progress) rate() float64 {
 	return float64(p.bytes.Load()) / el
 }
 
-// line renders "entries 12/40  1.2 GiB  35.0 MiB/s  ETA 1m20s  failed 1".
-// The ETA extrapolates the entry rate so far, the only rate known before
-// sizes are.
-func (p *progress) line() string {
-	done, total := p.done.Load(), p.total.Load()
+// eta extrapolates what is left: the known bytes not yet done at the read
+// rate so far, or, while no size is known, the objects left at the object
+// rate so far.
+func (p *progress) eta() (time.Duration, bool) {
 	el := p.now().Sub(p.began)
-	eta := "?"
-	if done > 0 && total >= done {
-		eta = (time.Duration(float64(el) / float64(done) * float64(total-done))).Round(time.Second).String()
+	if left := p.byteListed.Load() - p.byteDone.Load(); left > 0 {
+		if r := p.rate(); r > 0 {
+			return time.Duration(float64(left) / r * float64(time.Second)), true
+		}
+		return 0, false
 	}
-	return fmt.Sprintf("entries %d/%d  %s  %s/s  ETA %s  failed %d",
-		done, total, HumanBytes(p.bytes.Load()), HumanBytes(int64(p.rate())), eta, p.failed.Load())
+	done, listed := p.objDone.Load(), p.objListed.Load()
+	if done > 0 && listed > done {
+		return time.Duration(float64(el) / float64(done) * float64(listed-done)), true
+	}
+	if listed > 0 && done >= listed && p.done.Load() >= p.total.Load() {
+		return 0, true
+	}
+	return 0, false
 }
 
-// HumanBytes renders a byte count with binary units.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// line renders "objects 1234/20000  1.2 GiB of 4 GiB  35 MiB/s  ETA 1m20s
+// entries 0/1  failed 0".
+func (p *progress) line() string {
+	eta := "?"
+	if d, ok := p.eta(); ok {
+		eta = d.Round(time.Second).String()
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+	return fmt.Sprintf("objects %d/%d  %s of %s  %s/s  ETA %s  entries %d/%d  failed %d",
+		p.objDone.Load(), p.objListed.Load(), units.FormatBytes(p.byteDone.Load()), units.FormatBytes(p.byteListed.Load()),
+		units.FormatBytes(int64(p.rate())), eta, p.done.Load(), p.total.Load(), p.failed.Load())
 }

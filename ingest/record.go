@@ -19,6 +19,7 @@ type RunCounts struct {
 	Failed           int `json:"failed"`
 	Skipped          int `json:"skipped"`    // budget or gate; not failures
 	Unfinished       int `json:"unfinished"` // not reached or cut by an interruption
+	Partial          int `json:"partial"`    // mirrored, but without names that cannot be keys
 	ObjectsUploaded  int `json:"objects_uploaded"`
 	ObjectsUnchanged int `json:"objects_unchanged"`
 	ObjectsFailed    int `json:"objects_failed"`
@@ -44,6 +45,7 @@ type RunRecord struct {
 	EstimatedBytes  int64     `json:"estimated_bytes"`
 	Failures        []Failure `json:"failures"`
 	Skipped         []Failure `json:"skipped,omitempty"`
+	Partial         []Failure `json:"partial,omitempty"`
 	RecordKey       string    `json:"record_key"`
 	CatalogEntries  int       `json:"catalog_entries"`
 }

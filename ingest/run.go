@@ -15,13 +15,16 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// BuildPlan selects and classifies the entries of a run without writing
-// anything or touching the network.
-func BuildPlan(ctx context.Context, cfg Config) (*Plan, error) {
+// BuildPlan selects and classifies the entries of a run, reading the last
+// manifests through r. It writes nothing and touches no publisher;
+// cfg.Bucket is not used.
+func BuildPlan(ctx context.Context, r bucket.Reader, cfg Config) (*Plan, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return buildPlan(ctx, cfg.planInput())
+	in := cfg.planInput()
+	in.Bucket = r
+	return buildPlan(ctx, in)
 }
 
 // Run plans and executes one run or backfill. It returns the run record
@@ -43,6 +46,9 @@ func BuildPlan(ctx context.Context, cfg Config) (*Plan, error) {
 // way a nightly job with a budget is meant to fill a mirror over several
 // nights. Gated hosts are skipped the same way.
 func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
+	if cfg.Bucket == nil {
+		return nil, &UsageError{Msg: "no bucket configured"}
+	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -92,12 +98,6 @@ func Run(ctx context.Context, cfg Config) (*RunRecord, error) {
 	r.staleBefore = lh.staleBefore()
 	r.rec.Started = started.UTC()
 	r.rec.EstimatedBytes = counts.EstimatedBytes
-	for _, t := range plan.Tasks {
-		if t.Prev != nil {
-			k := ManifestKey(t.Entry.ID)
-			r.known.add(k, plan.manifestETags[k], t.Prev)
-		}
-	}
 	r.out.planned(plan.Tasks)
 	stopProgress := r.prog.start(cfg.Progress, log)
 	stopClock := cfg.Metrics.runClock(started, cfg.Now, time.Second)
@@ -156,7 +156,7 @@ type runner struct {
 	client *http.Client // for kinds: the source transport stack, with retries
 	xfer   *transfer
 	budget *budget
-	slots  chan struct{} // object transfers in flight, run-wide
+	slots  *transferSlots // object transfers in flight, run-wide
 	prog   *progress
 	out    *outcomes
 	rec    *RunRecord // changed only through out until the run is over
@@ -165,12 +165,10 @@ type runner struct {
 	// their leftovers (see runLease.staleBefore).
 	staleBefore time.Time
 
-	// present is a listing of the objects the run compares with their
-	// records, nil when it stats them one by one.
+	// present is the run's listing of its small entries' keys.
 	present *presence
-	// known are the manifests planned or written by this run, which the
-	// catalog rebuild need not read back.
-	known knownManifests
+	// touched are the heads this run wrote, for the catalog.
+	touched touchedEntries
 }
 
 func newRunner(cfg Config, log *slog.Logger) *runner {
@@ -190,7 +188,7 @@ func newRunner(cfg Config, log *slog.Logger) *runner {
 	r := &runner{
 		cfg: cfg, log: log, client: rc.StandardClient(),
 		budget: newBudget(cfg.MaxBytes, fam),
-		slots:  make(chan struct{}, cfg.Workers), prog: prog, rec: rec,
+		slots:  newTransferSlots(cfg.Workers, cfg.SmallWorkers, cfg.SmallBelow), prog: prog, rec: rec,
 		out: newOutcomes(rec, prog, cfg.Metrics, red),
 	}
 	r.xfer = &transfer{
@@ -283,8 +281,8 @@ func (r *runner) finish(ctx context.Context) (*RunRecord, error) {
 	rec.Interrupted = ctx.Err() != nil && lost == nil
 	rec.BudgetReached = r.budget.reached()
 	if lost == nil {
-		if cat, err := rebuildCatalog(bctx, cfg.Bucket, cfg.Now(), &r.known); err != nil {
-			log.Error("rebuilding the catalog failed", "err", err)
+		if cat, err := r.updateCatalog(bctx); err != nil {
+			log.Error("updating the catalog failed", "err", err)
 		} else {
 			rec.CatalogEntries = len(cat.Entries)
 		}
@@ -293,6 +291,7 @@ func (r *runner) finish(ctx context.Context) (*RunRecord, error) {
 	rec.DurationSeconds = rec.Finished.Sub(rec.Started).Seconds()
 	slices.SortFunc(rec.Failures, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
 	slices.SortFunc(rec.Skipped, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
+	slices.SortFunc(rec.Partial, func(a, b Failure) int { return strings.Compare(a.Entry, b.Entry) })
 	if lost == nil {
 		rec.RecordKey = RunPrefix + cfg.RunID + ".json"
 		if err := writeJSON(bctx, cfg.Bucket, rec.RecordKey, rec); err != nil {

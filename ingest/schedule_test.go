@@ -30,10 +30,7 @@ func TestScheduleDueAndStale(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := mem.New()
 			e := sources.Entry{ID: "e1", Domain: "climate", Kind: "http", Schedule: "daily", Key: "x/e1", URL: "https://example.org/e1"}
-			m := &Manifest{ID: e.ID, CheckedAt: now.Add(-tc.checked)}
-			if err := writeJSON(ctx, b, ManifestKey(e.ID), m); err != nil {
-				t.Fatal(err)
-			}
+			writeTestHead(t, b, e, now.Add(-tc.checked))
 			p, err := buildPlan(ctx, planInput{Bucket: b, Entries: []sources.Entry{e}, Mode: ModeRun, Now: now, Getenv: func(string) string { return "" }})
 			if err != nil {
 				t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/time/rate"
@@ -33,7 +34,7 @@ type transfer struct {
 	retry   RetryPolicy   // Restarts, Resumes and Stall are the transfer's
 	now     func() time.Time
 	runID   string
-	red     redactor
+	red     redact.Redactor
 	metrics *Metrics
 	log     *slog.Logger // only for a failed abort, which has no caller to tell
 
@@ -215,7 +216,7 @@ func (x *transfer) abort(ctx context.Context, p bucket.Pending, key string) {
 func (x *transfer) record(j objectJob, dl *download, size int64, sha256hex, ctype string) ObjectRecord {
 	o := j.obj
 	rec := ObjectRecord{
-		Key: j.key, SourceURL: x.red.String(redactURL(o.URL, true)), Size: size, SHA256: sha256hex,
+		Key: j.key, SourceURL: x.red.String(redact.URLWithQuery(o.URL)), Size: size, SHA256: sha256hex,
 		PublisherChecksum: o.Checksum, SourceETag: dl.etag, LastModified: dl.lastModified,
 		ContentType: ctype, RetrievedAt: x.now().UTC(), RunID: x.runID,
 	}

@@ -31,6 +31,9 @@ type Family struct {
 	// says why (e.g. the publisher serves no TLS).
 	AllowHTTP       bool
 	AllowHTTPReason string
+	// ContentTypes and RedirectHosts are copied to every entry (see Entry).
+	ContentTypes  []string
+	RedirectHosts []string
 	// Count is how many entries the family expanded to.
 	Count int
 	File  string

@@ -22,7 +22,7 @@ var (
 	hostFields   = []string{"host", "concurrency", "rps", "burst", "gate", "gate_reason", "credential"}
 	credFields   = []string{"env", "header", "query", "required", "rps"}
 	familyFields = []string{"id", "domain", "title", "description", "provider", "license", "citation", "doi", "homepage",
-		"kind", "schedule", "budget_bytes", "allow_http", "allow_http_reason", "expand", "entry"}
+		"kind", "schedule", "budget_bytes", "allow_http", "allow_http_reason", "content_types", "redirect_hosts", "expand", "entry"}
 	entryFields = []string{"id", "key", "url", "checksums", "params"}
 	expandForms = []string{"dates", "range", "list", "table"}
 	datesFields = []string{"from", "to", "step"}
@@ -312,4 +312,43 @@ func (s *fileDecoder) syntaxError(f *srcFile, err error) {
 		}
 	}
 	s.errs.add(f, line, "yaml", "%s", msg)
+}
+
+// mediaTypes reads a list of media types, "type/subtype" each.
+func (s *fileDecoder) mediaTypes(f *srcFile, m node, key string) []string {
+	items, ok := s.seq(f, m, key)
+	if !ok || items == nil {
+		return nil
+	}
+	vals, ok := s.scalars(f, items, m.field(key))
+	if !ok {
+		return nil
+	}
+	for i, v := range vals {
+		t, sub, found := strings.Cut(v, "/")
+		if !found || t == "" || sub == "" || strings.ContainsAny(v, " ;,") {
+			s.errs.add(f, items[i].Line, fmt.Sprintf("%s[%d]", m.field(key), i), "%q is not a media type (want type/subtype, e.g. application/x-netcdf)", v)
+		}
+		vals[i] = strings.ToLower(v)
+	}
+	return vals
+}
+
+// hostNames reads a list of host names (no scheme, path or port).
+func (s *fileDecoder) hostNames(f *srcFile, m node, key string) []string {
+	items, ok := s.seq(f, m, key)
+	if !ok || items == nil {
+		return nil
+	}
+	vals, ok := s.scalars(f, items, m.field(key))
+	if !ok {
+		return nil
+	}
+	for i, v := range vals {
+		if v == "" || strings.ContainsAny(v, "/: @") {
+			s.errs.add(f, items[i].Line, fmt.Sprintf("%s[%d]", m.field(key), i), "%q is not a host name (want e.g. mast.stsci.edu, without scheme, port or path)", v)
+		}
+		vals[i] = strings.ToLower(v)
+	}
+	return vals
 }

@@ -162,6 +162,8 @@ func (s *fileDecoder) family(f *srcFile, n *yaml.Node, path string) {
 	case !fam.AllowHTTP && fam.AllowHTTPReason != "":
 		s.errs.add(f, m.line("allow_http_reason"), m.field("allow_http_reason"), "allow_http_reason without allow_http: true")
 	}
+	fam.ContentTypes = s.mediaTypes(f, m, "content_types")
+	fam.RedirectHosts = s.hostNames(f, m, "redirect_hosts")
 	sp.pos.famIDLine = m.line("id")
 
 	// The expansion and templates must be sound before any entry exists.
@@ -305,18 +307,20 @@ func expandEntries(sp *familySpec, out []Entry, errs *errList, v KindValidator) 
 		e := &out[i]
 		i++
 		*e = Entry{
-			ID:          sp.id.render(vals),
-			Family:      fam.ID,
-			Domain:      fam.Domain,
-			Kind:        fam.Kind,
-			Schedule:    fam.Schedule,
-			Key:         sp.key.render(vals),
-			URL:         sp.url.render(vals),
-			Checksums:   sp.sums.render(vals),
-			Meta:        fam.Meta,
-			BudgetBytes: fam.BudgetBytes,
-			File:        fam.File,
-			Line:        fam.Line,
+			ID:            sp.id.render(vals),
+			Family:        fam.ID,
+			Domain:        fam.Domain,
+			Kind:          fam.Kind,
+			Schedule:      fam.Schedule,
+			Key:           sp.key.render(vals),
+			URL:           sp.url.render(vals),
+			Checksums:     sp.sums.render(vals),
+			Meta:          fam.Meta,
+			BudgetBytes:   fam.BudgetBytes,
+			ContentTypes:  fam.ContentTypes,
+			RedirectHosts: fam.RedirectHosts,
+			File:          fam.File,
+			Line:          fam.Line,
 		}
 		if len(sp.param) > 0 {
 			e.Params = make(map[string]string, len(sp.param))

@@ -302,6 +302,12 @@ func TestValidationErrors(t *testing.T) {
 				`a.yaml:4: families[0].title: want a string, got a list`,
 				`a.yaml:10: families[0].budget_bytes: want an integer, got "lots"`,
 			}},
+		{"bad content types and redirect hosts",
+			map[string]string{"a.yaml": edit(family, "    kind: http\n", "    kind: http\n    content_types: [application/x-netcdf, netcdf]\n    redirect_hosts: [storage.example.org, \"https://cdn.example.org/x\"]\n")},
+			[]string{
+				`a.yaml:10: families[0].content_types[1]: "netcdf" is not a media type (want type/subtype, e.g. application/x-netcdf)`,
+				`a.yaml:11: families[0].redirect_hosts[1]: "https://cdn.example.org/x" is not a host name (want e.g. mast.stsci.edu, without scheme, port or path)`,
+			}},
 		{"field given twice",
 			map[string]string{"a.yaml": edit(family, "    kind: http\n", "    kind: http\n    kind: index\n")},
 			[]string{`a.yaml:10: families[0].kind: field given twice`}},

@@ -43,6 +43,13 @@ type Entry struct {
 	Meta      Meta
 	// BudgetBytes is the family's per-run budget, 0 for none.
 	BudgetBytes int64
+	// ContentTypes are the media types the family's objects may be served
+	// as; empty means any but an HTML page for a name that is not one (a
+	// login page in place of the data). Shared, read-only.
+	ContentTypes []string
+	// RedirectHosts are the hosts a download may be redirected to besides
+	// the URL's own (MAST and CDS hand out storage URLs). Shared, read-only.
+	RedirectHosts []string
 	// Where the entry was declared, for error messages.
 	File string
 	Line int
@@ -85,7 +92,13 @@ type Object struct {
 	// gave them, for conditional refetch.
 	ETag         string
 	LastModified time.Time
-	ContentType  string
+	// ListedModTime is a date a listing printed to the minute, in a time
+	// zone it does not say (an HTML autoindex page): not a validator, but
+	// an object whose recorded Last-Modified falls in that very minute, at
+	// the recorded size, has not changed (see the engine's unchanged
+	// check); zero when the listing gave none.
+	ListedModTime time.Time
+	ContentType   string
 	// Method and Body allow kinds whose download is not a plain GET.
 	Method string
 	Body   []byte
@@ -110,6 +123,48 @@ type Kind interface {
 type KindValidator interface {
 	Kind
 	Validate(e Entry) error
+}
+
+// Lister is the optional ability of a Kind whose listings can hold more
+// objects than should sit in memory at once (a directory of a million
+// files, a checksum file or download script of as many lines): List hands
+// each object to emit as it is parsed, in no particular order, and stops
+// at emit's first error, which it returns. Found by type assertion;
+// ListObjects is the one way callers list. Safe for concurrent use like
+// Objects.
+type Lister interface {
+	Kind
+	List(ctx context.Context, c *http.Client, e Entry, emit func(Object) error) error
+}
+
+// ListObjects lists e's objects through k.List when k is a Lister, else
+// through k.Objects, handing each to emit. A pure function over its
+// arguments, safe for concurrent use.
+func ListObjects(ctx context.Context, k Kind, c *http.Client, e Entry, emit func(Object) error) error {
+	if l, ok := k.(Lister); ok {
+		return l.List(ctx, c, e, emit)
+	}
+	objs, err := k.Objects(ctx, c, e)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := emit(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CollectObjects is Objects for a Lister: every object, in one slice, for
+// callers and tests that want them all at once.
+func CollectObjects(ctx context.Context, l Lister, c *http.Client, e Entry) ([]Object, error) {
+	var out []Object
+	err := l.List(ctx, c, e, func(o Object) error {
+		out = append(out, o)
+		return nil
+	})
+	return out, err
 }
 
 // ParamsError locates a kind's params error at the entry's declaration,

@@ -80,7 +80,11 @@ func openBucket(ctx context.Context, raw string, getenv func(string) string, log
 // (plan, --dry-run, verify). It returns a bucket.Reader, so that such a
 // command cannot write by type, and a file:// directory is not created.
 func openReader(ctx context.Context, raw string, getenv func(string) string, logger *slog.Logger) (bucket.Reader, error) {
-	return openStack(ctx, raw, readOnly, getenv, logger, nil)
+	b, err := openStack(ctx, raw, readOnly, getenv, logger, nil)
+	if err != nil {
+		return nil, err
+	}
+	return bucket.ReadOnly(b), nil
 }
 
 // openStack builds the backend named by raw and stacks the decorators on
@@ -142,18 +146,6 @@ func openBackend(ctx context.Context, raw string, mode access, getenv func(strin
 	}
 	return nil, "", configError{fmt.Errorf("--bucket %q: unknown scheme %q; want file://DIR, s3://BUCKET[/PREFIX] or r2://BUCKET[/PREFIX]", shown, scheme)}
 }
-
-// readOnlyBucket lets a bucket.Reader go where ingest still asks for a
-// bucket.Bucket (ingest.Config.Bucket for BuildPlan, ingest.Verify); its
-// writes fail. Remove it once those take a bucket.Reader.
-type readOnlyBucket struct{ bucket.Reader }
-
-var errReadOnly = errors.New("the bucket was opened read-only")
-
-func (readOnlyBucket) Put(context.Context, string, io.Reader, bucket.PutOptions) (bucket.Pending, error) {
-	return nil, errReadOnly
-}
-func (readOnlyBucket) Delete(context.Context, string) error { return errReadOnly }
 
 // checkReachable stats a key that does not exist: "not found" proves the
 // endpoint, the credentials and the bucket are all right, and writes nothing.

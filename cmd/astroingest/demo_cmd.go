@@ -10,6 +10,7 @@ import (
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/internal/emulator/demo"
 	"github.com/astroingest/astroingest/internal/redact"
+	"github.com/astroingest/astroingest/internal/units"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -105,7 +106,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Mode, cfg.Selection = ingest.ModeBackfill, ingest.Selection{Sources: []string{"*"}}
 	}
 	logger.Info("demo sources started", "url", world.Server.URL(), "entries", len(reg.Entries),
-		"objects", world.Objects, "bytes", world.Bytes, "size", ingest.HumanBytes(world.Bytes), "bucket", redact.URL(*bucketURL))
+		"objects", world.Objects, "bytes", world.Bytes, "size", units.FormatBytes(world.Bytes), "bucket", redact.URL(*bucketURL))
 
 	code, rec := runEngine(ctx, "demo", cfg, engineOutput{registry: metrics, metricsListen: *metricsListen, pushgateway: *pushgateway, jsonOut: *jsonOut}, stdout, stderr)
 	if rec != nil && !*jsonOut {
@@ -115,7 +116,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "\ndemo: %d entries: %d mirrored, %d unchanged, %d fresh, %d failed%s; %d objects uploaded (%s), %d unchanged, in %.1fs\n",
 			rec.Counts.Selected, rec.Counts.Done, rec.Counts.Unchanged, rec.Counts.Fresh, rec.Counts.Failed, unfinished,
-			rec.Counts.ObjectsUploaded, ingest.HumanBytes(rec.Bytes), rec.Counts.ObjectsUnchanged, rec.DurationSeconds)
+			rec.Counts.ObjectsUploaded, units.FormatBytes(rec.Bytes), rec.Counts.ObjectsUnchanged, rec.DurationSeconds)
 	}
 	// A half-made mirror is not one to verify: the rerun comes first.
 	if !noteInterrupted(stderr, "demo", rec) && rec != nil && !*jsonOut {

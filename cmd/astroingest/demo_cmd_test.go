@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/astroingest/astroingest/internal/emulator/demo"
 	"github.com/astroingest/astroingest/internal/proctest"
 	"github.com/astroingest/astroingest/internal/versitygw"
@@ -140,7 +141,7 @@ func TestDemoFileBucket(t *testing.T) {
 			t.Errorf("entry %s: catalog has %+v (present %v)", id, e, ok)
 		}
 	}
-	var m ingest.Manifest
+	var m annotations.Head
 	raw, err = os.ReadFile(filepath.Join(dir, filepath.FromSlash(ingest.ManifestKey("demo-phoenix-hires-wave"))))
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +149,8 @@ func TestDemoFileBucket(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.License, "demo") || !strings.Contains(m.Citation, "Husser") || len(m.Objects) != 1 ||
-		m.Objects[0].PublisherChecksum == nil || m.Objects[0].PublisherChecksum.Algo != "sha256" {
+	if !strings.Contains(m.License, "demo") || !strings.Contains(m.Citation, "Husser") || len(m.Records) != 1 ||
+		m.Records[0].PublisherChecksum == nil || m.Records[0].PublisherChecksum.Algo != "sha256" {
 		t.Errorf("manifest of demo-phoenix-hires-wave: %+v", m)
 	}
 	verifyDeep(t, bucketURL, want.Objects, want.Bytes)

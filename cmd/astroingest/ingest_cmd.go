@@ -180,11 +180,11 @@ func (f *runFlags) noteSetFlags(fs *flag.FlagSet) {
 // config builds the engine's config from the flags. metrics is the registry
 // the bucket's metrics go on (nil for none); plan and --dry-run get a
 // read-only bucket without metrics.
-func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger, metrics prometheus.Registerer) (ingest.Config, int) {
+func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, stderr io.Writer, logger *slog.Logger, metrics prometheus.Registerer) (ingest.Config, bucket.Reader, int) {
 	if f.metricsListen != nil {
 		if err := checkOutputFlags(*f.metricsListen, *f.pushgateway); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
-			return ingest.Config{}, exitUsage
+			return ingest.Config{}, nil, exitUsage
 		}
 	}
 	// 0 is the flag's shown default, but an explicit --shard-count 0 is an
@@ -196,36 +196,36 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 	sh, err := parseShard(*f.shard, count, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return ingest.Config{}, exitUsage
+		return ingest.Config{}, nil, exitUsage
 	}
 	wl, err := workloadFromEnv(os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return ingest.Config{}, exitUsage
+		return ingest.Config{}, nil, exitUsage
 	}
 	if f.leaseTTL != nil && *f.leaseTTL <= 0 {
 		fmt.Fprintf(stderr, "%s: --lease-ttl %v: must be positive\n", name, *f.leaseTTL)
-		return ingest.Config{}, exitUsage
+		return ingest.Config{}, nil, exitUsage
 	}
 	sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.sourceGlobs}
 	choice := ingest.Config{Mode: mode, Selection: sel, Shard: sh, Workers: *f.workers}
 	if err := choice.Validate(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, asFlagError(err))
-		return ingest.Config{}, exitUsage
+		return ingest.Config{}, nil, exitUsage
 	}
 	kinds := kindTable()
 	reg, err := loadRegistry(kinds, *f.registry)
 	if err != nil {
-		return ingest.Config{}, reportRegistryError(stderr, name, err)
+		return ingest.Config{}, nil, reportRegistryError(stderr, name, err)
 	}
 	if n := countSelected(reg.Entries, sel); n == 0 {
 		fmt.Fprintf(stderr, "%s: the selection (%s) matches no registry entry\n", name, sel)
-		return ingest.Config{}, exitUsage
+		return ingest.Config{}, nil, exitUsage
 	}
-	b, err := f.open(ctx, logger, metrics)
+	r, b, err := f.open(ctx, logger, metrics)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return ingest.Config{}, exitUsage
+		return ingest.Config{}, nil, exitUsage
 	}
 	cfg := ingest.Config{
 		Bucket: b, Entries: reg.Entries, Hosts: reg.Hosts, Kinds: kinds,
@@ -237,20 +237,19 @@ func (f *runFlags) config(ctx context.Context, mode ingest.Mode, name string, st
 	if f.breakLease != nil {
 		cfg.BreakLease, cfg.Lease.TTL = *f.breakLease, *f.leaseTTL
 	}
-	return cfg, -1
+	return cfg, r, -1
 }
 
-// open opens --bucket: plan and --dry-run only read the manifests, so
-// they hold a bucket.Reader, passed to ingest as a readOnlyBucket.
-func (f *runFlags) open(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) (bucket.Bucket, error) {
+// open opens --bucket. plan and --dry-run only read the manifests, so
+// they get a bucket.Reader and no bucket to write (w is nil); the run
+// commands get both, as one bucket.
+func (f *runFlags) open(ctx context.Context, logger *slog.Logger, reg prometheus.Registerer) (r bucket.Reader, w bucket.Bucket, err error) {
 	if f.dryRun == nil || *f.dryRun {
-		r, err := openReader(ctx, *f.bucket, os.Getenv, logger)
-		if err != nil {
-			return nil, err
-		}
-		return readOnlyBucket{r}, nil
+		r, err = openReader(ctx, *f.bucket, os.Getenv, logger)
+		return r, nil, err
 	}
-	return openBucket(ctx, *f.bucket, os.Getenv, logger, reg)
+	w, err = openBucket(ctx, *f.bucket, os.Getenv, logger, reg)
+	return w, w, err
 }
 
 func countSelected(es []sources.Entry, sel ingest.Selection) int {
@@ -273,12 +272,12 @@ func runIngest(ctx context.Context, mode ingest.Mode, help string, args []string
 	f.noteSetFlags(fs)
 	logger := newLogger(stderr, *f.debug)
 	metrics := prometheus.NewRegistry()
-	cfg, code := f.config(ctx, mode, name, stderr, logger, metrics)
+	cfg, r, code := f.config(ctx, mode, name, stderr, logger, metrics)
 	if code >= 0 {
 		return code
 	}
 	if *f.dryRun {
-		return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
+		return printPlan(ctx, r, cfg, *f.jsonOut, stdout, stderr)
 	}
 	code, rec := runEngine(ctx, name, cfg, engineOutput{registry: metrics, metricsListen: *f.metricsListen, pushgateway: *f.pushgateway, jsonOut: *f.jsonOut}, stdout, stderr)
 	noteInterrupted(stderr, name, rec)
@@ -404,11 +403,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mode = ingest.ModeBackfill
 	}
 	logger := newLogger(stderr, *f.debug)
-	cfg, code := f.config(ctx, mode, "plan", stderr, logger, nil)
+	cfg, r, code := f.config(ctx, mode, "plan", stderr, logger, nil)
 	if code >= 0 {
 		return code
 	}
-	return printPlan(ctx, cfg, *f.jsonOut, stdout, stderr)
+	return printPlan(ctx, r, cfg, *f.jsonOut, stdout, stderr)
 }
 
 // planSummary is plan --json.
@@ -419,8 +418,8 @@ type planSummary struct {
 	Counts    ingest.PlanCounts `json:"counts"`
 }
 
-func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, stderr io.Writer) int {
-	p, err := ingest.BuildPlan(ctx, cfg)
+func printPlan(ctx context.Context, r bucket.Reader, cfg ingest.Config, jsonOut bool, stdout, stderr io.Writer) int {
+	p, err := ingest.BuildPlan(ctx, r, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "plan: %v\n", err)
 		var ue *ingest.UsageError
@@ -440,7 +439,7 @@ func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, std
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tFAMILY\tSELECTED\tTO FETCH\tFRESH\tSKIPPED\tEST. BYTES")
 	for _, r := range c.Families {
-		est := ingest.HumanBytes(r.EstimatedBytes)
+		est := units.FormatBytes(r.EstimatedBytes)
 		if r.UnknownSize > 0 {
 			est += fmt.Sprintf(" + %d unknown", r.UnknownSize)
 		}
@@ -450,7 +449,7 @@ func printPlan(ctx context.Context, cfg ingest.Config, jsonOut bool, stdout, std
 	fmt.Fprintf(stdout, "\nselected %d: %d to fetch (%d new, %d due), %d fresh, %d gated, %d missing credentials, %d stale\n",
 		c.Selected, c.ToFetch, c.New, c.Due, c.Fresh, c.Gated, c.AuthMissing, c.Stale)
 	fmt.Fprintf(stdout, "estimated %s from the last manifests; %d entries never fetched (size unknown)\n",
-		ingest.HumanBytes(c.EstimatedBytes), c.UnknownSize)
+		units.FormatBytes(c.EstimatedBytes), c.UnknownSize)
 	return exitOK
 }
 

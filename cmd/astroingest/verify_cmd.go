@@ -11,6 +11,7 @@ import (
 
 	"github.com/astroingest/astroingest/ingest"
 	"github.com/astroingest/astroingest/internal/redact"
+	"github.com/astroingest/astroingest/internal/units"
 )
 
 const verifyHelp = `
@@ -46,7 +47,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "verify: %v\n", err)
 		return exitUsage
 	}
-	rep, err := ingest.Verify(ctx, readOnlyBucket{r}, *deep, *workers)
+	rep, err := ingest.Verify(ctx, r, *deep, *workers)
 	if errors.Is(err, ingest.ErrNoMirror) {
 		fmt.Fprintf(stderr, "verify: no mirror found at %s (no %s, no manifests); check --bucket\n", redact.URL(*bucketURL), ingest.CatalogKey)
 		return exitUsage
@@ -70,8 +71,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if *deep {
 			mode = "sizes and sha256"
 		}
+		if rep.More > 0 {
+			fmt.Fprintf(stdout, "... and %d more problem(s) not listed\n", rep.More)
+		}
 		fmt.Fprintf(stdout, "checked %d manifests, %d objects (%s, %s): %d problem(s)\n",
-			rep.Manifests, rep.Objects, ingest.HumanBytes(rep.Bytes), mode, len(rep.Problems))
+			rep.Manifests, rep.Objects, units.FormatBytes(rep.Bytes), mode, len(rep.Problems)+rep.More)
 		if ids := repairable(rep.Problems); len(ids) > 0 {
 			fmt.Fprintf(stdout, "to repair %s, fetch again:\n", plural(len(ids), "damaged entry"))
 			for _, id := range ids {

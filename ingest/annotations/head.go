@@ -1,7 +1,6 @@
 package annotations
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,9 @@ import (
 
 // SchemaVersion is the manifest format this package writes.
 const SchemaVersion = 2
+
+// InlineRecords is the most records a head carries itself.
+const InlineRecords = 100
 
 // Head is an entry's manifest in version 2: what the entry is, how many
 // objects and bytes it holds, and the parts that hold its records, in key
@@ -38,8 +40,12 @@ type Head struct {
 	Objects   int       `json:"objects"`
 	Bytes     int64     `json:"bytes"`
 	Parts     []Part    `json:"parts"`
-	Split     *Split    `json:"split,omitempty"`
-	Shard     *Shard    `json:"shard,omitempty"`
+	// Records holds the records of an entry of at most InlineRecords
+	// objects, instead of parts: most entries are one file, and a part of
+	// their own would double the objects and requests they cost.
+	Records []Record `json:"records,omitempty"`
+	Split   *Split   `json:"split,omitempty"`
+	Shard   *Shard   `json:"shard,omitempty"`
 
 	// key is where the head was read from; v1 heads stream their records
 	// from it.
@@ -81,10 +87,11 @@ func (h *Head) Key() string { return h.key }
 // manifest is read in one streaming pass that counts its objects and bytes
 // without holding them; its records are streamed again by Records.
 func ReadHead(ctx context.Context, b bucket.Reader, id string) (*Head, error) {
-	return readHeadAt(ctx, b, HeadKey(id))
+	return ReadHeadAt(ctx, b, HeadKey(id))
 }
 
-func readHeadAt(ctx context.Context, b bucket.Reader, key string) (*Head, error) {
+// ReadHeadAt reads the head at key (a shard head, say), nil when missing.
+func ReadHeadAt(ctx context.Context, b bucket.Reader, key string) (*Head, error) {
 	rc, err := b.Open(ctx, key, nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -187,9 +194,7 @@ func streamV1Objects(dec *json.Decoder, h *Head, each func(Record) error) error 
 	return err
 }
 
-// WriteHead commits a head. With opts.IfMatch or opts.IfNoneMatch set the
-// write is conditional and fails with bucket.ErrPrecondition when another
-// writer got there first.
+// WriteHead commits a head.
 func WriteHead(ctx context.Context, b bucket.Bucket, key string, h *Head) (bucket.ObjectInfo, error) {
 	h.SchemaVersion = SchemaVersion
 	if h.Parts == nil {
@@ -198,21 +203,19 @@ func WriteHead(ctx context.Context, b bucket.Bucket, key string, h *Head) (bucke
 	return WriteJSON(ctx, b, key, h)
 }
 
+// KeyRange is the first and last key a head's records cover, "" when it
+// has none.
+func (h *Head) KeyRange() (first, last string) {
+	switch {
+	case len(h.Parts) > 0:
+		return h.Parts[0].First, h.Parts[len(h.Parts)-1].Last
+	case len(h.Records) > 0:
+		return h.Records[0].Key, h.Records[len(h.Records)-1].Key
+	}
+	return "", ""
+}
+
 // WriteJSON puts a small document, indented for people, and commits it.
 func WriteJSON(ctx context.Context, b bucket.Bucket, key string, v any) (bucket.ObjectInfo, error) {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return bucket.ObjectInfo{}, fmt.Errorf("encode %s: %w", key, err)
-	}
-	data = append(data, '\n')
-	p, err := b.Put(ctx, key, bytes.NewReader(data), bucket.PutOptions{SizeHint: int64(len(data)), ContentType: "application/json"})
-	if err != nil {
-		return bucket.ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
-	}
-	info, err := p.Commit(ctx)
-	if err != nil {
-		_ = p.Abort(context.WithoutCancel(ctx))
-		return bucket.ObjectInfo{}, fmt.Errorf("commit %s: %w", key, err)
-	}
-	return info, nil
+	return WriteJSONWith(ctx, b, key, v, bucket.PutOptions{})
 }

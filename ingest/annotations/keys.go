@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strings"
 )
 
@@ -29,6 +30,15 @@ func IsHeadKey(key string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(rest, ".json"), true
+}
+
+// ShardOf is the shard, of count, that owns key when its entry is split
+// below the entry: FNV-1a 64 of the key modulo count, stable as the entry
+// grows. A pure function.
+func ShardOf(key string, count int) int {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return int(h.Sum64() % uint64(count))
 }
 
 // ShardTag names one shard of an entry split below the entry.

@@ -27,19 +27,24 @@ type PartWriter struct {
 	max    int
 	old    []Part
 	oi     int // the old part whose key range the next record falls in
-	// OnPart, when set, is called after each part is committed with the
-	// parts a head may list now: the new ones, then the old ones not yet
-	// passed, whose records still hold.
+	// OnPart, when set, is called after each new part is committed (not
+	// for a part kept as it was) with the parts a head may list now: the
+	// new ones, then the old ones not yet passed, whose records still
+	// hold.
 	OnPart func(ctx context.Context, parts []Part) error
 
-	out  []Part
-	seq  int
-	cur  partBuf
-	last string
+	out     []Part
+	written int // new parts committed
+	seq     int
+	cur     partBuf
+	last    string
 }
 
-// partBuf is the part being assembled: its records gzip'd as they come.
+// partBuf is the part being assembled: its records gzip'd as they come,
+// or held while they are all the previous ones.
 type partBuf struct {
+	open    bool
+	held    []Record
 	buf     bytes.Buffer
 	zw      *gzip.Writer
 	objects int
@@ -70,18 +75,24 @@ func (w *PartWriter) Add(ctx context.Context, rec Record, same bool) error {
 		}
 		w.oi++
 	}
-	if w.cur.zw == nil {
-		w.cur = partBuf{allSame: true, first: rec.Key}
-		w.cur.zw = gzip.NewWriter(&w.cur.buf)
+	if !w.cur.open {
+		w.cur = partBuf{open: true, allSame: true, first: rec.Key}
 	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return err
+	// While every record is the previous one, the part may be kept as it
+	// is: records are only held, and encoded the moment one differs (or
+	// the part must be written after all), so an unchanged entry's rerun
+	// spends nothing on JSON and gzip.
+	if w.cur.allSame && same && w.oi < len(w.old) {
+		w.cur.held = append(w.cur.held, rec)
+	} else {
+		if err := w.cur.encodeHeld(); err != nil {
+			return err
+		}
+		if err := w.cur.encode(rec); err != nil {
+			return err
+		}
 	}
-	line = append(line, '\n')
-	if _, err := w.cur.zw.Write(line); err != nil {
-		return err
-	}
+	var err error
 	w.cur.objects++
 	w.cur.bytes += rec.Size
 	w.cur.last = rec.Key
@@ -95,6 +106,29 @@ func (w *PartWriter) Add(ctx context.Context, rec Record, same bool) error {
 	case w.cur.objects >= w.max:
 		return w.flush(ctx, false)
 	}
+	return nil
+}
+
+func (c *partBuf) encode(rec Record) error {
+	if c.zw == nil {
+		c.zw = gzip.NewWriter(&c.buf)
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = c.zw.Write(append(line, '\n'))
+	return err
+}
+
+// encodeHeld encodes the records held so far, in order.
+func (c *partBuf) encodeHeld() error {
+	for _, r := range c.held {
+		if err := c.encode(r); err != nil {
+			return err
+		}
+	}
+	c.held = nil
 	return nil
 }
 
@@ -114,15 +148,18 @@ func (w *PartWriter) Close(ctx context.Context) ([]Part, error) {
 // written.
 func (w *PartWriter) flush(ctx context.Context, boundary bool) error {
 	c := &w.cur
-	if c.zw == nil {
+	if !c.open {
 		return nil
 	}
 	defer func() { w.cur = partBuf{} }()
 	if boundary && w.oi < len(w.old) && c.allSame {
 		if o := w.old[w.oi]; o.Objects == c.objects && o.First == c.first && o.Last == c.last && o.Bytes == c.bytes {
 			w.out = append(w.out, o)
-			return w.notify(ctx)
+			return nil
 		}
+	}
+	if err := c.encodeHeld(); err != nil {
+		return err
 	}
 	if err := c.zw.Close(); err != nil {
 		return err
@@ -142,8 +179,12 @@ func (w *PartWriter) flush(ctx context.Context, boundary bool) error {
 		return fmt.Errorf("commit %s: %w", p.Key, err)
 	}
 	w.out = append(w.out, p)
+	w.written++
 	return w.notify(ctx)
 }
+
+// Written is the number of new parts committed so far.
+func (w *PartWriter) Written() int { return w.written }
 
 func (w *PartWriter) notify(ctx context.Context) error {
 	if w.OnPart == nil {

@@ -45,6 +45,12 @@ func Records(ctx context.Context, b bucket.Reader, h *Head) iter.Seq2[Record, er
 					return
 				}
 			}
+		case len(h.Parts) == 0:
+			for _, r := range h.Records {
+				if !yield(r, nil) {
+					return
+				}
+			}
 		default:
 			for _, p := range h.Parts {
 				if !partRecords(ctx, b, p, yield) {
@@ -62,7 +68,7 @@ func ShardHeads(ctx context.Context, b bucket.Reader, h *Head) ([]*Head, error) 
 	out := make([]*Head, h.Split.Shards)
 	for i := range out {
 		key := ShardHeadKey(h.ID, i, h.Split.Shards)
-		s, err := readHeadAt(ctx, b, key)
+		s, err := ReadHeadAt(ctx, b, key)
 		if err != nil {
 			return nil, err
 		}

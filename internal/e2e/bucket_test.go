@@ -4,6 +4,9 @@ package e2e
 // client against the gateway, and the gateway's backing files.
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +16,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -138,4 +142,36 @@ func (x *e2e) dataObjects() map[string]objInfo {
 		}
 	}
 	return all
+}
+
+// manifest reads an entry's head and its records the way a reader of
+// ingest/annotations/FORMAT.md would: the head's inline records, or its
+// parts one after the other, each gzip'd JSON Lines.
+func (x *e2e) manifest(id string) (annotations.Head, []annotations.Record) {
+	x.t.Helper()
+	var h annotations.Head
+	x.getJSON(ingest.ManifestKey(id), &h)
+	if h.SchemaVersion != annotations.SchemaVersion {
+		x.t.Fatalf("manifest %s: schema_version %d", id, h.SchemaVersion)
+	}
+	recs := append([]annotations.Record(nil), h.Records...)
+	for _, p := range h.Parts {
+		zr, err := gzip.NewReader(bytes.NewReader(x.get(p.Key)))
+		if err != nil {
+			x.t.Fatalf("part %s: %v", p.Key, err)
+		}
+		sc := bufio.NewScanner(zr)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var r annotations.Record
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				x.t.Fatalf("part %s: %v", p.Key, err)
+			}
+			recs = append(recs, r)
+		}
+		if err := sc.Err(); err != nil {
+			x.t.Fatalf("part %s: %v", p.Key, err)
+		}
+	}
+	return h, recs
 }

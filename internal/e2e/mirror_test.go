@@ -126,12 +126,11 @@ func TestE2EMirrorAndRerun(t *testing.T) {
 	// The manifests name exactly these objects, with the sha256 read back.
 	claimed := map[string]bool{}
 	for _, id := range f.ids {
-		var m ingest.Manifest
-		x.getJSON(ingest.ManifestKey(id), &m)
+		m, objects := x.manifest(id)
 		if m.ID != id || m.License == "" || m.Citation == "" || m.CheckedAt.IsZero() {
 			t.Errorf("manifest %s: id %q license %q citation %q checked_at %v", id, m.ID, m.License, m.Citation, m.CheckedAt)
 		}
-		for _, o := range m.Objects {
+		for _, o := range objects {
 			claimed[o.Key] = true
 			if sums[o.Key] == "" {
 				t.Errorf("manifest %s names %s, which is not a mirrored object", id, o.Key)

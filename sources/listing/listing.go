@@ -26,7 +26,11 @@ func Get(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	return get(ctx, c, url, MaxBytes)
 }
 
-func get(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, error) {
+// Open fetches a listing document with GET and returns its body to read
+// as a stream, for kinds that parse a listing too big to hold (see
+// sources.Lister). Statuses map to failure reasons as in Get. The caller
+// closes the body.
+func Open(ctx context.Context, c *http.Client, url string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, &sources.FetchError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("bad URL %q", url), Err: err}
@@ -35,15 +39,24 @@ func get(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
 		return nil, &sources.FetchError{
 			Reason: sources.StatusReason(resp.StatusCode),
 			Detail: fmt.Sprintf("GET %s: %s", url, resp.Status),
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	return resp.Body, nil
+}
+
+func get(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, error) {
+	rc, err := Open(ctx, c, url)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(io.LimitReader(rc, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: read body: %w", url, err)
 	}

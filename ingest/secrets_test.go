@@ -3,13 +3,20 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/internal/emulator"
 	"github.com/astroingest/astroingest/sources"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // A source URL with userinfo (from a listing, as the registry validator
@@ -46,7 +53,7 @@ func TestUserinfoNeverStored(t *testing.T) {
 }
 
 // A key sent as a query parameter travels percent-encoded, so a server or
-// an error that echoes the request shows the encoded form: the redactor
+// an error that echoes the request shows the encoded form: the redact.Redactor
 // removes the raw, query-escaped and path-escaped forms alike.
 func TestEncodedSecretsRedacted(t *testing.T) {
 	ctx := context.Background()
@@ -85,20 +92,68 @@ func TestEncodedSecretsRedacted(t *testing.T) {
 	}
 }
 
-func TestRedactor(t *testing.T) {
-	tests := []struct {
-		secrets []string
-		in      string
-		want    string
-	}{
-		{[]string{"a+b/c=d:e"}, "q=a%2Bb%2Fc%3Dd%3Ae p=a+b%2Fc=d:e raw=a+b/c=d:e", "q=**redacted** p=**redacted** raw=**redacted**"},
-		{[]string{"plainkey"}, "key=plainkey", "key=**redacted**"},
-		{[]string{"abc", ""}, "abc stays: too short to be worth garbling messages", "abc stays: too short to be worth garbling messages"},
-		{[]string{"secret", "secret+more"}, "k=secret%2Bmore", "k=**redacted**"}, // longest first
+// A secret from the environment reaches only its own host and appears in no
+// log line, run record, manifest, error or metric, even when a server echoes
+// it back inside an error.
+func TestSecretsNeverLeak(t *testing.T) {
+	ctx := context.Background()
+	const secret = "cds-secret-7f3a9c2e11"
+	fx := newFixture(t, 2, 1, 100, nil)
+	other := newFixture(t, 1, 1, 100, nil) // a second host without a credential
+	other.entries[0].ID = "x000"
+	other.entries[0].URL = other.srv.URL() + "/x000"
+	other.srv.AddFile("/x000/f0.dat", []byte("other"), time.Now())
+	leaky := entry("leak", "climate", "famL", map[string]string{"echo": "1"})
+	leaky.URL = fx.srv.URL() + "/echo"
+
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		if got := newRedactor(tt.secrets...).String(tt.in); got != tt.want {
-			t.Errorf("redact %q from %q = %q, want %q", tt.secrets, tt.in, got, tt.want)
+	b := mem.New()
+	c := fx.cfg(b, ModeBackfill)
+	c.Entries = append(append(fx.entries, other.entries...), leaky)
+	c.Kinds = map[string]sources.Kind{"fake": multiKind{fx.srv.URL(): fakeKind{fx.srv}, other.srv.URL(): fakeKind{other.srv}}}
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "PRIVATE-TOKEN", Required: true}
+		return h
+	})
+	c.Getenv = func(k string) string {
+		if k == "CDS_API_KEY" {
+			return secret
 		}
+		return ""
+	}
+	c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c.Metrics = m
+	rec := mustRun(t, ctx, c)
+	if len(rec.Failures) != 1 || rec.Failures[0].Entry != "leak" || !strings.Contains(rec.Failures[0].Detail, "**redacted**") {
+		t.Fatalf("failures = %+v", rec.Failures)
+	}
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return r.Header.Get("PRIVATE-TOKEN") == secret }); n != 3 {
+		t.Errorf("credential sent on %d requests to its host, want 3", n)
+	}
+	if n := other.srv.CountRequests(func(r emulator.Request) bool { return r.Header.Get("PRIVATE-TOKEN") != "" }); n != 0 {
+		t.Errorf("credential sent to another host %d times", n)
+	}
+	if n := fx.srv.CountRequests(func(r emulator.Request) bool { return !strings.HasPrefix(r.Header.Get("User-Agent"), "astroingest/") }); n != 0 {
+		t.Errorf("%d requests without the astroingest user agent", n)
+	}
+	all := written(t, logs.Bytes(), rec, b, "")
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(all, resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(all.Bytes(), []byte("astroingest_http_requests_total")) || !bytes.Contains(all.Bytes(), []byte(`"run_id"`)) {
+		t.Fatal("the haystack is missing the outputs it should contain")
+	}
+	if bytes.Contains(all.Bytes(), []byte(secret)) {
+		t.Fatal("the secret leaked into logs, bucket objects or metrics")
 	}
 }

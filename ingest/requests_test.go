@@ -12,6 +12,7 @@ import (
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -68,10 +69,31 @@ func (c *countingBucket) Put(ctx context.Context, key string, r io.Reader, opts 
 	return c.Bucket.Put(ctx, key, r, opts)
 }
 
-// TestPlanReadsOnlyExistingManifests: a large selection lists the manifest
-// prefix once and reads only the manifests that exist, while a small one
-// reads each entry's manifest directly; both plan the same states.
-func TestPlanReadsOnlyExistingManifests(t *testing.T) {
+// countUnder sums the calls of op under a key prefix.
+func (c *countingBucket) countUnder(op, prefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.calls {
+		if rest, ok := strings.CutPrefix(k, op+" "); ok && strings.HasPrefix(rest, prefix) {
+			n += v
+		}
+	}
+	return n
+}
+
+func writeTestHead(t *testing.T, b bucket.Bucket, e sources.Entry, checked time.Time) {
+	t.Helper()
+	h := &annotations.Head{Meta: annotations.MetaOf(e), CheckedAt: checked}
+	if _, err := annotations.WriteHead(context.Background(), b, ManifestKey(e.ID), h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPlanReadsOnlyExistingHeads: a large selection lists the manifest
+// prefix once and reads only the heads that exist, while a small one
+// reads each entry's head directly; both plan the same states.
+func TestPlanReadsOnlyExistingHeads(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -83,7 +105,7 @@ func TestPlanReadsOnlyExistingManifests(t *testing.T) {
 	}{
 		{"large-first-run", 500, 0, 1, 0},
 		{"large-partly-mirrored", 500, 40, 1, 40},
-		{"small-selection", listManifestsAbove, 10, 0, listManifestsAbove},
+		{"small-selection", listHeadsAbove, 10, 0, listHeadsAbove},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newCountingBucket()
@@ -92,16 +114,10 @@ func TestPlanReadsOnlyExistingManifests(t *testing.T) {
 				es = append(es, entry(fmt.Sprintf("p%05d", i), "climate", "fam", nil))
 			}
 			for _, e := range es[:tc.withPrev] {
-				m := newManifest(e)
-				m.CheckedAt = now.Add(-time.Hour)
-				if err := writeJSON(ctx, b, ManifestKey(e.ID), m); err != nil {
-					t.Fatal(err)
-				}
+				writeTestHead(t, b, e, now.Add(-time.Hour))
 			}
-			// A manifest of an entry outside the selection must not matter.
-			if err := writeJSON(ctx, b, ManifestKey("zz-other"), newManifest(entry("zz-other", "climate", "x", nil))); err != nil {
-				t.Fatal(err)
-			}
+			// A head of an entry outside the selection must not matter.
+			writeTestHead(t, b, entry("zz-other", "climate", "x", nil), now)
 			b.reset()
 			p, err := buildPlan(ctx, planInput{Bucket: b, Entries: es, Mode: ModeRun, Now: now, Getenv: func(string) string { return "" }})
 			if err != nil {
@@ -111,7 +127,7 @@ func TestPlanReadsOnlyExistingManifests(t *testing.T) {
 				t.Errorf("%d listings, want %d", got, tc.wantLists)
 			}
 			if got := b.count("open"); got != tc.wantOpens {
-				t.Errorf("%d manifest reads, want %d", got, tc.wantOpens)
+				t.Errorf("%d head reads, want %d", got, tc.wantOpens)
 			}
 			for i, task := range p.Tasks {
 				wantState := StateNew
@@ -126,13 +142,14 @@ func TestPlanReadsOnlyExistingManifests(t *testing.T) {
 	}
 }
 
-// TestCatalogReusesKnownManifests: a rerun of many unchanged entries reads
-// each manifest once (at plan time), not a second time for the catalog, and
-// the catalog is still exactly what a rebuild from the bucket gives.
-func TestCatalogReusesKnownManifests(t *testing.T) {
+// TestRerunRequestBudget: a rerun of many unchanged entries reads each
+// head once (at plan time) and nothing else under the manifests, rewrites
+// only the heads, lists the data instead of a Stat per object, and leaves
+// a catalog with a row per entry.
+func TestRerunRequestBudget(t *testing.T) {
 	ctx := context.Background()
-	const n = listManifestsAbove + 16
-	fx := newFixture(t, n, 1, 100, nil)
+	const n = listHeadsAbove + 16
+	fx := newFixture(t, n, 1, 100, map[string]string{"checksum": "md5"})
 	b := newCountingBucket()
 	c := fx.cfg(b, ModeBackfill)
 	c.Workers = 8
@@ -144,70 +161,80 @@ func TestCatalogReusesKnownManifests(t *testing.T) {
 	if rec.Counts.Unchanged != n || rec.CatalogEntries != n {
 		t.Fatalf("rerun: %+v, catalog %d", rec.Counts, rec.CatalogEntries)
 	}
-	if got := b.count("open " + ManifestPrefix); got != n {
-		t.Errorf("rerun read %s %d times, want %d (each manifest once, at plan time)", ManifestPrefix, got, n)
+	if got := b.countUnder("open", ManifestPrefix); got != n {
+		t.Errorf("rerun read %s %d times, want %d (each head once, at plan time)", ManifestPrefix, got, n)
+	}
+	if got := b.countUnder("put", ManifestPrefix); got != n {
+		t.Errorf("rerun wrote %s %d times, want %d (the heads only)", ManifestPrefix, got, n)
+	}
+	for _, d := range sources.Domains() {
+		if got := b.countUnder("stat", d+"/"); got != 0 {
+			t.Errorf("rerun stated %d objects under %s/, want none", got, d)
+		}
 	}
 	var got Catalog
-	if ok, err := readJSON(ctx, b, CatalogKey, &got); !ok || err != nil {
-		t.Fatalf("read catalog: %v %v", ok, err)
+	if ok, err := readJSON(ctx, b, CatalogKey, &got); !ok || err != nil || len(got.Entries) != n {
+		t.Fatalf("read catalog: %v %v, %d entries", ok, err, len(got.Entries))
 	}
-	want, err := RebuildCatalog(ctx, b.Bucket, got.Generated)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(got.Entries) != fmt.Sprint(want.Entries) {
-		t.Errorf("catalog from known manifests differs from one rebuilt from the bucket:\n got %v\nwant %v", got.Entries, want.Entries)
+	for _, e := range got.Entries {
+		if e.Objects != 1 || e.Checked.IsZero() || e.Manifest != ManifestKey(e.ID) {
+			t.Fatalf("catalog row %+v", e)
+		}
 	}
 }
 
-// TestKnownManifestReadWhenChanged: a known manifest whose ETag no longer
-// matches the listing (another run rewrote it) is read from the bucket.
-func TestKnownManifestReadWhenChanged(t *testing.T) {
+// TestCatalogUpdatedFromTouchedEntries: a backfill of one entry reads no
+// other entry's head or records for the catalog, keeps their rows, and
+// updates its own.
+func TestCatalogUpdatedFromTouchedEntries(t *testing.T) {
 	ctx := context.Background()
+	fx := newFixture(t, 12, 2, 100, nil)
 	b := newCountingBucket()
-	var known knownManifests
-	for _, id := range []string{"same", "changed"} {
-		m := newManifest(entry(id, "climate", "fam", nil))
-		info, err := writeJSONInfo(ctx, b, ManifestKey(id), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		known.add(ManifestKey(id), info.ETag, m)
-	}
-	newer := newManifest(entry("changed", "climate", "fam", nil))
-	newer.Title = "rewritten by another run"
-	if err := writeJSON(ctx, b, ManifestKey("changed"), newer); err != nil {
-		t.Fatal(err)
-	}
+	mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	var before Catalog
+	readJSON(ctx, b, CatalogKey, &before)
+	fx.srv.SetFile("/e003/f0.dat", []byte("a new version"), time.Now())
 	b.reset()
-	ms, err := allManifests(ctx, b, &known)
-	if err != nil {
-		t.Fatal(err)
+	c := fx.cfg(b, ModeBackfill)
+	c.Selection = Selection{Sources: []string{"e003"}}
+	rec := mustRun(t, ctx, c)
+	if rec.Counts.Done != 1 {
+		t.Fatalf("backfill of e003: %+v", rec.Counts)
 	}
-	if len(ms) != 2 || ms[0].ID != "changed" || ms[0].Title != newer.Title {
-		t.Fatalf("got %d manifests, first %+v; want the rewritten one", len(ms), ms[0])
+	if got := b.countUnder("open", ManifestPrefix); got != 1 {
+		t.Errorf("%d reads under %s, want 1 (e003's head)", got, ManifestPrefix)
 	}
-	if got := b.count("open"); got != 1 {
-		t.Errorf("%d reads, want 1 (only the changed manifest)", got)
+	var after Catalog
+	readJSON(ctx, b, CatalogKey, &after)
+	if len(after.Entries) != 12 {
+		t.Fatalf("catalog has %d rows", len(after.Entries))
+	}
+	for i, e := range after.Entries {
+		was := before.Entries[i]
+		switch {
+		case e.ID == "e003" && e.Bytes == was.Bytes:
+			t.Errorf("e003's row did not change: %+v", e)
+		case e.ID != "e003" && e != was:
+			t.Errorf("row %s changed: %+v, was %+v", e.ID, e, was)
+		}
 	}
 }
 
 // TestRerunListsInsteadOfStating: a rerun checks that unchanged objects are
-// present with their recorded size through one listing, not a Stat each;
-// objects the listing does not show (deleted from the bucket, resized) are
-// still caught and fetched again. Below the threshold it stats as before.
+// present with their recorded size through listings, never a Stat each,
+// at any size; objects the listing does not show (deleted from the bucket,
+// resized) are still caught and fetched again.
 func TestRerunListsInsteadOfStating(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name      string
 		entries   int
 		files     int
-		wantStats int // on the rerun, with one object deleted and one resized
 		wantLists int // under the data prefix
 	}{
-		{"one-large-entry", 1, 100, 1, 1},
-		{"many-one-file-entries", 80, 1, 1, 1},
-		{"below-threshold", 4, 4, 16, 0},
+		{"one-large-entry", 1, 150, 1},
+		{"many-one-file-entries", 80, 1, 1},
+		{"a-few-small-entries", 4, 4, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, tc.entries, tc.files, 200, map[string]string{"checksum": "md5"})
@@ -255,21 +282,11 @@ func TestRerunListsInsteadOfStating(t *testing.T) {
 					t.Errorf("%s not restored: %d bytes", k, len(got))
 				}
 			}
-			// keys[1] is in the listing with the wrong size (no Stat needed
-			// to see it changed); keys[0] is missing and is stated. The
-			// lease's reads (a Stat before each compare-and-swap, a few per
-			// run) are not the objects' budget.
-			if got := b.count("stat") - b.count("stat "+LeasePrefix); got != tc.wantStats {
-				t.Errorf("%d Stats on the rerun, want %d", got, tc.wantStats)
+			if got := b.countUnder("stat", "climate/"); got != 0 {
+				t.Errorf("%d Stats on the rerun, want none", got)
 			}
-			lists := 0
-			for k, n := range b.calls {
-				if strings.HasPrefix(k, "list climate/") {
-					lists += n
-				}
-			}
-			if lists != tc.wantLists {
-				t.Errorf("%d listings under climate/, want %d", lists, tc.wantLists)
+			if got := b.countUnder("list", "climate/"); got != tc.wantLists {
+				t.Errorf("%d listings under climate/, want %d", got, tc.wantLists)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/astroingest/astroingest/bucket/mem"
@@ -68,5 +69,35 @@ func TestAuthMissingLoggedOncePerHost(t *testing.T) {
 		if exp, ok := want[w.Host]; !ok || w.Env != exp.Env || w.Entries != exp.Entries || w.Reason != sources.ReasonAuthMissing {
 			t.Errorf("warning %+v, want host, env and entry count as in %+v", w, want)
 		}
+	}
+}
+
+func TestAuthMissingAndGated(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 2, 1, 100, nil)
+	c := fx.cfg(mem.New(), ModeBackfill)
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Credential = &sources.Credential{Env: "CDS_API_KEY", Header: "X-Key", Required: true}
+		return h
+	})
+	rec := mustRun(t, ctx, c)
+	if rec.Counts.Failed != 2 || rec.Failures[0].Reason != sources.ReasonAuthMissing || !strings.Contains(rec.Failures[0].Detail, "CDS_API_KEY") {
+		t.Fatalf("failures %+v", rec.Failures)
+	}
+	if fx.srv.TotalRequests() != 0 {
+		t.Fatal("auth_missing made requests")
+	}
+	c = fx.cfg(mem.New(), ModeBackfill)
+	editHosts(&c, func(h []sources.HostPolicy) []sources.HostPolicy {
+		h[0].Gate, h[0].GateReason = "KEGG_ACADEMIC_USE", "academic use only"
+		return h
+	})
+	rec = mustRun(t, ctx, c)
+	if rec.Counts.Skipped != 2 || len(rec.Failures) != 0 || rec.Skipped[0].Reason != sources.ReasonGated {
+		t.Fatalf("gated run: %+v %+v", rec.Counts, rec.Skipped)
+	}
+	c.AllowGated = true
+	if rec = mustRun(t, ctx, c); rec.Counts.Done != 2 {
+		t.Fatalf("--allow-gated run: %+v", rec.Counts)
 	}
 }

@@ -1,17 +1,20 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/ingest/annotations"
 )
 
 // putObject commits data under key, failing the test on any error.
@@ -72,7 +75,7 @@ func mirrorEntry(t *testing.T, b bucket.Bucket, id, data string) {
 	key := "climate/" + id + ".nc"
 	putObject(t, b, key, data)
 	sum := sha256.Sum256([]byte(data))
-	m := Manifest{ID: id, Family: "f", Domain: "climate", Objects: []ObjectRecord{
+	m := annotations.Head{Meta: annotations.Meta{ID: id, Family: "f", Domain: "climate"}, SchemaVersion: 2, Objects: 1, Records: []ObjectRecord{
 		{Key: key, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])},
 	}}
 	raw, err := json.Marshal(m)
@@ -145,5 +148,51 @@ func TestVerifyCatalog(t *testing.T) {
 				t.Errorf("OK() = %v with problems %+v", rep.OK(), rep.Problems)
 			}
 		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	ctx := context.Background()
+	fx := newFixture(t, 4, 2, 500, nil)
+	b := mem.New()
+	mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+	rep, err := Verify(ctx, b, true, 4)
+	if err != nil || !rep.OK() || rep.Objects != 8 || rep.Manifests != 4 {
+		t.Fatalf("clean verify: %+v %v", rep, err)
+	}
+	put := func(key string, data []byte) {
+		p, err := b.Put(ctx, key, bytes.NewReader(data), bucketOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k0 := fx.entries[0].KeyPrefix() + "/f0.dat"
+	k1 := fx.entries[1].KeyPrefix() + "/f1.dat"
+	k2 := fx.entries[2].KeyPrefix() + "/f0.dat"
+	b.Delete(ctx, k0)
+	put(k1, []byte("short"))
+	same := bytes.Clone(fx.content[k2])
+	same[0] ^= 1
+	put(k2, same)
+	put("astronomy/stray/file.fits", []byte("nobody claims me"))
+	for _, deep := range []bool{false, true} {
+		rep, err := Verify(ctx, b, deep, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{k0: ProblemMissing, k1: ProblemWrongSize, "astronomy/stray/file.fits": ProblemOrphan}
+		if deep {
+			want[k2] = ProblemWrongHash
+		}
+		got := map[string]string{}
+		for _, p := range rep.Problems {
+			got[p.Key] = p.Kind
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("deep=%v problems %v, want %v", deep, got, want)
+		}
 	}
 }

@@ -1,0 +1,49 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket/mem"
+	"github.com/astroingest/astroingest/sources"
+	"github.com/astroingest/astroingest/sources/index"
+)
+
+// One odd name does not poison a listing: names no bucket key can hold
+// are skipped and reported, hostile hrefs are ignored as before, and the
+// rest of the entry is mirrored. The entry is partial, not failed.
+func TestOddNamesSkipped(t *testing.T) {
+	srv := newSource(t)
+	for _, n := range []string{"good.nc", "also good.nc"} {
+		srv.AddFile("/pub/"+n, []byte("data of "+n), time.Now())
+	}
+	srv.HandleFunc("/pub/{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<html><body><pre>\n")
+		for _, href := range []string{"good.nc", "also%20good.nc", "nul%00byte.nc", `back\slash.nc`, "ctl%07bell.nc",
+			"../../etc/passwd", "..%2F..%2Fx", "sub/../../x", "/abs.nc", "https://other.example/x.nc"} {
+			fmt.Fprintf(w, "<a href=\"%s\">x</a> 01-May-2024 12:00 -\n", href)
+		}
+		fmt.Fprint(w, "</pre></body></html>\n")
+	})
+	e := sources.Entry{ID: "odd", Family: "f", Domain: "climate", Kind: "index", Key: "f/odd", URL: srv.URL() + "/pub/", Schedule: "monthly"}
+	c := Config{Bucket: mem.New(), Entries: []sources.Entry{e}, Kinds: map[string]sources.Kind{"index": index.New()},
+		Mode: ModeBackfill, Selection: Selection{Sources: []string{"*"}}, Logger: discardLog(), Getenv: func(string) string { return "" },
+		Hosts: sources.NewHosts([]sources.HostPolicy{{Host: srv.Host(), RPS: 1000, Burst: 100}})}
+	rec := mustRun(t, context.Background(), c)
+	if rec.Counts.Done != 1 || rec.Counts.Failed != 0 || rec.Counts.ObjectsUploaded != 2 || rec.Counts.Partial != 1 {
+		t.Fatalf("counts %+v, failures %+v", rec.Counts, rec.Failures)
+	}
+	p := rec.Partial[0]
+	if p.Entry != "odd" || p.Reason != sources.ReasonUnrepresentableName || !strings.Contains(p.Detail, "3 listed names") ||
+		!strings.Contains(p.Detail, `"nul\x00byte.nc"`) || !strings.Contains(p.Detail, `back\\slash.nc`) {
+		t.Fatalf("partial %+v", p)
+	}
+	m, _ := ReadManifest(context.Background(), c.Bucket, "odd")
+	if m == nil || len(m.Objects) != 2 || m.CheckedAt.IsZero() {
+		t.Fatalf("manifest %+v", m)
+	}
+}
