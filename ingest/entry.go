@@ -46,6 +46,13 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 		return
 	}
 	defer lst.close()
+	if lst.objects == 0 && t.prevObjects() > 0 && odd.n == 0 && !t.Candidate {
+		// A publisher that lists nothing where it listed files before is
+		// far more likely answering with a login or error page than
+		// deleting everything: the records stay as they are.
+		r.fail(e, &EntryError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("the listing at %s names no file, where %d were recorded (a login or error page?); nothing was changed", redact.URL(e.URL), t.prevObjects())})
+		return
+	}
 	lay := r.layoutFor(e, lst.objects)
 	if t.Candidate && !lay.split {
 		return // small enough for its owner shard alone

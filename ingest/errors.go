@@ -71,6 +71,10 @@ func classify(err error) string {
 	if errors.As(err, &me) {
 		return me.reason
 	}
+	var te *typeError
+	if errors.As(err, &te) {
+		return sources.ReasonUnexpectedContentType
+	}
 	var be *budgetError
 	if errors.As(err, &be) {
 		return sources.ReasonBudgetExceeded

@@ -44,7 +44,7 @@ func (r *runner) transferObject(ctx context.Context, e sources.Entry, job *objec
 	if err != nil {
 		return objResult{status: objSkipped, err: err}
 	}
-	rec, st, err := r.xfer.run(ctx, objectJob{domain: e.Domain, obj: o, key: job.k.Key, cond: job.cond, charge: ch})
+	rec, st, err := r.xfer.run(ctx, objectJob{domain: e.Domain, obj: o, key: job.k.Key, cond: job.cond, charge: ch, types: e.ContentTypes})
 	if st == objUploaded {
 		ch.settle(rec.Size)
 		return objResult{status: objUploaded, rec: rec}
