@@ -21,8 +21,15 @@ import (
 // bounded window of objects in flight.
 func (r *runner) doEntry(ctx context.Context, t Task) {
 	e := t.Entry
+	ctx = withRedirectHosts(ctx, e.RedirectHosts)
 	if !t.Candidate {
 		defer r.out.entryOver()
+	}
+	if err := r.down.check(e); err != nil {
+		if !t.Candidate {
+			r.out.failed(e, err) // reported once for the host, not per entry
+		}
+		return
 	}
 	if r.budget.blocked(e.Family) {
 		if !t.Candidate {
@@ -42,6 +49,7 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 		r.log.Debug("listing a split candidate failed; its owner shard reports it", "entry", e.ID, "err", err)
 		return
 	case err != nil:
+		r.down.note(e, err)
 		r.fail(e, fmt.Errorf("list objects: %w", err))
 		return
 	}
