@@ -72,3 +72,25 @@ func TestEmptyListingKeepsRecords(t *testing.T) {
 		t.Fatalf("records after the empty listing: %+v", m)
 	}
 }
+
+// A file the entry's checksum listing does not name is reported as
+// checksum_missing and not mirrored; the others are.
+func TestChecksumMissingReported(t *testing.T) {
+	srv := newSource(t)
+	srv.AddFile("/pub/a.nc", []byte("aaaa"), time.Now())
+	srv.AddFile("/pub/b.nc", []byte("bbbb"), time.Now())
+	srv.AddFile("/sums/MD5SUMS", []byte(srv.MD5("/pub/a.nc")+"  a.nc\n"), time.Now())
+	e := sources.Entry{ID: "pub", Family: "f", Domain: "climate", Kind: "index", Key: "f/pub", URL: srv.URL() + "/pub/", Schedule: "monthly",
+		Checksums: srv.URL() + "/sums/MD5SUMS"}
+	c := Config{Bucket: mem.New(), Entries: []sources.Entry{e}, Kinds: map[string]sources.Kind{"index": index.New()},
+		Mode: ModeBackfill, Selection: Selection{Sources: []string{"*"}}, Logger: discardLog(), Getenv: func(string) string { return "" },
+		Hosts: sources.NewHosts([]sources.HostPolicy{{Host: srv.Host(), RPS: 1000, Burst: 100}})}
+	rec := mustRun(t, context.Background(), c)
+	if rec.Counts.ObjectsUploaded != 1 || rec.Counts.ObjectsFailed != 1 || len(rec.Failures) != 1 ||
+		rec.Failures[0].Reason != sources.ReasonChecksumMissing || !strings.Contains(rec.Failures[0].Detail, "no line for b.nc") {
+		t.Fatalf("counts %+v failures %+v", rec.Counts, rec.Failures)
+	}
+	if _, err := c.Bucket.Stat(context.Background(), "climate/f/pub/b.nc"); err == nil {
+		t.Fatal("b.nc was mirrored unverified")
+	}
+}

@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -36,6 +38,10 @@ func (r *runner) object(ctx context.Context, e sources.Entry, job *objectTask) o
 
 func (r *runner) transferObject(ctx context.Context, e sources.Entry, job *objectTask) objResult {
 	o := job.k.Obj
+	if o.ChecksumMissing != "" {
+		return objResult{status: objFailed, err: &EntryError{Reason: sources.ReasonChecksumMissing,
+			Detail: fmt.Sprintf("%s: the checksum listing %s has no line for %s; not mirrored unverified", job.k.Key, redact.URL(o.ChecksumMissing), o.Name)}}
+	}
 	known := o.Size
 	if known <= 0 && job.cond != nil {
 		known = job.cond.Size // a changed object is usually about its old size

@@ -99,6 +99,10 @@ type Object struct {
 	// check); zero when the listing gave none.
 	ListedModTime time.Time
 	ContentType   string
+	// ChecksumMissing is the checksum listing that should have named the
+	// object and did not: it is reported (checksum_missing), never
+	// mirrored unverified.
+	ChecksumMissing string
 	// Method and Body allow kinds whose download is not a plain GET.
 	Method string
 	Body   []byte
