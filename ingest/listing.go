@@ -219,7 +219,7 @@ func appendKeyed(b []byte, k keyed) []byte {
 	b = binary.AppendVarint(b, mod)
 	b = binary.AppendVarint(b, listed)
 	b = binary.AppendUvarint(b, uint64(len(o.Body)))
-	b = binary.AppendUvarint(b, boolBit(o.Body != nil))
+	b = binary.AppendUvarint(b, boolBit(o.Body != nil)|boolBit(o.SizeValidates)<<1)
 	return append(b, o.Body...)
 }
 
@@ -276,7 +276,8 @@ func readKeyed(r *bufio.Reader) (keyed, error) {
 	if listed != 0 {
 		o.ListedModTime = time.Unix(0, listed).UTC()
 	}
-	if hasBody == 1 {
+	o.SizeValidates = hasBody&2 != 0
+	if hasBody&1 == 1 {
 		o.Body = make([]byte, bodyLen)
 		if _, err := io.ReadFull(r, o.Body); err != nil {
 			return keyed{}, err

@@ -42,6 +42,7 @@ func fullObject(i int) sources.Object {
 	} else {
 		o.ListedModTime = time.Unix(int64(1_700_000_000+60*i), 0).UTC()
 	}
+	o.SizeValidates = i%3 == 0
 	if i%11 == 0 {
 		o.ChecksumMissing = "https://pub.example/MD5SUMS"
 	}

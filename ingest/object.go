@@ -95,6 +95,9 @@ func unchangedByListing(o sources.Object, prev *ObjectRecord) listingVerdict {
 		}
 		return listingChanged
 	}
+	if o.SizeValidates && o.Size >= 0 && prev.SourceURL == redact.URLWithQuery(o.URL) {
+		return listingSame
+	}
 	// A listing's minute, in an unsaid time zone: the same minute as the
 	// recorded Last-Modified, at the listed size, is the same file (a
 	// rerun of a 100,000-file directory then asks nothing); another
