@@ -21,8 +21,15 @@ import (
 // bounded window of objects in flight.
 func (r *runner) doEntry(ctx context.Context, t Task) {
 	e := t.Entry
+	ctx = withRedirectHosts(ctx, e.RedirectHosts)
 	if !t.Candidate {
 		defer r.out.entryOver()
+	}
+	if err := r.down.check(e); err != nil {
+		if !t.Candidate {
+			r.out.failed(e, err) // reported once for the host, not per entry
+		}
+		return
 	}
 	if r.budget.blocked(e.Family) {
 		if !t.Candidate {
@@ -42,10 +49,18 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 		r.log.Debug("listing a split candidate failed; its owner shard reports it", "entry", e.ID, "err", err)
 		return
 	case err != nil:
+		r.down.note(e, err)
 		r.fail(e, fmt.Errorf("list objects: %w", err))
 		return
 	}
 	defer lst.close()
+	if lst.objects == 0 && t.prevObjects() > 0 && odd.n == 0 && !t.Candidate {
+		// A publisher that lists nothing where it listed files before is
+		// far more likely answering with a login or error page than
+		// deleting everything: the records stay as they are.
+		r.fail(e, &EntryError{Reason: sources.ReasonBadResponse, Detail: fmt.Sprintf("the listing at %s names no file, where %d were recorded (a login or error page?); nothing was changed", redact.URL(e.URL), t.prevObjects())})
+		return
+	}
 	lay := r.layoutFor(e, lst.objects)
 	if t.Candidate && !lay.split {
 		return // small enough for its owner shard alone

@@ -71,6 +71,14 @@ func classify(err error) string {
 	if errors.As(err, &me) {
 		return me.reason
 	}
+	var re *redirectError
+	if errors.As(err, &re) {
+		return re.reason
+	}
+	var te *typeError
+	if errors.As(err, &te) {
+		return sources.ReasonUnexpectedContentType
+	}
 	var be *budgetError
 	if errors.As(err, &be) {
 		return sources.ReasonBudgetExceeded
@@ -89,6 +97,9 @@ func classify(err error) string {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return sources.ReasonTimeout
+	}
+	if isNetworkError(err) {
+		return sources.ReasonNetwork
 	}
 	return sources.ReasonOther
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,11 +31,11 @@ func (e *transientError) Unwrap() error { return e.err }
 func newRetryClient(rt http.RoundTripper, p RetryPolicy) *retryablehttp.Client {
 	maxRetryAfter := p.MaxRetryAfter
 	c := &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: rt},
+		HTTPClient:   &http.Client{Transport: rt, CheckRedirect: redirectPolicy},
 		RetryWaitMin: p.WaitMin,
 		RetryWaitMax: p.WaitMax,
 		RetryMax:     p.Attempts - 1,
-		CheckRetry:   retryablehttp.DefaultRetryPolicy,
+		CheckRetry:   retryPolicy,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		Backoff: func(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
 			d := retryablehttp.DefaultBackoff(lo, hi, n, resp)
@@ -42,6 +43,21 @@ func newRetryClient(rt http.RoundTripper, p RetryPolicy) *retryablehttp.Client {
 		},
 	}
 	return c
+}
+
+// retryPolicy is go-retryablehttp's, but for answers that do not change
+// on retry: a name that does not resolve (retrying a dead host cost
+// seconds per entry), and a redirect refused by redirectPolicy.
+func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	var dns *net.DNSError
+	var re *redirectError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return false, err
+	case errors.As(err, &re):
+		return false, err
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 }
 
 // download is an open response to one object request.

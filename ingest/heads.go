@@ -106,6 +106,7 @@ func (r *runner) finishEntry(ctx context.Context, er *entryRun, c entryTally) {
 	}
 	switch {
 	case c.firstFail != nil:
+		r.down.note(e, c.firstFail)
 		r.fail(e, c.firstFail)
 	case c.cancelled:
 		r.out.ended(t, entryUnfinished)

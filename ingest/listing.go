@@ -211,7 +211,7 @@ func appendKeyed(b []byte, k keyed) []byte {
 	if !o.ListedModTime.IsZero() {
 		listed = o.ListedModTime.UnixNano()
 	}
-	for _, s := range []string{k.Key, o.Name, o.URL, o.ETag, o.ContentType, o.Method, algo, sum} {
+	for _, s := range []string{k.Key, o.Name, o.URL, o.ETag, o.ContentType, o.Method, algo, sum, o.ChecksumMissing} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -219,7 +219,7 @@ func appendKeyed(b []byte, k keyed) []byte {
 	b = binary.AppendVarint(b, mod)
 	b = binary.AppendVarint(b, listed)
 	b = binary.AppendUvarint(b, uint64(len(o.Body)))
-	b = binary.AppendUvarint(b, boolBit(o.Body != nil))
+	b = binary.AppendUvarint(b, boolBit(o.Body != nil)|boolBit(o.SizeValidates)<<1)
 	return append(b, o.Body...)
 }
 
@@ -231,7 +231,7 @@ func boolBit(v bool) uint64 {
 }
 
 func readKeyed(r *bufio.Reader) (keyed, error) {
-	var f [8]string
+	var f [9]string
 	for i := range f {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
@@ -266,7 +266,7 @@ func readKeyed(r *bufio.Reader) (keyed, error) {
 	if err != nil {
 		return keyed{}, err
 	}
-	o := sources.Object{Name: f[1], URL: f[2], ETag: f[3], ContentType: f[4], Method: f[5], Size: size}
+	o := sources.Object{Name: f[1], URL: f[2], ETag: f[3], ContentType: f[4], Method: f[5], Size: size, ChecksumMissing: f[8]}
 	if f[6] != "" {
 		o.Checksum = &sources.Checksum{Algo: f[6], Value: f[7]}
 	}
@@ -276,7 +276,8 @@ func readKeyed(r *bufio.Reader) (keyed, error) {
 	if listed != 0 {
 		o.ListedModTime = time.Unix(0, listed).UTC()
 	}
-	if hasBody == 1 {
+	o.SizeValidates = hasBody&2 != 0
+	if hasBody&1 == 1 {
 		o.Body = make([]byte, bodyLen)
 		if _, err := io.ReadFull(r, o.Body); err != nil {
 			return keyed{}, err

@@ -42,6 +42,10 @@ func fullObject(i int) sources.Object {
 	} else {
 		o.ListedModTime = time.Unix(int64(1_700_000_000+60*i), 0).UTC()
 	}
+	o.SizeValidates = i%3 == 0
+	if i%11 == 0 {
+		o.ChecksumMissing = "https://pub.example/MD5SUMS"
+	}
 	if i%5 == 0 {
 		o.Method, o.Body = "POST", []byte(fmt.Sprintf(`{"i":%d}`, i))
 	}

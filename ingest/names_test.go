@@ -47,3 +47,50 @@ func TestOddNamesSkipped(t *testing.T) {
 		t.Fatalf("manifest %+v", m)
 	}
 }
+
+// A listing that suddenly names nothing (a login page where the index
+// was) fails the entry and leaves its records as they were.
+func TestEmptyListingKeepsRecords(t *testing.T) {
+	srv := newSource(t)
+	srv.AddFile("/pub/a.nc", []byte("aaaa"), time.Now())
+	srv.AddFile("/pub/b.nc", []byte("bbbb"), time.Now())
+	e := sources.Entry{ID: "pub", Family: "f", Domain: "climate", Kind: "index", Key: "f/pub", URL: srv.URL() + "/pub/", Schedule: "monthly"}
+	c := Config{Bucket: mem.New(), Entries: []sources.Entry{e}, Kinds: map[string]sources.Kind{"index": index.New()},
+		Mode: ModeBackfill, Selection: Selection{Sources: []string{"*"}}, Logger: discardLog(), Getenv: func(string) string { return "" },
+		Hosts: sources.NewHosts([]sources.HostPolicy{{Host: srv.Host(), RPS: 1000, Burst: 100}})}
+	if rec := mustRun(t, context.Background(), c); rec.Counts.ObjectsUploaded != 2 {
+		t.Fatalf("first run %+v", rec.Counts)
+	}
+	srv.HandleFunc("/pub/{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<html><body><h1>Please sign in</h1><a href=\"https://login.example/\">here</a></body></html>")
+	})
+	rec := mustRun(t, context.Background(), c)
+	if rec.Counts.Failed != 1 || rec.Failures[0].Reason != sources.ReasonBadResponse || !strings.Contains(rec.Failures[0].Detail, "names no file, where 2 were recorded") {
+		t.Fatalf("rerun over an empty listing: %+v %+v", rec.Counts, rec.Failures)
+	}
+	if m, _ := ReadManifest(context.Background(), c.Bucket, "pub"); m == nil || len(m.Objects) != 2 {
+		t.Fatalf("records after the empty listing: %+v", m)
+	}
+}
+
+// A file the entry's checksum listing does not name is reported as
+// checksum_missing and not mirrored; the others are.
+func TestChecksumMissingReported(t *testing.T) {
+	srv := newSource(t)
+	srv.AddFile("/pub/a.nc", []byte("aaaa"), time.Now())
+	srv.AddFile("/pub/b.nc", []byte("bbbb"), time.Now())
+	srv.AddFile("/sums/MD5SUMS", []byte(srv.MD5("/pub/a.nc")+"  a.nc\n"), time.Now())
+	e := sources.Entry{ID: "pub", Family: "f", Domain: "climate", Kind: "index", Key: "f/pub", URL: srv.URL() + "/pub/", Schedule: "monthly",
+		Checksums: srv.URL() + "/sums/MD5SUMS"}
+	c := Config{Bucket: mem.New(), Entries: []sources.Entry{e}, Kinds: map[string]sources.Kind{"index": index.New()},
+		Mode: ModeBackfill, Selection: Selection{Sources: []string{"*"}}, Logger: discardLog(), Getenv: func(string) string { return "" },
+		Hosts: sources.NewHosts([]sources.HostPolicy{{Host: srv.Host(), RPS: 1000, Burst: 100}})}
+	rec := mustRun(t, context.Background(), c)
+	if rec.Counts.ObjectsUploaded != 1 || rec.Counts.ObjectsFailed != 1 || len(rec.Failures) != 1 ||
+		rec.Failures[0].Reason != sources.ReasonChecksumMissing || !strings.Contains(rec.Failures[0].Detail, "no line for b.nc") {
+		t.Fatalf("counts %+v failures %+v", rec.Counts, rec.Failures)
+	}
+	if _, err := c.Bucket.Stat(context.Background(), "climate/f/pub/b.nc"); err == nil {
+		t.Fatal("b.nc was mirrored unverified")
+	}
+}

@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/astroingest/astroingest/internal/redact"
 	"github.com/astroingest/astroingest/sources"
 )
 
@@ -36,6 +38,10 @@ func (r *runner) object(ctx context.Context, e sources.Entry, job *objectTask) o
 
 func (r *runner) transferObject(ctx context.Context, e sources.Entry, job *objectTask) objResult {
 	o := job.k.Obj
+	if o.ChecksumMissing != "" {
+		return objResult{status: objFailed, err: &EntryError{Reason: sources.ReasonChecksumMissing,
+			Detail: fmt.Sprintf("%s: the checksum listing %s has no line for %s; not mirrored unverified", job.k.Key, redact.URL(o.ChecksumMissing), o.Name)}}
+	}
 	known := o.Size
 	if known <= 0 && job.cond != nil {
 		known = job.cond.Size // a changed object is usually about its old size
@@ -44,7 +50,7 @@ func (r *runner) transferObject(ctx context.Context, e sources.Entry, job *objec
 	if err != nil {
 		return objResult{status: objSkipped, err: err}
 	}
-	rec, st, err := r.xfer.run(ctx, objectJob{domain: e.Domain, obj: o, key: job.k.Key, cond: job.cond, charge: ch})
+	rec, st, err := r.xfer.run(ctx, objectJob{domain: e.Domain, obj: o, key: job.k.Key, cond: job.cond, charge: ch, types: e.ContentTypes})
 	if st == objUploaded {
 		ch.settle(rec.Size)
 		return objResult{status: objUploaded, rec: rec}
@@ -88,6 +94,9 @@ func unchangedByListing(o sources.Object, prev *ObjectRecord) listingVerdict {
 			return listingSame
 		}
 		return listingChanged
+	}
+	if o.SizeValidates && o.Size >= 0 && prev.SourceURL == redact.URLWithQuery(o.URL) {
+		return listingSame
 	}
 	// A listing's minute, in an unsaid time zone: the same minute as the
 	// recorded Last-Modified, at the listed size, is the same file (a

@@ -169,6 +169,8 @@ type runner struct {
 	present *presence
 	// touched are the heads this run wrote, for the catalog.
 	touched touchedEntries
+	// down are the hosts found unreachable this run.
+	down downHosts
 }
 
 func newRunner(cfg Config, log *slog.Logger) *runner {
@@ -250,6 +252,7 @@ func (r *runner) execute(ctx context.Context, plan *Plan) {
 			return nil
 		})
 	}
+	defer r.down.report(r.log)
 	for _, h := range slices.Sorted(maps.Keys(noAuth)) {
 		m := noAuth[h]
 		r.log.Warn("entries failed: their host requires a credential that is not set", "host", h,

@@ -173,6 +173,9 @@ func (er *entryRun) decide(ctx context.Context, k keyed, prev *annotations.Recor
 		return nil, objCancelled
 	}
 	task := &objectTask{k: k, prev: prev}
+	if k.Obj.ChecksumMissing != "" {
+		return task, 0 // the transfer refuses it; see transferObject
+	}
 	if prev == nil || er.r.cfg.Force {
 		return task, 0
 	}

@@ -54,6 +54,8 @@ type objectJob struct {
 	// request conditional: a 304 answers "unchanged".
 	cond   *ObjectRecord
 	charge *charge
+	// types are the media types the family expects (see checkContentType).
+	types []string
 }
 
 // run transfers the object, restarting a broken download up to
@@ -134,6 +136,9 @@ func (x *transfer) attempt(ctx context.Context, j objectJob) (ObjectRecord, objS
 		return ObjectRecord{}, objUnchanged, nil
 	}
 	defer dl.body.Close()
+	if err := checkContentType(j.types, j.key, dl.contentType, dl.body); err != nil {
+		return ObjectRecord{}, 0, err
+	}
 
 	mr := &meteredReader{ctx: octx, r: dl.body, lim: x.bw, charge: j.charge, onRead: func(n int) {
 		stall.Reset(x.retry.Stall)

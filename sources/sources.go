@@ -99,6 +99,15 @@ type Object struct {
 	// check); zero when the listing gave none.
 	ListedModTime time.Time
 	ContentType   string
+	// SizeValidates says the URL at the listed Size names the same bytes
+	// until the size changes (MAST products: a dataURI and a size, and no
+	// validator on the download): a recorded object of this URL and size,
+	// present in the bucket, is unchanged.
+	SizeValidates bool
+	// ChecksumMissing is the checksum listing that should have named the
+	// object and did not: it is reported (checksum_missing), never
+	// mirrored unverified.
+	ChecksumMissing string
 	// Method and Body allow kinds whose download is not a plain GET.
 	Method string
 	Body   []byte

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MASTOptions configure the MAST emulator; NewMAST copies them.
@@ -21,6 +22,9 @@ type MASTOptions struct {
 	// the files there itself (see Files). When empty the emulator serves
 	// them under Prefix + "/files/".
 	FileBase string
+	// NoValidators serves the files without Last-Modified (and no ETag),
+	// as MAST's download answers.
+	NoValidators bool
 	// Executing makes each distinct request (service, params, page) answer
 	// status "EXECUTING" this many times before it completes, as MAST does
 	// for queries it is still running.
@@ -209,7 +213,11 @@ func (m *MAST) serveFile(w http.ResponseWriter, r *http.Request, uri string) {
 		http.NotFound(w, r)
 		return
 	}
-	http.ServeContent(w, r, uri, apiModTime, bytes.NewReader(data))
+	mod := apiModTime
+	if m.opts.NoValidators {
+		mod = time.Time{} // ServeContent then sends no Last-Modified
+	}
+	http.ServeContent(w, r, uri, mod, bytes.NewReader(data))
 }
 
 func mastScalar(v any) string {
@@ -236,4 +244,19 @@ func mastCloneRow(in map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// SetProductData replaces a product's content, and the size its
+// Products row lists: MAST reprocessing a product.
+func (m *MAST) SetProductData(uri string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[uri] = bytes.Clone(data)
+	for _, rows := range m.products {
+		for _, pr := range rows {
+			if pr["dataURI"] == uri {
+				pr["size"] = len(data)
+			}
+		}
+	}
 }

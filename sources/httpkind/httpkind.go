@@ -51,7 +51,7 @@ func (Kind) Objects(ctx context.Context, c *http.Client, e sources.Entry) ([]sou
 		cs, ok := l.Lookup(name)
 		if !ok {
 			return nil, &sources.FetchError{
-				Reason: sources.ReasonBadResponse,
+				Reason: sources.ReasonChecksumMissing,
 				Detail: fmt.Sprintf("entry %s: checksum listing %s has no line for %q", e.ID, e.Checksums, name),
 			}
 		}

@@ -63,6 +63,9 @@ func TestObjects(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want %q", err, tc.wantErr)
 				}
+				if tc.name == "listing lacks the file" && sources.ReasonOf(err) != sources.ReasonChecksumMissing {
+					t.Fatalf("reason %s, want checksum_missing", sources.ReasonOf(err))
+				}
 				return
 			}
 			if err != nil {

@@ -117,6 +117,8 @@ func (Kind) List(ctx context.Context, c *http.Client, e sources.Entry, emit func
 		out = func(o sources.Object) error {
 			if cs, ok := l.Lookup(o.Name); ok {
 				o.Checksum = &cs
+			} else {
+				o.ChecksumMissing = e.Checksums
 			}
 			return emit(o)
 		}

@@ -3,6 +3,7 @@ package listing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,7 +39,7 @@ func TestGet(t *testing.T) {
 		{"/busy", MaxBytes, sources.ReasonHTTP5xx, "GET " + srv.URL + "/busy: 503 Service Unavailable"},
 		{"/locked", MaxBytes, sources.ReasonAuthMissing, "GET " + srv.URL + "/locked: 403 Forbidden"},
 	} {
-		body, err := get(context.Background(), srv.Client(), srv.URL+tc.path, tc.limit)
+		body, _, err := get(context.Background(), srv.Client(), srv.URL+tc.path, tc.limit)
 		if tc.errMsg == "" {
 			if err != nil || string(body) != tc.want {
 				t.Errorf("%s (limit %d): %q, %v; want %q", tc.path, tc.limit, body, err, tc.want)
@@ -52,5 +53,23 @@ func TestGet(t *testing.T) {
 	}
 	if _, err := Get(context.Background(), srv.Client(), "http://a b/"); sources.ReasonOf(err) != sources.ReasonBadResponse || !strings.Contains(err.Error(), `bad URL "http://a b/"`) {
 		t.Errorf("bad URL: %v", err)
+	}
+}
+
+// A login page where a checksum file or table was expected is refused,
+// naming what the page says; a listing that is a page may be one.
+func TestGetRefusesPages(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<html><head><title>Sign in to Earthdata</title></head><body>...</body></html>")
+	}))
+	defer srv.Close()
+	_, err := Get(context.Background(), srv.Client(), srv.URL+"/md5sums.txt")
+	var fe *sources.FetchError
+	if !errors.As(err, &fe) || fe.Reason != sources.ReasonUnexpectedContentType || !strings.Contains(err.Error(), `"Sign in to Earthdata"`) {
+		t.Fatalf("Get of a login page: %v", err)
+	}
+	if body, err := GetPage(context.Background(), srv.Client(), srv.URL+"/dir/"); err != nil || !strings.Contains(string(body), "<title>") {
+		t.Fatalf("GetPage: %q, %v", body, err)
 	}
 }

@@ -216,7 +216,7 @@ func (l *dirLister) list(ctx context.Context, dir string) ([]index.Link, error) 
 	if err != nil {
 		return nil, fmt.Errorf("listing URL %q: %w", dir, err)
 	}
-	body, err := listing.Get(ctx, l.c, dir)
+	body, err := listing.GetPage(ctx, l.c, dir)
 	if err != nil {
 		return nil, err
 	}

@@ -131,8 +131,12 @@ func TestKEGG(t *testing.T) {
 	}
 	for _, body := range []string{"T01001 hsa Homo sapiens\n", "<html>Service Unavailable</html>\n", "\n"} {
 		s.AddFile("/list/organism", []byte(body), time.Now())
-		if _, err := k.Refresh(context.Background(), s.Client()); err == nil || sources.ReasonOf(err) != sources.ReasonBadResponse || !strings.Contains(err.Error(), "/list/organism") {
-			t.Errorf("%q: err %v, want bad_response naming the URL", body, err)
+		want := sources.ReasonBadResponse
+		if strings.HasPrefix(body, "<html>") {
+			want = sources.ReasonUnexpectedContentType // a page where the list should be
+		}
+		if _, err := k.Refresh(context.Background(), s.Client()); err == nil || sources.ReasonOf(err) != want || !strings.Contains(err.Error(), "/list/organism") {
+			t.Errorf("%q: err %v, want %s naming the URL", body, err, want)
 		}
 	}
 }

@@ -65,7 +65,7 @@ func atoi(s string) int {
 
 // Refresh implements Refresher.
 func (t TESS) Refresh(ctx context.Context, c *http.Client) (Table, error) {
-	body, err := listing.Get(ctx, c, t.Index)
+	body, err := listing.GetPage(ctx, c, t.Index)
 	if err != nil {
 		return Table{}, err
 	}
