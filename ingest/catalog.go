@@ -48,6 +48,18 @@ func (r *runner) updateCatalog(ctx context.Context) (*Catalog, error) {
 	}
 	r.touched.mu.Unlock()
 	slices.Sort(ids)
+	c, err := annotations.UpdateCatalogFunc(ctx, r.cfg.Bucket, r.cfg.Now(), func(ctx context.Context) ([]CatalogEntry, error) {
+		return r.catalogRows(ctx, ids)
+	})
+	if err != nil {
+		return nil, &bucketError{err}
+	}
+	return c, nil
+}
+
+// catalogRows are the rows of ids; a split entry's row is read again from
+// its shards' heads on every call (see annotations.UpdateCatalogFunc).
+func (r *runner) catalogRows(ctx context.Context, ids []string) ([]CatalogEntry, error) {
 	rows := make([]CatalogEntry, 0, len(ids))
 	for _, id := range ids {
 		tc := r.touched.m[id]
@@ -57,15 +69,11 @@ func (r *runner) updateCatalog(ctx context.Context) (*Catalog, error) {
 		}
 		row, err := splitRow(ctx, r.cfg.Bucket, id)
 		if err != nil {
-			return nil, &bucketError{err}
+			return nil, err
 		}
 		rows = append(rows, row)
 	}
-	c, err := annotations.UpdateCatalog(ctx, r.cfg.Bucket, r.cfg.Now(), rows)
-	if err != nil {
-		return nil, &bucketError{err}
-	}
-	return c, nil
+	return rows, nil
 }
 
 // splitRow is the catalog row of a split entry, from its heads.

@@ -111,9 +111,23 @@ const catalogAttempts = 16
 // retries. It never reads an entry's records. rows replace the rows of
 // the same ID.
 func UpdateCatalog(ctx context.Context, b bucket.Bucket, now time.Time, rows []CatalogEntry) (*Catalog, error) {
+	return UpdateCatalogFunc(ctx, b, now, func(context.Context) ([]CatalogEntry, error) { return rows, nil })
+}
+
+// UpdateCatalogFunc is UpdateCatalog with rows computed again on every
+// attempt, after the catalog is read. A split entry's row sums heads that
+// other shards are still writing: computed before the read, a slow shard's
+// stale sum could land after a faster shard's complete one and undo it.
+// Computed after, a stale sum can only meet a catalog that has changed
+// since, so its write fails its condition and is computed again.
+func UpdateCatalogFunc(ctx context.Context, b bucket.Bucket, now time.Time, rowsOf func(context.Context) ([]CatalogEntry, error)) (*Catalog, error) {
 	var lastErr error
 	for attempt := range catalogAttempts {
 		c, etag, err := ReadCatalog(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := rowsOf(ctx)
 		if err != nil {
 			return nil, err
 		}

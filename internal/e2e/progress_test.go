@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,11 +35,15 @@ func TestProgressLineInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 	session := "astroingest-progress-" + strconv.Itoa(os.Getpid())
-	cmdline := binary(t) + " backfill --source big --workers 2 --registry " + reg + " --bucket file://" + filepath.Join(dir, "mirror") + "; sleep 60"
+	// The run goes in the background so that its pid is known: killing
+	// the session only hangs it up, and t.TempDir's cleanup must not race
+	// a run still writing into the mirror.
+	pidFile := filepath.Join(dir, "pid")
+	cmdline := binary(t) + " backfill --source big --workers 2 --registry " + reg + " --bucket file://" + filepath.Join(dir, "mirror") + " & echo $! > " + pidFile + "; wait; sleep 60"
 	if out, err := exec.Command(tmux, "new-session", "-d", "-s", session, "-x", "200", "-y", "10", cmdline).CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v\n%s", err, out)
 	}
-	defer exec.Command(tmux, "kill-session", "-t", session).Run()
+	defer stopSession(t, tmux, session, pidFile)
 
 	line := regexp.MustCompile(`objects (\d+)/(\d+)  (\S+ \S+) of (\S+ \S+)  \S+ \S+/s  ETA (\S+)  entries 0/1  failed 0`)
 	deadline := time.Now().Add(60 * time.Second)
@@ -59,4 +64,26 @@ func TestProgressLineInTmux(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no live line counting objects inside the entry; last screen:\n%s", strings.TrimSpace(screen))
+}
+
+// stopSession ends the tmux session and waits for the run in it to exit.
+func stopSession(t *testing.T, tmux, session, pidFile string) {
+	exec.Command(tmux, "kill-session", "-t", session).Run()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		// A zombie has stopped writing too; PID 1 in a container may never reap it.
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if syscall.Kill(pid, 0) != nil || err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+	}
+	t.Errorf("the run (pid %d) did not exit", pid)
 }
