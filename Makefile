@@ -3,7 +3,7 @@
 GO ?= go
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: test vet build deploy-test bench metrics-e2e
+.PHONY: test vet build deploy-test bench bench-scale metrics-e2e
 
 test: vet
 	$(GO) test -count=1 ./...
@@ -29,3 +29,9 @@ build:
 # minutes on two cores. e.g. make bench BENCHFLAGS='--workloads small --runs 5'
 bench:
 	$(GO) run ./cmd/astrobench $(BENCHFLAGS)
+
+# How cost grows with an entry's size (10k, 100k, 1M objects) and with the
+# mirror's (10^7 recorded objects); see cmd/scalebench. Needs rclone and
+# GNU time. e.g. make bench-scale BENCHFLAGS='--sizes 10000 --mirror 0'
+bench-scale:
+	$(GO) run ./cmd/scalebench $(BENCHFLAGS)

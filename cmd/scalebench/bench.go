@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -38,9 +38,17 @@ type env struct {
 }
 
 // measure runs a command to completion and takes its wall time and peak
-// RSS from the kernel's accounting of the child.
+// RSS. The RSS comes from GNU time, which reports exactly its child's: the
+// ru_maxrss wait4 gives for a direct child of this driver carries the
+// driver's own high-water mark across the fork and exec (a 1M-object
+// listing held by the emulator here), so every run after a big one would
+// read as big as the driver.
 func (e *env) measure(ctx context.Context, extraEnv []string, name string, args ...string) (sample, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	if _, err := os.Stat(timeBin); err != nil {
+		return sample{}, fmt.Errorf("%s is needed for exact peak RSS (Debian package time): %w", timeBin, err)
+	}
+	timeOut := filepath.Join(e.scratch, fmt.Sprintf("time-%d.txt", time.Now().UnixNano()))
+	cmd := exec.CommandContext(ctx, timeBin, append([]string{"-f", "%M", "-o", timeOut, name}, args...)...)
 	cmd.Env = append(os.Environ(), extraEnv...)
 	logf, err := os.Create(filepath.Join(e.scratch, fmt.Sprintf("log-%d.txt", time.Now().UnixNano())))
 	if err != nil {
@@ -51,14 +59,22 @@ func (e *env) measure(ctx context.Context, extraEnv []string, name string, args 
 	start := time.Now()
 	err = cmd.Run()
 	s := sample{wall: time.Since(start), code: cmd.ProcessState.ExitCode()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.rss = ru.Maxrss
+	if data, rerr := os.ReadFile(timeOut); rerr == nil {
+		// The last line: time prints "Command exited with non-zero
+		// status N" first when the command fails.
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if kib, perr := strconv.ParseInt(lines[len(lines)-1], 10, 64); perr == nil {
+			s.rss = kib
+		}
 	}
 	if err != nil && s.code != 1 {
 		return s, fmt.Errorf("%s %s: %v (log %s)", filepath.Base(name), strings.Join(args, " "), err, logf.Name())
 	}
 	return s, nil
 }
+
+// timeBin is GNU time.
+const timeBin = "/usr/bin/time"
 
 func bench(ctx context.Context, o options, stdout, log io.Writer) error {
 	base := os.TempDir()
