@@ -30,10 +30,14 @@ const (
 	minGracePeriod  = 120
 
 	// Memory model of one pod: each worker holds partsPerWorker part buffers
-	// (4 in flight + 1 being filled) of partSize, plus a fixed overhead for
-	// the runtime, HTTP clients and manifests.
+	// (4 in flight + 1 being filled) of partSize; beside each worker run
+	// smallPerWorker transfers of small objects (ingest's SmallWorkers
+	// default, 4 x --workers), each buffering at most smallBelow; plus a
+	// fixed overhead for the runtime, HTTP clients and manifests.
 	partSize       = 16 << 20
 	partsPerWorker = 5
+	smallPerWorker = 4
+	smallBelow     = 1 << 20
 	memOverhead    = 64 << 20
 )
 
@@ -279,12 +283,13 @@ func policyChecks() []check {
 			if err != nil || workers < 1 {
 				return fmt.Errorf("--workers=%q: must be set explicitly, the memory limit is derived from it", flags["--workers"])
 			}
-			bound := workers*partsPerWorker*partSize + memOverhead
+			perWorker := int64(partsPerWorker*partSize + smallPerWorker*smallBelow)
+			bound := workers*perWorker + memOverhead
 			limit, request := c.Resources.Limits.Memory(), c.Resources.Requests.Memory()
 			var errs []error
 			if limit.IsZero() || limit.Value() < bound {
-				errs = append(errs, fmt.Errorf("memory limit %s is below %d workers x %d x %d MiB + %d MiB = %d MiB",
-					limit, workers, partsPerWorker, partSize>>20, memOverhead>>20, bound>>20))
+				errs = append(errs, fmt.Errorf("memory limit %s is below %d workers x (%d parts x %d MiB + %d small x %d MiB) + %d MiB = %d MiB",
+					limit, workers, partsPerWorker, partSize>>20, smallPerWorker, smallBelow>>20, memOverhead>>20, bound>>20))
 			}
 			if request.IsZero() || request.Cmp(*limit) > 0 {
 				errs = append(errs, fmt.Errorf("memory request %s must be set and at most the limit %s", request, limit))
