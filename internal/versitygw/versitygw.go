@@ -94,6 +94,12 @@ func Binary() string {
 // and fails it in CI (env CI non-empty), so a broken CI image is noticed.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options (KeepAlive, say).
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		const msg = "versitygw binary not found in PATH or $(go env GOPATH)/bin; install with: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
@@ -102,7 +108,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
-	g, err := Launch(context.Background(), bin, t.TempDir(), Options{})
+	g, err := Launch(context.Background(), bin, t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
