@@ -65,6 +65,7 @@ Examples:
   go run ./cmd/astrobench
   go run ./cmd/astrobench --workloads small,noop --runs 5 --json out.json
   go run ./cmd/astrobench --workloads mixed --profile /tmp/prof
+  go run ./cmd/astrobench --wan-latency 15ms --workers 16 --workloads small,mixed,large
 
 Flags:
 `
@@ -80,6 +81,7 @@ type options struct {
 	profileDir  string
 	keep        bool
 	sz          sizes
+	wan         wanOptions
 }
 
 func main() {
@@ -103,6 +105,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every sample and the medians as JSON to this file")
 	fs.StringVar(&o.profileDir, "profile", "", "after the measured runs, run the engine in-process once per transfer workload and write CPU and heap profiles here")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (registries, logs of every run)")
+	fs.DurationVar(&o.wan.Latency, "wan-latency", 0, "put toxiproxy between both tools and versitygw with this latency each way (e.g. 15ms); 0: loopback")
+	fs.Int64Var(&o.wan.RateKBs, "wan-rate", 0, "with --wan-latency, also a bandwidth toxic of this many KB/s each way (125000 = 1 Gbit/s)")
+	fs.StringVar(&o.wan.Bin, "toxiproxy", "", "toxiproxy server binary (default: toxiproxy-server or server in $PATH, then $(go env GOPATH)/bin/server)")
 	fs.IntVar(&o.sz.smallCount, "small-count", o.sz.smallCount, "files in the small workload")
 	fs.IntVar(&o.sz.mixedCount, "mixed-count", o.sz.mixedCount, "files in the mixed workload")
 	fs.IntVar(&o.sz.largeCount, "large-count", o.sz.largeCount, "files in the large workload")
@@ -177,6 +182,19 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	}
 	defer gw.stop()
 	e.gw = gw
+	if o.wan.Latency > 0 {
+		if o.wan.Bin, err = toxiproxyBin(o.wan.Bin); err != nil {
+			return err
+		}
+		link, err := startWAN(ctx, o.wan, strings.TrimPrefix(gw.Endpoint, "http://"), filepath.Join(scratch, "toxiproxy.log"))
+		if err != nil {
+			return err
+		}
+		defer link.stop()
+		// Both tools and the bucket-alone limit line go through the link;
+		// the benchmark's own bucket admin (gw.client) stays direct.
+		gw.Endpoint = link.Endpoint
+	}
 	if e.rcloneConf, err = writeFile(scratch, "rclone.conf", ""); err != nil {
 		return err
 	}
@@ -193,7 +211,7 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	}
 	res := newResults()
 	res.Meta = meta{Workers: o.workers, PartSizeMiB: int(e.partSize / mib), PartsInFlight: e.concurrency, Runs: o.runs,
-		Started: time.Now().UTC(), RcloneVersion: toolVersion(ctx, e.rclone, "version"), GatewayBinary: gwBin}
+		Started: time.Now().UTC(), RcloneVersion: toolVersion(ctx, e.rclone, "version"), GatewayBinary: gwBin, Link: o.wan.describe()}
 
 	for _, name := range wls {
 		var err error

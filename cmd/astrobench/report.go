@@ -18,6 +18,7 @@ type meta struct {
 	Started       time.Time `json:"started"`
 	RcloneVersion string    `json:"rclone_version"`
 	GatewayBinary string    `json:"versitygw"`
+	Link          string    `json:"link"` // loopback, or the toxiproxy WAN link
 }
 
 // results holds every sample by workload and tool ("astroingest",
@@ -90,8 +91,8 @@ func rssBound(e *env) float64 {
 }
 
 func (r *results) report(w io.Writer, e *env) {
-	fmt.Fprintf(w, "\n# astrobench: astroingest vs %s, %d workers, %d MiB parts x %d in flight, %d rounds (medians)\n\n",
-		r.Meta.RcloneVersion, r.Meta.Workers, r.Meta.PartSizeMiB, r.Meta.PartsInFlight, r.Meta.Runs)
+	fmt.Fprintf(w, "\n# astrobench: astroingest vs %s, %d workers, %d MiB parts x %d in flight, %d rounds (medians), %s\n\n",
+		r.Meta.RcloneVersion, r.Meta.Workers, r.Meta.PartSizeMiB, r.Meta.PartsInFlight, r.Meta.Runs, r.Meta.Link)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "workload\tastroingest MiB/s\trclone MiB/s\tratio\tlimit MiB/s\tof limit\tastroingest wall s\trclone wall s\tCPU s/GiB ai|rc\tpeak RSS MiB ai|rc")
 	var goals []string
