@@ -65,6 +65,7 @@ const cleanupTimeout = 30 * time.Second
 // backend's.
 type Bucket struct {
 	client      *s3.Client
+	presign     *s3.PresignClient
 	bucket      string
 	partSize    int64
 	concurrency int
@@ -79,6 +80,7 @@ type Bucket struct {
 var (
 	_ bucket.Bucket       = (*Bucket)(nil)
 	_ bucket.StaleCleaner = (*Bucket)(nil)
+	_ bucket.Presigner    = (*Bucket)(nil)
 )
 
 // New checks cfg and builds the client. It sends no request: a wrong bucket
@@ -146,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		opts.BaseEndpoint = aws.String(cfg.Endpoint)
 	}
 	b.client = s3.New(opts)
+	b.presign = s3.NewPresignClient(b.client)
 	return b, nil
 }
 

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/astroingest/astroingest/bucket"
+	"github.com/astroingest/astroingest/ingest"
+	"github.com/astroingest/astroingest/ingest/annotations"
+	"github.com/astroingest/astroingest/internal/redact"
+	"github.com/astroingest/astroingest/sources"
+)
+
+const presignHelp = `
+Usage: astroingest presign [--domain D | --family F | --source GLOB]... [--expires DURATION] [--format lines|aria2] [--bucket URL]
+
+Prints time-limited GET URLs for the objects of a selection of the mirror,
+for readers that must hold no key at all (training pods): whoever holds a
+URL can read that one object until it expires, and nothing else. The
+objects are those the entries' annotations record; without a selection,
+every entry of annotations/catalog.json. Signing happens here, offline:
+run it where the credentials are and hand the output to the pod.
+
+The URLs are bearer secrets until they expire: they go to stdout only,
+never to the log (stderr). Store the file as you would a key.
+
+--expires is at most 7 days (168h), the limit of SigV4 presigned URLs on
+S3 and R2 alike. --format aria2 writes an aria2c input file: each URL,
+then its object's key as out= and its recorded sha256 as checksum=, so
+that stock aria2c saves the mirror's layout and verifies every byte.
+
+Needs an s3:// or r2:// bucket (a file:// directory has no URLs to give).
+
+Examples:
+  astroingest presign --bucket r2://mirror --family noaa-ersst-v5 > urls.txt
+  astroingest presign --bucket r2://mirror --domain climate --expires 72h --format aria2 > urls.txt
+  aria2c -i urls.txt --check-integrity=true -d /data
+`
+
+// presignFormats are the output formats of presign, by --format value.
+var presignFormats = map[string]func(w io.Writer, url string, rec annotations.Record) error{
+	"lines": func(w io.Writer, url string, _ annotations.Record) error {
+		_, err := fmt.Fprintln(w, url)
+		return err
+	},
+	// aria2c's input file: a URI line, then options indented by white
+	// space, one per line, that apply to that URI.
+	"aria2": func(w io.Writer, url string, rec annotations.Record) error {
+		if _, err := fmt.Fprintf(w, "%s\n  out=%s\n", url, rec.Key); err != nil {
+			return err
+		}
+		if rec.SHA256 == "" {
+			return nil
+		}
+		_, err := fmt.Fprintf(w, "  checksum=sha-256=%s\n", rec.SHA256)
+		return err
+	},
+}
+
+type presignFlags struct {
+	bucket   *string
+	domains  listFlag
+	families listFlag
+	globs    listFlag
+	expires  daysFlag
+	format   *string
+	debug    *bool
+}
+
+func runPresign(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("presign", presignHelp, stderr)
+	f := addPresignFlags(fs)
+	if code := parseNoArgs(fs, args); code >= 0 {
+		return code
+	}
+	sel, write, err := f.check()
+	if err != nil {
+		fmt.Fprintf(stderr, "presign: %v\n", err)
+		return exitUsage
+	}
+	logger := newLogger(stderr, *f.debug)
+	r, err := openReader(ctx, *f.bucket, os.Getenv, logger)
+	if err == nil {
+		// Signing is local, so a key that is never read proves that this
+		// bucket can presign before anything is printed.
+		_, err = bucket.PresignGet(ctx, r, annotations.CatalogKey, f.expires.d)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "presign: --bucket %s: %v\n", redact.URL(*f.bucket), err)
+		return exitUsage
+	}
+	out := bufio.NewWriter(stdout)
+	n, err := presignSelection(ctx, r, sel, f.expires.d, func(url string, rec annotations.Record) error {
+		return write(out, url, rec)
+	})
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write: %w", ferr)
+	}
+	return presignExit(ctx, stderr, logger, f, n, err)
+}
+
+func addPresignFlags(fs *flag.FlagSet) *presignFlags {
+	f := &presignFlags{}
+	f.bucket = bucketFlag(fs, defaultBucket)
+	fs.Var(&f.domains, "domain", "select entries of this domain, repeatable: one of "+fmt.Sprint(sources.Domains()))
+	fs.Var(&f.families, "family", "select entries of this family ID, repeatable")
+	fs.Var(&f.globs, "source", "select entries whose ID matches this glob, repeatable (e.g. 'gaia-dr3-*')")
+	f.expires = daysFlag{d: 24 * time.Hour, raw: "24h"}
+	fs.Var(&f.expires, "expires", "how long the URLs work, e.g. 90m, 24h, 3d; at most 7d (the S3 and R2 limit)")
+	f.format = fs.String("format", "lines", "lines (one URL per line) or aria2 (an aria2c input file with out= and checksum=)")
+	f.debug = fs.Bool("debug", false, "debug logging (never shows a URL)")
+	return f
+}
+
+// check validates the flags before the bucket is opened, so a bad value
+// prints nothing and names its flag.
+func (f *presignFlags) check() (ingest.Selection, func(io.Writer, string, annotations.Record) error, error) {
+	if err := bucket.CheckPresignExpiry(f.expires.d); err != nil {
+		return ingest.Selection{}, nil, fmt.Errorf("--expires %s: %w", f.expires.raw, err)
+	}
+	write, ok := presignFormats[*f.format]
+	if !ok {
+		return ingest.Selection{}, nil, fmt.Errorf("--format %q: want lines or aria2", *f.format)
+	}
+	sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.globs}
+	if err := sel.Validate(); err != nil {
+		return ingest.Selection{}, nil, asFlagError(err)
+	}
+	return sel, write, nil
+}
+
+// daysFlag is a time.Duration flag that also takes whole days (7d, 1d12h),
+// the unit presign limits are stated in. raw is kept for error messages,
+// so the user sees the value they typed.
+type daysFlag struct {
+	d   time.Duration
+	raw string
+}
+
+func (f *daysFlag) String() string { return f.raw }
+func (f *daysFlag) Set(v string) error {
+	d, err := parseDays(v)
+	if err != nil {
+		return err
+	}
+	f.d, f.raw = d, v
+	return nil
+}
+
+// parseDays is time.ParseDuration with an optional leading "Nd".
+func parseDays(v string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(v, "d")
+	n, err := strconv.Atoi(days)
+	if !ok || err != nil {
+		return time.ParseDuration(v)
+	}
+	if n > 100_000 || n < -100_000 { // beyond time.Duration's 292 years
+		return 0, fmt.Errorf("time: invalid duration %q", v)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest == "" {
+		return d, nil
+	}
+	r, err := time.ParseDuration(rest)
+	if err != nil || strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+		return 0, fmt.Errorf("time: invalid duration %q", v)
+	}
+	return d + r, nil
+}
+
+// errNoEntry marks a selection that the catalog has nothing for.
+var errNoEntry = errors.New("no entry of the catalog matches")
+
+// presignSelection signs every recorded object of the catalog's entries
+// that sel matches, entry by entry in catalog order, streaming each entry's
+// records: only the catalog (counts, never object lists) and one entry's
+// head are held, and the heads of entries sel excludes are never read.
+func presignSelection(ctx context.Context, r bucket.Reader, sel ingest.Selection, expires time.Duration, emit func(string, annotations.Record) error) (int, error) {
+	cat, etag, err := annotations.ReadCatalog(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	if etag == "" {
+		return 0, fmt.Errorf("%w: no %s", ingest.ErrNoMirror, annotations.CatalogKey)
+	}
+	n, matched := 0, 0
+	for _, row := range cat.Entries {
+		if !sel.Match(sources.Entry{ID: row.ID, Domain: row.Domain, Family: row.Family}) {
+			continue
+		}
+		matched++
+		h, err := annotations.ReadHeadAt(ctx, r, row.Manifest)
+		if err != nil {
+			return n, fmt.Errorf("entry %s: %w", row.ID, err)
+		}
+		if h == nil {
+			return n, fmt.Errorf("entry %s: %s is in the catalog but missing", row.ID, row.Manifest)
+		}
+		for rec, err := range annotations.Records(ctx, r, h) {
+			if err != nil {
+				return n, fmt.Errorf("entry %s: %w", row.ID, err)
+			}
+			url, err := bucket.PresignGet(ctx, r, rec.Key, expires)
+			if err != nil {
+				return n, fmt.Errorf("entry %s: %w", row.ID, err)
+			}
+			if err := emit(url, rec); err != nil {
+				return n, fmt.Errorf("write: %w", err)
+			}
+			n++
+		}
+	}
+	if matched == 0 {
+		return 0, errNoEntry
+	}
+	return n, nil
+}
+
+// presignExit reports the outcome on stderr: counts and errors, which
+// name keys and entries, never a URL.
+func presignExit(ctx context.Context, stderr io.Writer, logger *slog.Logger, f *presignFlags, n int, err error) int {
+	switch {
+	case err == nil:
+		logger.Info("presigned", "objects", n, "expires", f.expires.raw, "format", *f.format)
+		return exitOK
+	case errors.Is(err, ingest.ErrNoMirror):
+		fmt.Fprintf(stderr, "presign: no mirror found at %s (no %s); check --bucket\n", redact.URL(*f.bucket), annotations.CatalogKey)
+		return exitUsage
+	case errors.Is(err, errNoEntry):
+		sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.globs}
+		fmt.Fprintf(stderr, "presign: %v the selection (%s)\n", err, sel)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "presign: %v (after %d URLs; the output is incomplete)\n", err, n)
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
+	return exitFailed
+}
