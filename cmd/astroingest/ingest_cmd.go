@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/astroingest/astroingest/bucket"
@@ -117,59 +116,6 @@ func addRunFlags(fs *flag.FlagSet, mode string) *runFlags {
 	f.debug = fs.Bool("debug", false, "debug logging")
 	return f
 }
-
-const runHelp = `
-Usage: astroingest run [--registry PATH ...] [flags]
-
-Incremental sync of the registry, for the CronJob: fetches every selected
-entry whose schedule is due (or that was never fetched) and skips objects
-that are unchanged at the source.
-
-Examples:
-  astroingest run --bucket r2://mirror --workers 8
-  JOB_COMPLETION_INDEX=2 astroingest run --shard-count 8 --pushgateway http://pushgateway:9091
-  astroingest run --domain climate --max-bytes 200G --bwlimit 50M
-` + concurrencyHelp + leaseHelp
-
-// concurrencyHelp is the rule of the transfer slots (ingest/slots.go) and
-// the memory it costs, as deploy/'s policy test checks it.
-const concurrencyHelp = `
-Concurrency:
-  --workers N transfers of large objects (unknown size, or 1 MiB and up) run
-  at once, and as many entries are listed at once. Small objects (known size
-  under 1 MiB) cost almost no memory, so 4 x N of them run besides, never
-  waiting behind a large one. Each publisher host still gets no more than its
-  registry policy's concurrency (default 4) and request rate. Memory bound on
-  S3/R2: N x (5 parts x 16 MiB + 4 x 1 MiB) + ~64 MiB, e.g. 736 MiB at 8
-  workers; measured peaks are far lower (README "Performance").
-`
-
-const backfillHelp = `
-Usage: astroingest backfill (--domain D | --family F | --source GLOB)... [--registry PATH ...] [flags]
-
-One-off fetch of a named selection, ignoring schedules. Unchanged objects
-are still skipped unless --force is given.
-
-Examples:
-  astroingest backfill --family noaa-ersst-v5
-  astroingest backfill --source 'gaia-dr3-*' --force --bucket s3://mirror/test
-` + concurrencyHelp + leaseHelp
-
-const planHelp = `
-Usage: astroingest plan [--backfill] [selection flags] [--registry PATH ...]
-
-Shows what run (or, with --backfill, backfill) would do: entries per domain
-and family, how many are new, due or fresh, and the bytes expected from the
-last manifests. It reads the bucket's manifests and writes nothing.
-
-The registry is the built-in one unless --registry PATH names files or
-folders, one per flag (repeat it for several).
-
-Examples:
-  astroingest plan --bucket r2://mirror
-  astroingest plan --registry ./my-sources/ --registry extra.yaml
-  astroingest plan --backfill --domain astronomy --json
-`
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runIngest(ctx, ingest.ModeRun, runHelp, args, stdout, stderr)
@@ -400,69 +346,6 @@ func runExitCode(rec *ingest.RunRecord) int {
 	case len(rec.Failures) > 0:
 		return exitFailed
 	}
-	return exitOK
-}
-
-func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", planHelp, stderr)
-	f := addRunFlags(fs, "plan")
-	backfill := fs.Bool("backfill", false, "plan a backfill (ignore schedules) instead of a run")
-	if code := parseNoArgs(fs, args); code >= 0 {
-		return code
-	}
-	f.noteSetFlags(fs)
-	mode := ingest.ModeRun
-	if *backfill {
-		mode = ingest.ModeBackfill
-	}
-	logger := newLogger(stderr, *f.debug)
-	cfg, r, code := f.config(ctx, mode, "plan", stderr, logger, nil)
-	if code >= 0 {
-		return code
-	}
-	return printPlan(ctx, r, cfg, *f.jsonOut, stdout, stderr)
-}
-
-// planSummary is plan --json.
-type planSummary struct {
-	Mode      ingest.Mode       `json:"mode"`
-	Selection ingest.Selection  `json:"selection"`
-	Shard     ingest.Shard      `json:"shard"`
-	Counts    ingest.PlanCounts `json:"counts"`
-}
-
-func printPlan(ctx context.Context, r bucket.Reader, cfg ingest.Config, jsonOut bool, stdout, stderr io.Writer) int {
-	p, err := ingest.BuildPlan(ctx, r, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "plan: %v\n", err)
-		var ue *ingest.UsageError
-		if errors.As(err, &ue) {
-			return exitUsage
-		}
-		return exitFailed
-	}
-	c := p.Counts()
-	if jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(planSummary{Mode: p.Mode, Selection: p.Selection, Shard: p.Shard, Counts: c})
-		return exitOK
-	}
-	fmt.Fprintf(stdout, "%s plan, shard %s, selection %s\n\n", p.Mode, p.Shard, p.Selection)
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DOMAIN\tFAMILY\tSELECTED\tTO FETCH\tFRESH\tSKIPPED\tEST. BYTES")
-	for _, r := range c.Families {
-		est := units.FormatBytes(r.EstimatedBytes)
-		if r.UnknownSize > 0 {
-			est += fmt.Sprintf(" + %d unknown", r.UnknownSize)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Domain, r.Family, r.Selected, r.ToFetch, r.Fresh, r.Skipped, est)
-	}
-	tw.Flush()
-	fmt.Fprintf(stdout, "\nselected %d: %d to fetch (%d new, %d due), %d fresh, %d gated, %d missing credentials, %d stale\n",
-		c.Selected, c.ToFetch, c.New, c.Due, c.Fresh, c.Gated, c.AuthMissing, c.Stale)
-	fmt.Fprintf(stdout, "estimated %s from the last manifests; %d entries never fetched (size unknown)\n",
-		units.FormatBytes(c.EstimatedBytes), c.UnknownSize)
 	return exitOK
 }
 
