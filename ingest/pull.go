@@ -167,6 +167,7 @@ func Pull(ctx context.Context, cfg PullConfig) (PullSummary, error) {
 	p.sum.StaleRemoved = stale
 	p.t.prog.total.Store(int64(len(entries)))
 	stop := p.t.prog.start(cfg.Progress, cfg.Logger)
+	p.startPools(ctx)
 	for i, e := range entries {
 		if ctx.Err() != nil {
 			break
@@ -181,6 +182,7 @@ func Pull(ctx context.Context, cfg PullConfig) (PullSummary, error) {
 			break
 		}
 	}
+	p.stopPools()
 	p.wg.Wait()
 	stop()
 	p.sum.Entries = len(entries)
@@ -208,7 +210,7 @@ func newPuller(cfg *PullConfig, dir *localDir) *puller {
 	}
 	return &puller{
 		cfg: cfg, dir: dir, t: t,
-		small: make(chan struct{}, cfg.SmallWorkers),
-		large: make(chan struct{}, cfg.Workers),
+		small: make(chan pullJob),
+		large: make(chan pullJob),
 	}
 }

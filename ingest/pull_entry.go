@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	iofs "io/fs"
+	"os"
 	"sync"
 
 	"github.com/astroingest/astroingest/ingest/annotations"
@@ -20,8 +21,9 @@ type puller struct {
 	// small and large bound the transfers in flight, as the upload side
 	// does: small objects cost little memory and need not queue behind
 	// large ones.
-	small, large chan struct{}
-	wg           sync.WaitGroup // every transfer and every entry's closing
+	small, large chan pullJob
+	workers      sync.WaitGroup // the pools' goroutines
+	wg           sync.WaitGroup // every entry's closing
 
 	planned    int64 // bytes of the objects taken so far, against MaxBytes
 	overBudget bool
@@ -113,67 +115,95 @@ func (p *puller) dispatch(ctx context.Context, st *entryState, ewg *sync.WaitGro
 		p.fail(&ObjectError{Entry: row.entry, Key: row.key, Err: err})
 		return
 	}
-	have := int64(-1) // the size of the file already there
-	fi, err := p.dir.root.Lstat(name)
+	fi, err := p.dir.lstat(name)
 	switch {
 	case err == nil && fi.Mode().IsRegular():
 		if !p.cfg.Verify && st.vouches(row.key, row.size, row.sha256, fi) {
 			p.landed(row, false, false)
 			return
 		}
-		have = fi.Size()
-	case err != nil && !errors.Is(err, iofs.ErrNotExist):
+	case err == nil:
+		fi = nil // not a file: the rename replaces a link, and fails on a directory
+	case errors.Is(err, iofs.ErrNotExist):
+	default:
 		p.fail(&ObjectError{Entry: row.entry, Key: row.key, Err: err})
 		return
 	}
-	sem := p.small
+	pool := p.small
 	if row.size >= p.cfg.SmallBelow {
-		sem = p.large
-	}
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return
+		pool = p.large
 	}
 	ewg.Add(1)
-	p.wg.Go(func() {
-		defer ewg.Done()
-		defer func() { <-sem }()
-		p.deliver(ctx, st, name, row, have)
-	})
+	select {
+	case pool <- pullJob{st: st, ewg: ewg, name: name, row: row, have: fi}:
+	case <-ctx.Done():
+		ewg.Done()
+	}
+}
+
+// pullJob is one object handed to a pool.
+type pullJob struct {
+	st   *entryState
+	ewg  *sync.WaitGroup
+	name string
+	row  pullRow
+	have os.FileInfo
+}
+
+// startPools starts the pools' goroutines, which live as long as the pull:
+// a goroutine per object would grow a fresh stack through the SDK's deep
+// call chains every time, which was a tenth of the CPU of small objects.
+// The channels are unbuffered, so a busy pool holds the dispatcher back.
+func (p *puller) startPools(ctx context.Context) {
+	for pool, n := range map[chan pullJob]int{p.small: p.cfg.SmallWorkers, p.large: p.cfg.Workers} {
+		for range n {
+			p.workers.Go(func() {
+				for j := range pool {
+					p.deliver(ctx, j.st, j.name, j.row, j.have)
+					j.ewg.Done()
+				}
+			})
+		}
+	}
+}
+
+// stopPools ends the pools once the dispatcher is done.
+func (p *puller) stopPools() {
+	close(p.small)
+	close(p.large)
+	p.workers.Wait()
 }
 
 // deliver makes name hold row's object, verified, and records it. A file
 // already there of the right size is hashed first: reading the disk is
 // cheaper than the bucket, and a copy made by an earlier pull whose journal
 // was lost, or by another tool, is then kept.
-func (p *puller) deliver(ctx context.Context, st *entryState, name string, row pullRow, have int64) {
-	if have == row.size {
+// have is the file already there (nil: none).
+func (p *puller) deliver(ctx context.Context, st *entryState, name string, row pullRow, have os.FileInfo) {
+	if have != nil && have.Size() == row.size {
 		sum, n, err := p.t.hashFile(name)
 		if err == nil && n == row.size && sum == row.sha256 {
-			p.record(st, name, row)
+			p.record(st, row, have)
 			p.landed(row, false, true)
 			return
 		}
 	}
-	if err := p.t.fetch(ctx, name, row); err != nil {
+	fi, err := p.t.fetch(ctx, name, row)
+	if err != nil {
 		if ctx.Err() == nil {
 			p.fail(&ObjectError{Entry: row.entry, Key: row.key, Err: err})
 		}
 		return
 	}
-	p.record(st, name, row)
+	p.record(st, row, fi)
 	p.landed(row, true, false)
 }
 
-// record appends the journal line of a file that just landed verified. A
-// failure costs only a re-hash next time, so it is a warning.
-func (p *puller) record(st *entryState, name string, row pullRow) {
-	fi, err := p.dir.root.Lstat(name)
-	if err == nil {
-		err = st.record(row.key, hex.EncodeToString(row.sha256[:]), fi)
-	}
-	if err != nil {
+// record appends the journal line of a file that just landed verified, as
+// fi describes it. A failure costs only a re-hash next time, so it is a
+// warning.
+func (p *puller) record(st *entryState, row pullRow, fi os.FileInfo) {
+	if err := st.record(row.key, hex.EncodeToString(row.sha256[:]), fi); err != nil {
 		p.cfg.Logger.Warn("state journal not written; the next pull re-hashes this file", "key", row.key, "err", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -76,35 +75,32 @@ func (t *pullTransfer) rangedFrom() int64 { return 2 * t.partSize }
 
 // fetch brings row's object to name, verified. A mismatch is fetched once
 // more, fresh, before it fails: a bad read on the way is not a bad object.
-func (t *pullTransfer) fetch(ctx context.Context, name string, row pullRow) error {
+// It returns what the file is once in place, for the journal.
+func (t *pullTransfer) fetch(ctx context.Context, name string, row pullRow) (os.FileInfo, error) {
 	var err error
 	for range 2 {
-		if err = t.fetchOnce(ctx, name, row); err == nil || !errors.Is(err, ErrPullMismatch) || ctx.Err() != nil {
-			return err
+		var fi os.FileInfo
+		if fi, err = t.fetchOnce(ctx, name, row); err == nil || !errors.Is(err, ErrPullMismatch) || ctx.Err() != nil {
+			return fi, err
 		}
 	}
-	return err
+	return nil, err
 }
 
 // fetchOnce writes the object to a temporary name beside name, hashing it
 // as it comes, and renames it into place only once it is verified and on
 // disk (fsync), so that name never holds half an object, even after a
 // crash. On any failure the temporary file is removed.
-func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) (err error) {
-	if dir := path.Dir(name); dir != "." {
-		if err := t.dir.root.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
+func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) (fi os.FileInfo, err error) {
 	tmp := tempName(name)
-	f, err := t.dir.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	f, err := t.dir.create(tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			t.dir.root.Remove(tmp)
+			t.dir.remove(tmp)
 		}
 	}()
 	h := sha256.New()
@@ -114,18 +110,22 @@ func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) 
 		err = t.whole(ctx, f, row, h)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if got := h.Sum(nil); [sha256.Size]byte(got) != row.sha256 {
-		return fmt.Errorf("%w: got sha256 %s, want %s", ErrPullMismatch, hex.EncodeToString(got), hex.EncodeToString(row.sha256[:]))
+		return nil, fmt.Errorf("%w: got sha256 %s, want %s", ErrPullMismatch, hex.EncodeToString(got), hex.EncodeToString(row.sha256[:]))
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return nil, err
+	}
+	// The file's size and mtime are final: a rename changes neither.
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	return t.dir.root.Rename(tmp, name)
+	return fi, t.dir.rename(tmp, name)
 }
 
 // whole is one GET of the whole object, written and hashed as it streams.
@@ -153,7 +153,12 @@ func (t *pullTransfer) copy(ctx context.Context, w io.Writer, r io.Reader) (int6
 	buf := *bp
 	var total int64
 	for {
-		n, rerr := r.Read(buf)
+		// Full chunks: a body read returns what the socket holds, often a
+		// few KiB, and each would be a write of its own.
+		n, rerr := io.ReadFull(r, buf)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if n > 0 {
 			if err := t.account(ctx, n); err != nil {
 				return total, err
@@ -184,7 +189,7 @@ func (t *pullTransfer) account(ctx context.Context, n int) error {
 // hashFile is the sha256 and size of a file already under the tree, for a
 // file the journal does not vouch for (or --verify).
 func (t *pullTransfer) hashFile(name string) ([sha256.Size]byte, int64, error) {
-	f, err := t.dir.root.Open(name)
+	f, err := t.dir.open(name)
 	if err != nil {
 		return [sha256.Size]byte{}, 0, err
 	}

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/astroingest/astroingest/internal/objkey"
 )
@@ -36,6 +37,101 @@ type localDir struct {
 	path string
 	root *os.Root
 	lock *os.File
+	// nsMu serialises the operations that change a directory (create,
+	// rename, mkdir). The kernel serialises them per directory anyway;
+	// left to contend, 32 transfers creating files in one directory spent
+	// most of pull's CPU spinning on its inode lock (3.5x the CPU of the
+	// whole transfer for 16 KiB objects, measured).
+	nsMu sync.Mutex
+
+	dirMu sync.Mutex
+	dirs  map[string]*os.Root // by slash path under the tree
+}
+
+// maxDirHandles bounds the directories kept open: past it, operations
+// walk from the root again, which costs a few syscalls more.
+const maxDirHandles = 256
+
+// in returns the directory of name, opened as an os.Root below the tree's
+// and kept for the next file there, and name's base within it: every
+// operation of a pull is then one syscall on a short name, not a walk
+// from the root (an openat per level) each time. With mkdir, a missing
+// directory is made.
+func (d *localDir) in(name string, mkdir bool) (*os.Root, string, error) {
+	dir, base := path.Split(name)
+	if dir = strings.TrimSuffix(dir, "/"); dir == "" {
+		return d.root, base, nil
+	}
+	d.dirMu.Lock()
+	defer d.dirMu.Unlock()
+	if r, ok := d.dirs[dir]; ok {
+		return r, base, nil
+	}
+	r, err := d.root.OpenRoot(dir)
+	if errors.Is(err, iofs.ErrNotExist) && mkdir {
+		if err = d.root.MkdirAll(dir, 0o755); err == nil {
+			r, err = d.root.OpenRoot(dir)
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if len(d.dirs) >= maxDirHandles {
+		r.Close()
+		return d.root, name, nil
+	}
+	d.dirs[dir] = r
+	return r, base, nil
+}
+
+func (d *localDir) lstat(name string) (os.FileInfo, error) {
+	r, base, err := d.in(name, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.Lstat(base)
+}
+
+func (d *localDir) open(name string) (*os.File, error) {
+	r, base, err := d.in(name, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.Open(base)
+}
+
+// create makes a new file at name, exclusively, and its directory if need be.
+func (d *localDir) create(name string) (*os.File, error) {
+	r, base, err := d.in(name, true)
+	if err != nil {
+		return nil, err
+	}
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	return r.OpenFile(base, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+}
+
+// rename moves from to to, in the same directory.
+func (d *localDir) rename(from, to string) error {
+	r, fbase, err := d.in(from, false)
+	if err != nil {
+		return err
+	}
+	_, tbase, err := d.in(to, false)
+	if err != nil {
+		return err
+	}
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	return r.Rename(fbase, tbase)
+}
+
+func (d *localDir) remove(name string) error {
+	r, base, err := d.in(name, false)
+	if err != nil {
+		return err
+	}
+	return r.Remove(base)
 }
 
 // openLocalDir creates dir if needed, takes its lock (ErrDirBusy when
@@ -60,7 +156,7 @@ func openLocalDir(dir string) (*localDir, int, error) {
 		root.Close()
 		return nil, 0, fmt.Errorf("pull: %s: %w", dir, err)
 	}
-	d := &localDir{path: dir, root: root, lock: lock}
+	d := &localDir{path: dir, root: root, lock: lock, dirs: map[string]*os.Root{}}
 	n, err := d.removeStale()
 	if err != nil {
 		d.Close()
@@ -69,9 +165,13 @@ func openLocalDir(dir string) (*localDir, int, error) {
 	return d, n, nil
 }
 
-// Close releases the lock.
+// Close releases the lock and the directories kept open.
 func (d *localDir) Close() error {
-	return errors.Join(d.lock.Close(), d.root.Close())
+	errs := []error{d.lock.Close(), d.root.Close()}
+	for _, r := range d.dirs {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // removeStale walks the tree once and removes our temporary files. Under
