@@ -210,7 +210,8 @@ func newPuller(cfg *PullConfig, dir *localDir) *puller {
 	}
 	return &puller{
 		cfg: cfg, dir: dir, t: t,
-		small: make(chan pullJob),
-		large: make(chan pullJob),
+		small:   make(chan pullJob),
+		large:   make(chan pullJob),
+		commits: make(chan commitJob),
 	}
 }

@@ -23,6 +23,8 @@ type puller struct {
 	// large ones.
 	small, large chan pullJob
 	workers      sync.WaitGroup // the pools' goroutines
+	commits      chan commitJob // small objects verified, for the committers
+	committers   sync.WaitGroup
 	wg           sync.WaitGroup // every entry's closing
 
 	planned    int64 // bytes of the objects taken so far, against MaxBytes
@@ -159,44 +161,79 @@ func (p *puller) startPools(ctx context.Context) {
 		for range n {
 			p.workers.Go(func() {
 				for j := range pool {
-					p.deliver(ctx, j.st, j.name, j.row, j.have)
-					j.ewg.Done()
+					p.deliver(ctx, j)
 				}
 			})
 		}
 	}
+	// Committed files are complete and verified, so an interruption lets
+	// the committers finish: each is one fsync and a rename.
+	for range p.cfg.SmallWorkers {
+		p.committers.Go(func() {
+			for c := range p.commits {
+				p.commit(c.s, c.j)
+			}
+		})
+	}
 }
 
-// stopPools ends the pools once the dispatcher is done.
+// stopPools ends the pools once the dispatcher is done, then the
+// committers that the pools feed.
 func (p *puller) stopPools() {
 	close(p.small)
 	close(p.large)
 	p.workers.Wait()
+	close(p.commits)
+	p.committers.Wait()
 }
 
-// deliver makes name hold row's object, verified, and records it. A file
-// already there of the right size is hashed first: reading the disk is
-// cheaper than the bucket, and a copy made by an earlier pull whose journal
-// was lost, or by another tool, is then kept.
-// have is the file already there (nil: none).
-func (p *puller) deliver(ctx context.Context, st *entryState, name string, row pullRow, have os.FileInfo) {
-	if have != nil && have.Size() == row.size {
-		sum, n, err := p.t.hashFile(name)
-		if err == nil && n == row.size && sum == row.sha256 {
-			p.record(st, row, have)
-			p.landed(row, false, true)
+// deliver makes j's file hold its object, verified, and records it; j is
+// done when it returns, or, for a small object, once a committer has put
+// it in place. A file already there of the right size is hashed first:
+// reading the disk is cheaper than the bucket, and a copy made by an
+// earlier pull whose journal was lost, or by another tool, is then kept.
+func (p *puller) deliver(ctx context.Context, j pullJob) {
+	if j.have != nil && j.have.Size() == j.row.size {
+		sum, n, err := p.t.hashFile(j.name)
+		if err == nil && n == j.row.size && sum == j.row.sha256 {
+			p.record(j.st, j.row, j.have)
+			p.landed(j.row, false, true)
+			j.ewg.Done()
 			return
 		}
 	}
-	fi, err := p.t.fetch(ctx, name, row)
+	s, err := p.t.fetch(ctx, j.name, j.row)
 	if err != nil {
 		if ctx.Err() == nil {
-			p.fail(&ObjectError{Entry: row.entry, Key: row.key, Err: err})
+			p.fail(&ObjectError{Entry: j.row.entry, Key: j.row.key, Err: err})
 		}
+		j.ewg.Done()
 		return
 	}
-	p.record(st, row, fi)
-	p.landed(row, true, false)
+	if j.row.size < p.cfg.SmallBelow {
+		// The fsync is the disk's latency, not the bucket's: the GET's
+		// slot goes to the next object while a committer waits for it.
+		p.commits <- commitJob{s, j}
+		return
+	}
+	p.commit(s, j)
+}
+
+// commitJob is a verified small object waiting for its fsync and rename.
+type commitJob struct {
+	s *stagedFile
+	j pullJob
+}
+
+func (p *puller) commit(s *stagedFile, j pullJob) {
+	defer j.ewg.Done()
+	fi, err := s.commit()
+	if err != nil {
+		p.fail(&ObjectError{Entry: j.row.entry, Key: j.row.key, Err: err})
+		return
+	}
+	p.record(j.st, j.row, fi)
+	p.landed(j.row, true, false)
 }
 
 // record appends the journal line of a file that just landed verified, as

@@ -73,41 +73,37 @@ func (t *pullTransfer) buf() *[]byte {
 // ranged GETs: below two parts, one GET is as fast and simpler.
 func (t *pullTransfer) rangedFrom() int64 { return 2 * t.partSize }
 
-// fetch brings row's object to name, verified. A mismatch is fetched once
-// more, fresh, before it fails: a bad read on the way is not a bad object.
-// It returns what the file is once in place, for the journal.
-func (t *pullTransfer) fetch(ctx context.Context, name string, row pullRow) (os.FileInfo, error) {
+// fetch brings row's object to a temporary file beside name, verified,
+// for the caller to commit. A mismatch is fetched once more, fresh, before
+// it fails: a bad read on the way is not a bad object.
+func (t *pullTransfer) fetch(ctx context.Context, name string, row pullRow) (*stagedFile, error) {
 	var err error
 	for range 2 {
-		var fi os.FileInfo
-		if fi, err = t.fetchOnce(ctx, name, row); err == nil || !errors.Is(err, ErrPullMismatch) || ctx.Err() != nil {
-			return fi, err
+		var s *stagedFile
+		if s, err = t.fetchOnce(ctx, name, row); err == nil || !errors.Is(err, ErrPullMismatch) || ctx.Err() != nil {
+			return s, err
 		}
 	}
 	return nil, err
 }
 
 // fetchOnce writes the object to a temporary name beside name, hashing it
-// as it comes, and renames it into place only once it is verified and on
-// disk (fsync), so that name never holds half an object, even after a
-// crash. On any failure the temporary file is removed.
-func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) (fi os.FileInfo, err error) {
-	tmp := tempName(name)
-	f, err := t.dir.create(tmp)
-	if err != nil {
+// as it comes. On any failure the temporary file is removed.
+func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) (_ *stagedFile, err error) {
+	s := &stagedFile{dir: t.dir, tmp: tempName(name), name: name}
+	if s.f, err = t.dir.create(s.tmp); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			t.dir.remove(tmp)
+			s.discard()
 		}
 	}()
 	h := sha256.New()
 	if row.size >= t.rangedFrom() {
-		err = t.ranged(ctx, f, row, h)
+		err = t.ranged(ctx, s.f, row, h)
 	} else {
-		err = t.whole(ctx, f, row, h)
+		err = t.whole(ctx, s.f, row, h)
 	}
 	if err != nil {
 		return nil, err
@@ -115,17 +111,42 @@ func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) 
 	if got := h.Sum(nil); [sha256.Size]byte(got) != row.sha256 {
 		return nil, fmt.Errorf("%w: got sha256 %s, want %s", ErrPullMismatch, hex.EncodeToString(got), hex.EncodeToString(row.sha256[:]))
 	}
-	if err := f.Sync(); err != nil {
+	return s, nil
+}
+
+// stagedFile is a verified object in its temporary file, not yet in place.
+type stagedFile struct {
+	dir       *localDir
+	f         *os.File
+	tmp, name string
+}
+
+// commit puts the file in place once it is on disk (fsync), so that the
+// final name never holds half an object, even after a crash, and returns
+// what the file is there, for the journal. On failure the temporary file
+// is removed.
+func (s *stagedFile) commit() (fi os.FileInfo, err error) {
+	defer func() {
+		if err != nil {
+			s.discard()
+		}
+	}()
+	if err := s.f.Sync(); err != nil {
 		return nil, err
 	}
 	// The file's size and mtime are final: a rename changes neither.
-	if fi, err = f.Stat(); err != nil {
+	if fi, err = s.f.Stat(); err != nil {
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
+	if err := s.f.Close(); err != nil {
 		return nil, err
 	}
-	return fi, t.dir.rename(tmp, name)
+	return fi, s.dir.rename(s.tmp, s.name)
+}
+
+func (s *stagedFile) discard() {
+	s.f.Close()
+	s.dir.remove(s.tmp)
 }
 
 // whole is one GET of the whole object, written and hashed as it streams.

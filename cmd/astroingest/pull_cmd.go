@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/astroingest/astroingest/bucket/s3"
 	"github.com/astroingest/astroingest/ingest"
@@ -141,9 +142,24 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.Bucket, cfg.Logger = r, logger
+	tuneGC(os.Getenv)
 	cfg.Progress = ingest.ProgressConfig{Out: stderr, TTY: isTerminal(stderr)}
 	sum, err := ingest.Pull(ctx, cfg)
 	return pullExit(ctx, stdout, stderr, logger, f, sum, err)
+}
+
+// pullGCPercent is pull's GOGC. Its live heap is a few MiB (chunk
+// buffers, one entry's journal), so at the default of 100 the collector
+// ran every few MiB allocated, and with the SDK's garbage per request
+// that was a fifth of the CPU of 16 KiB objects: 5,000 of them went from
+// 70 to 87 MiB/s at 400, for some 20 MiB more of peak RSS.
+const pullGCPercent = 400
+
+// tuneGC sets pullGCPercent unless the user set GOGC.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(pullGCPercent)
+	}
 }
 
 // pullExit reports the outcome: the summary on stderr (and stdout with
