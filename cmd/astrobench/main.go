@@ -84,6 +84,7 @@ type options struct {
 	jsonOut     string
 	profileDir  string
 	keep        bool
+	pullDir     string
 	sz          sizes
 	wan         wanOptions
 }
@@ -109,6 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every sample and the medians as JSON to this file")
 	fs.StringVar(&o.profileDir, "profile", "", "after the measured runs, run the engine in-process once per transfer workload and write CPU and heap profiles here")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (registries, logs of every run)")
+	fs.StringVar(&o.pullDir, "pull-dir", "", "where the pull workloads write their local folders (default: the scratch directory, on the disk of $TMPDIR; /dev/shm takes the disk out)")
 	fs.DurationVar(&o.wan.Latency, "wan-latency", 0, "put toxiproxy between both tools and versitygw with this latency each way (e.g. 15ms); 0: loopback")
 	fs.Int64Var(&o.wan.RateKBs, "wan-rate", 0, "with --wan-latency, also a bandwidth toxic of this many KB/s each way (125000 = 1 Gbit/s)")
 	fs.StringVar(&o.wan.Bin, "toxiproxy", "", "toxiproxy server binary (default: toxiproxy-server or server in $PATH, then $(go env GOPATH)/bin/server)")
@@ -155,7 +157,13 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	} else {
 		defer os.RemoveAll(scratch)
 	}
-	e := &env{workers: o.workers, partSize: s3.DefaultPartSize, concurrency: s3.DefaultConcurrency, dir: scratch}
+	e := &env{workers: o.workers, partSize: s3.DefaultPartSize, concurrency: s3.DefaultConcurrency, dir: scratch, pullDir: scratch}
+	if o.pullDir != "" {
+		if e.pullDir, err = os.MkdirTemp(o.pullDir, "astrobench-pull-"); err != nil {
+			return fmt.Errorf("--pull-dir: %w", err)
+		}
+		defer os.RemoveAll(e.pullDir)
+	}
 
 	if e.rclone, err = exec.LookPath(o.rclone); err != nil && needsRclone(wls) {
 		return fmt.Errorf("--rclone %q: %w", o.rclone, err)

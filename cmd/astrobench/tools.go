@@ -131,6 +131,7 @@ type env struct {
 	partSize    int64
 	concurrency int
 	dir         string // scratch: registries, logs
+	pullDir     string // where the pull workloads' local folders go
 	srcURL      string // http://127.0.0.1:PORT
 }
 
