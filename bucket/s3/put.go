@@ -11,7 +11,9 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 )
 
-// Put implements bucket.Bucket. It reads r in parts of equal size. A stream
+// Put implements bucket.Bucket. With opts.WriteThrough, a stream of known
+// Size and ContentMD5 that fits one part goes straight into one PutObject
+// (see put_stream.go). Otherwise it reads r in parts of equal size. A stream
 // that fits in one part stays in memory and is written by a single PutObject
 // at Commit. A longer one becomes a multipart upload whose parts are sent
 // concurrently (at most Concurrency in flight and Concurrency+1 buffers held)
@@ -36,6 +38,13 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	if ctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}
+	if opts.SizeHint <= 0 && opts.Size > 0 {
+		opts.SizeHint = opts.Size
+	}
+	if b.writesThrough(opts) {
+		return b.putThrough(ctx, key, r, opts)
+	}
+	r = bucket.CheckSizeAndDigest(r, opts, true)
 	size := b.partSizeFor(opts.SizeHint)
 	first, n, pooled, err := b.readFirst(ctx, r, size, opts.SizeHint)
 	if err != nil {
