@@ -48,7 +48,10 @@ func TestStoreEnforces(t *testing.T) {
 	data := buckettest.Data(size, 5)
 	other := buckettest.Data(size, 6)
 	md5Of := func(p []byte) *string { s := md5.Sum(p); return aws.String(base64.StdEncoding.EncodeToString(s[:])) }
-	sha256Of := func(p []byte) *string { s := sha256.Sum256(p); return aws.String(base64.StdEncoding.EncodeToString(s[:])) }
+	sha256Of := func(p []byte) *string {
+		s := sha256.Sum256(p)
+		return aws.String(base64.StdEncoding.EncodeToString(s[:]))
+	}
 	withMD5 := func(in *awss3.PutObjectInput) { in.ContentMD5 = md5Of(data) }
 	short := func() io.Reader { return onlyReader{bytes.NewReader(data[:size-1])} }
 	broken := func(after int) func() io.Reader {
