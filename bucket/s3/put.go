@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -140,7 +139,11 @@ func (b *Bucket) partSizeFor(hint int64) int {
 func readPart(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	n, err := io.ReadFull(r, buf)
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	// Compared by identity, not errors.Is: ReadFull returns these two
+	// unwrapped for a clean end of r, while r's own error may wrap
+	// ErrUnexpectedEOF (a publisher's connection cut mid-body), and that
+	// one is a failure, not the end of the stream.
+	case err == io.EOF, err == io.ErrUnexpectedEOF: //nolint:errorlint // see above
 		err = nil
 	case err != nil:
 		return n, fmt.Errorf("read source: %w", err)
