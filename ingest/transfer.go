@@ -147,7 +147,14 @@ func (x *transfer) attempt(ctx context.Context, j objectJob) (ObjectRecord, objS
 	// bucket's job (bucket/s3 does it under its own bounded grace).
 	p, err := x.bucket.Put(octx, j.key, io.TeeReader(mr, io.MultiWriter(hashes...)), opts)
 	if err != nil {
-		return ObjectRecord{}, 0, putError(ctx, octx, err)
+		perr := putError(ctx, octx, err)
+		var bk *bucketError
+		if opts.WriteThrough && errors.As(perr, &bk) && !errors.Is(err, bucket.ErrPrecondition) {
+			// The bucket cannot retry a request whose body is the
+			// stream itself; refetching the object is its retry.
+			perr = &transientError{perr}
+		}
+		return ObjectRecord{}, 0, perr
 	}
 	// Written through, these checks cannot fail: Put enforced the size and
 	// the md5, and there is no other publisher checksum (putOptions).

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,5 +129,49 @@ func pathsTransfer(b bucket.Bucket) *transfer {
 		bucket: b, client: newRetryClient(http.DefaultTransport, p), retry: p,
 		now: time.Now, runID: "r1", log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		onRead: func(int) {}, onRetry: func(string, int, error) {},
+	}
+}
+
+// slowDownOnce answers the first written-through PUT with 503 SlowDown
+// itself, as a busy store would.
+type slowDownOnce struct {
+	next http.RoundTripper
+	done atomic.Bool
+}
+
+func (s *slowDownOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPut && r.Header.Get("Content-Md5") != "" && s.done.CompareAndSwap(false, true) {
+		if r.Body != nil {
+			io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+		}
+		body := "<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	}
+	return s.next.RoundTrip(r)
+}
+
+// A written-through PUT cannot be retried by the bucket (its body is the
+// stream); the transfer refetches the object instead, and it lands.
+func TestTransferWriteThroughRetriedByRefetch(t *testing.T) {
+	srv := versitygw.StartWith(t, versitygw.Options{KeepAlive: true})
+	body := []byte(strings.Repeat("retry me ", 1000))
+	md := md5.Sum(body)
+	src := &flakyBody{body: body}
+	ts := httptest.NewServer(src)
+	defer ts.Close()
+	b, err := s3.New(context.Background(), s3.Config{Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: s3.Secret(srv.SecretKey), HTTPClient: &http.Client{Transport: &slowDownOnce{next: http.DefaultTransport}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sources.Object{URL: ts.URL + "/f", Size: -1, Checksum: &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}}
+	_, st, err := pathsTransfer(b).run(context.Background(), objectJob{domain: "climate", obj: o, key: "climate/f", charge: &charge{b: newBudget(0, nil)}})
+	if st != objUploaded || err != nil {
+		t.Fatalf("status %v, err %v; want uploaded after a refetch", st, err)
+	}
+	if n := src.requests.Load(); n != 2 {
+		t.Errorf("%d source requests, want 2 (one refetch)", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -44,8 +45,9 @@ import (
 // UNSIGNED-PAYLOAD (the SDK would otherwise read it whole to hash it for
 // SigV4), never aws-chunked (checksums are computed "when required" only,
 // see New), and Content-MD5 is the only digest header. Such a request
-// cannot be retried by the SDK: a failure fails the Put, and the caller
-// (ingest) refetches the object if it wants to.
+// cannot be retried by the SDK, so it is tried once (see once): a failure
+// fails the Put, and the caller (ingest) refetches the object if it wants
+// to.
 
 // writesThrough reports whether Put may stream opts' object straight into
 // one PutObject.
@@ -74,7 +76,7 @@ func (b *Bucket) putThrough(ctx context.Context, key string, r io.Reader, opts b
 	in.IfMatch, in.IfNoneMatch = conditions(opts)
 	rctx, release := outlive(ctx, requestGrace)
 	defer release()
-	out, err := b.client.PutObject(rctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	out, err := b.client.PutObject(rctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware), once)
 	if err != nil {
 		return nil, b.throughError(ctx, err, body.failure(), opts)
 	}
@@ -87,6 +89,12 @@ func (b *Bucket) putThrough(ctx context.Context, key string, r io.Reader, opts b
 		Metadata:    bucket.NormalizeMetadata(opts.Metadata),
 	}}, nil
 }
+
+// once makes one attempt of a request whose body cannot be replayed: the
+// SDK's retry would only fail to rewind it, and report that ("failed to
+// rewind transport stream for retry") in place of the real error, an
+// untrusted certificate say.
+func once(o *s3.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) }
 
 // throughError says why a streamed PutObject failed: the source (its own
 // error, or a mismatch with Size) is the cause when it failed, since the
