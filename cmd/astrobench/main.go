@@ -80,8 +80,13 @@ type options struct {
 	jsonOut     string
 	profileDir  string
 	keep        bool
-	sz          sizes
-	wan         wanOptions
+	// rcloneTransfers is rclone's --transfers and --checkers when not
+	// --workers, for best-against-best rows; md5sums publishes an md5sum
+	// listing per workload (see serve).
+	rcloneTransfers int
+	md5sums         bool
+	sz              sizes
+	wan             wanOptions
 }
 
 func main() {
@@ -105,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every sample and the medians as JSON to this file")
 	fs.StringVar(&o.profileDir, "profile", "", "after the measured runs, run the engine in-process once per transfer workload and write CPU and heap profiles here")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (registries, logs of every run)")
+	fs.IntVar(&o.rcloneTransfers, "rclone-transfers", 0, "rclone's --transfers and --checkers, when not --workers (to compare each tool at its best setting)")
+	fs.BoolVar(&o.md5sums, "md5sums", false, "publish an md5sum listing per workload, which astroingest verifies against (and then writes one-part objects through)")
 	fs.DurationVar(&o.wan.Latency, "wan-latency", 0, "put toxiproxy between both tools and versitygw with this latency each way (e.g. 15ms); 0: loopback")
 	fs.Int64Var(&o.wan.RateKBs, "wan-rate", 0, "with --wan-latency, also a bandwidth toxic of this many KB/s each way (125000 = 1 Gbit/s)")
 	fs.StringVar(&o.wan.Bin, "toxiproxy", "", "toxiproxy server binary (default: toxiproxy-server or server in $PATH, then $(go env GOPATH)/bin/server)")
@@ -151,7 +158,7 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	} else {
 		defer os.RemoveAll(scratch)
 	}
-	e := &env{workers: o.workers, partSize: s3.DefaultPartSize, concurrency: s3.DefaultConcurrency, dir: scratch}
+	e := &env{workers: o.workers, rcloneTransfers: o.rcloneTransfers, partSize: s3.DefaultPartSize, concurrency: s3.DefaultConcurrency, dir: scratch}
 
 	if e.rclone, err = exec.LookPath(o.rclone); err != nil && needsRclone(wls) {
 		return fmt.Errorf("--rclone %q: %w", o.rclone, err)
@@ -204,8 +211,8 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	e.srcURL = src.URL()
 	u, _ := url.Parse(src.URL())
 	ws := buildWorkloads(o.sz)
-	serve(src, ws)
-	reg, err := writeFile(scratch, "registry.yaml", transferRegistry(u.Host, o.workers, ws))
+	serve(src, ws, o.md5sums)
+	reg, err := writeFile(scratch, "registry.yaml", transferRegistry(u.Host, o.workers, ws, o.md5sums))
 	if err != nil {
 		return err
 	}
