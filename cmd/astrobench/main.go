@@ -48,6 +48,10 @@ Workloads (--workloads, comma-separated):
   noop    3,500 http entries mirrored once, then timed: backfill rerun
           (conditional requests) and run with nothing due
   plan    sources stats and plan over a 100,000-entry registry
+  pull-small  the read side: astroingest pull against rclone copy from the
+          bucket to a local folder, the small workload's 5,000 x 16 KiB
+  pull-large  the same, the large workload's 4 x 1 GiB (--large-count)
+  pull-rerun  pull-small's rerun into the folder it filled (nothing to do)
 
 Each round of a transfer workload measures, in this order: the source
 alone (W parallel GETs to /dev/null), the bucket alone (astroingest's S3
@@ -101,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), help); fs.PrintDefaults() }
 	o := options{sz: defaultSizes()}
-	fs.StringVar(&o.workloads, "workloads", "small,mixed,large,noop,plan", "workloads to run, comma-separated")
+	fs.StringVar(&o.workloads, "workloads", "small,mixed,large,noop,plan,pull-small,pull-large,pull-rerun", "workloads to run, comma-separated")
 	fs.IntVar(&o.runs, "runs", 3, "measured rounds per workload (medians are reported)")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent object transfers for both tools (astroingest --workers, rclone --transfers)")
 	fs.StringVar(&o.astroingest, "astroingest", "", "astroingest binary (default: built from ./cmd/astroingest into the scratch directory)")
@@ -134,8 +138,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var wls []string
 	for w := range strings.SplitSeq(o.workloads, ",") {
 		w = strings.TrimSpace(w)
-		if !slices.Contains([]string{"small", "mixed", "large", "noop", "plan"}, w) {
-			fmt.Fprintf(stderr, "astrobench: --workloads: unknown workload %q (want small, mixed, large, noop, plan)\n", w)
+		if !slices.Contains(workloadNames, w) {
+			fmt.Fprintf(stderr, "astrobench: --workloads: unknown workload %q (want %s)\n", w, strings.Join(workloadNames, ", "))
 			return 2
 		}
 		wls = append(wls, w)
@@ -223,6 +227,13 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	for _, name := range wls {
 		var err error
 		switch name {
+		case "pull-small", "pull-rerun":
+			if name == "pull-rerun" && slices.Contains(wls, "pull-small") {
+				continue // measured with pull-small
+			}
+			err = benchPull(ctx, e, res, reg, ws["small"], o.runs, slices.Contains(wls, "pull-rerun"), log)
+		case "pull-large":
+			err = benchPull(ctx, e, res, reg, ws["large"], o.runs, false, log)
 		case "small", "mixed", "large":
 			err = benchTransfer(ctx, e, res, reg, ws[name], o.runs, log)
 		case "noop":
@@ -249,8 +260,13 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	return nil
 }
 
+// workloadNames are the values --workloads takes.
+var workloadNames = []string{"small", "mixed", "large", "noop", "plan", "pull-small", "pull-large", "pull-rerun"}
+
 func needsRclone(wls []string) bool {
-	return slices.ContainsFunc(wls, func(w string) bool { return w == "small" || w == "mixed" || w == "large" })
+	return slices.ContainsFunc(wls, func(w string) bool {
+		return w == "small" || w == "mixed" || w == "large" || pullWorkloads[w] != ""
+	})
 }
 
 func toolVersion(ctx context.Context, bin string, args ...string) string {

@@ -120,7 +120,11 @@ func (r *results) report(w io.Writer, e *env) {
 		} else {
 			cells = append(cells, "-", "-")
 		}
-		if src, bkt := ss["source"], ss["bucket"]; len(src) > 0 && len(bkt) > 0 {
+		if src, bkt := ss["source"], ss["bucket"]; len(src) == 0 && len(bkt) > 0 {
+			// The read side has no source: the bucket alone is the line.
+			frac = pairMedian(ai, bkt, func(a, l sample) float64 { return a.mibps() / l.mibps() })
+			cells = append(cells, fmt.Sprintf("%s (bucket alone)", f1(med(bkt, sample.mibps))), pct(frac))
+		} else if len(src) > 0 && len(bkt) > 0 {
 			lim := make([]sample, len(src))
 			for i := range src {
 				lim[i] = src[i]
@@ -193,6 +197,9 @@ func (r *results) goals(wl string, ai []sample, ratio, frac float64, e *env) []s
 	case "noop-backfill-rerun", "noop-run-nothing-due":
 		wall := med(ai, func(s sample) float64 { return s.Wall })
 		check("wall time", wall < 5, f2(wall)+" s", "< 5 s")
+	case "pull-small", "pull-large", "pull-rerun":
+		pullGoals(check, wl, ratio, frac, rss)
+		return out
 	case "plan", "sources-stats":
 		wall := med(ai, func(s sample) float64 { return s.Wall })
 		check("wall time", wall < 1, f2(wall)+" s", "< 1 s")
@@ -203,6 +210,22 @@ func (r *results) goals(wl string, ai []sample, ratio, frac float64, e *env) []s
 		check("peak RSS", rss <= bound, f1(rss)+" MiB", fmt.Sprintf("<= %.0f MiB", bound))
 	}
 	return out
+}
+
+// pullGoals are the read side's: at least 1.5x rclone (the rerun 3x
+// faster), few large at 85% of the bucket alone while verifying sha256,
+// and 128 MiB of peak RSS for any workload.
+func pullGoals(check func(name string, ok bool, got, want string), wl string, ratio, frac, rss float64) {
+	switch wl {
+	case "pull-rerun":
+		check("wall time vs rclone's rerun", ratio >= 3, f2(ratio)+"x faster", ">= 3x faster")
+	default:
+		check("throughput vs rclone", ratio >= 1.5, f2(ratio)+"x", ">= 1.5x")
+	}
+	if wl == "pull-large" {
+		check("fraction of the bucket alone", frac >= 0.85, pct(frac), ">= 85%")
+	}
+	check("peak RSS", rss <= 128, f1(rss)+" MiB", "<= 128 MiB")
 }
 
 func f1(x float64) string { return fmt.Sprintf("%.1f", x) }

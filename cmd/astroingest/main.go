@@ -36,6 +36,7 @@ func commands() []command {
 		{"plan", "what run or backfill would do: counts and estimated bytes; writes nothing", runPlan},
 		{"verify", "audit the bucket against the manifests: missing, wrong size, orphans (--deep re-hashes)", runVerify},
 		{"sources", "inspect the registry: list, show ID, validate [FILE...], stats [--json]; refresh its growing tables", runSources},
+		{"pull", "copy a selection of the mirror onto local disk (--to DIR), verifying every byte; read-only", runPull},
 		{"presign", "time-limited GET URLs for a selection, for readers with no key (--format aria2 for aria2c)", runPresign},
 		{"probe", "validate the bucket's data flow: rounds of put/stat/get/delete with latency percentiles", runProbe},
 		{"demo", "the whole pipeline offline: emulated publishers on 127.0.0.1 mirrored into --bucket", runDemo},

@@ -177,27 +177,18 @@ func parseDays(v string) (time.Duration, error) {
 	return d + r, nil
 }
 
-// errNoEntry marks a selection that the catalog has nothing for.
-var errNoEntry = errors.New("no entry of the catalog matches")
-
 // presignSelection signs every recorded object of the catalog's entries
-// that sel matches, entry by entry in catalog order, streaming each entry's
-// records: only the catalog (counts, never object lists) and one entry's
-// head are held, and the heads of entries sel excludes are never read.
+// that sel matches (ingest.SelectCatalog, shared with pull), entry by entry
+// in catalog order, streaming each entry's records: only the catalog
+// (counts, never object lists) and one entry's head are held, and the
+// heads of entries sel excludes are never read.
 func presignSelection(ctx context.Context, r bucket.Reader, sel ingest.Selection, expires time.Duration, emit func(string, annotations.Record) error) (int, error) {
-	cat, etag, err := annotations.ReadCatalog(ctx, r)
+	rows, err := ingest.SelectCatalog(ctx, r, sel)
 	if err != nil {
 		return 0, err
 	}
-	if etag == "" {
-		return 0, fmt.Errorf("%w: no %s", ingest.ErrNoMirror, annotations.CatalogKey)
-	}
-	n, matched := 0, 0
-	for _, row := range cat.Entries {
-		if !sel.Match(sources.Entry{ID: row.ID, Domain: row.Domain, Family: row.Family}) {
-			continue
-		}
-		matched++
+	n := 0
+	for _, row := range rows {
 		h, err := annotations.ReadHeadAt(ctx, r, row.Manifest)
 		if err != nil {
 			return n, fmt.Errorf("entry %s: %w", row.ID, err)
@@ -219,9 +210,6 @@ func presignSelection(ctx context.Context, r bucket.Reader, sel ingest.Selection
 			n++
 		}
 	}
-	if matched == 0 {
-		return 0, errNoEntry
-	}
 	return n, nil
 }
 
@@ -235,7 +223,7 @@ func presignExit(ctx context.Context, stderr io.Writer, logger *slog.Logger, f *
 	case errors.Is(err, ingest.ErrNoMirror):
 		fmt.Fprintf(stderr, "presign: no mirror found at %s (no %s); check --bucket\n", redact.URL(*f.bucket), annotations.CatalogKey)
 		return exitUsage
-	case errors.Is(err, errNoEntry):
+	case errors.Is(err, ingest.ErrNoEntryMatches):
 		sel := ingest.Selection{Domains: f.domains, Families: f.families, Sources: f.globs}
 		fmt.Fprintf(stderr, "presign: %v the selection (%s)\n", err, sel)
 		return exitUsage

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// plan, --dry-run and verify only read: on a bucket directory that does not
+// plan, --dry-run, verify and pull only read: on a bucket directory that does not
 // exist they must leave it not existing (no .astroingest/ staging folders).
 func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
@@ -26,6 +26,7 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 		{"backfill --dry-run", []string{"backfill", "--dry-run", "--family", "t", "--registry", reg}},
 		{"verify", []string{"verify"}},
 		{"verify --deep", []string{"verify", "--deep"}},
+		{"pull", []string{"pull", "--to", filepath.Join(t.TempDir(), "to")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/astroingest/astroingest/internal/proctest"
+)
+
+// hasPartial reports whether a temporary file of pull is under dir: a
+// transfer is in flight.
+func hasPartial(dir string) bool {
+	found := false
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		found = found || err == nil && strings.Contains(d.Name(), ".astroingest-partial-")
+		return nil
+	})
+	return found
+}
+
+// A pull cancelled mid-transfer exits 3 and leaves only complete files;
+// the rerun then finishes the job.
+func TestPullInterrupted(t *testing.T) {
+	w := newPullWorld(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var stderr proctest.Buffer
+	go func() {
+		// 10 MiB at 2 MiB/s: five seconds to interrupt it in.
+		done <- dispatch(ctx, []string{"pull", "--bucket", w.url, "--to", dir, "--part-size", "5MiB", "--bwlimit", "2MiB"}, &proctest.Buffer{}, &stderr)
+	}()
+	proctest.WaitFor(t, 10*time.Second, "a transfer in flight", func() bool { return hasPartial(dir) })
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+			t.Fatalf("exit %d, want %d\n%s", code, exitInterrupted, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pull did not stop on cancel")
+	}
+	assertCompleteOnly(t, w, dir)
+	code, sum, errOut := w.pull(t, context.Background(), dir)
+	if code != exitOK || sum.Fetched+sum.Present != 3 {
+		t.Fatalf("rerun: exit %d, %+v\n%s", code, sum, errOut)
+	}
+}
+
+// assertCompleteOnly fails on a temporary file, or on a file that is not
+// its object's whole bytes (pulledFiles checks them), and wants big.dat,
+// the transfer that was cut, absent.
+func assertCompleteOnly(t *testing.T, w *pullWorld, dir string) {
+	t.Helper()
+	assertNoPartials(t, dir)
+	for _, k := range w.pulledFiles(t, dir) {
+		if k == "astronomy/test/big.dat" {
+			t.Errorf("%s delivered, though its transfer was interrupted", k)
+		}
+	}
+}
+
+// The built binary, sent SIGTERM mid-transfer, exits 3 and leaves only
+// complete files, as a pod being evicted does.
+func TestPullSIGTERM(t *testing.T) {
+	w := newPullWorld(t)
+	bin := filepath.Join(t.TempDir(), "astroingest")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	var stderr proctest.Buffer
+	cmd := exec.Command(bin, "pull", "--bucket", w.url, "--to", dir, "--part-size", "5MiB", "--bwlimit", "2MiB")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proctest.WaitFor(t, 10*time.Second, "a transfer in flight", func() bool { return hasPartial(dir) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit %d (%v), want %d\n%s", code, err, exitInterrupted, stderr.String())
+	}
+	assertCompleteOnly(t, w, dir)
+}
