@@ -7,6 +7,16 @@
 //     and returns a Pending; the object appears only when Pending.Commit
 //     succeeds, and Pending.Abort discards it without a trace (no temp file,
 //     no unfinished multipart upload).
+//   - A Put given the stream's exact length (PutOptions.Size) or MD5
+//     (ContentMD5) fails, with nothing visible, when the stream differs
+//     (ErrSizeMismatch, ErrDigestMismatch).
+//   - The one exception to "visible only at Commit" is opt-in: with
+//     PutOptions.WriteThrough a backend may write the object during Put,
+//     when the store itself refuses a stream that differs from Size and
+//     ContentMD5, so that nothing partial or unverified is ever visible
+//     even then (bucket/s3 does, for one PutObject with Content-MD5). The
+//     caller asks for it only when it has nothing left to check between
+//     Put and Commit.
 //   - Missing objects are reported with an error that matches fs.ErrNotExist.
 //   - A Commit may be conditional (PutOptions.IfMatch, IfNoneMatch): the
 //     condition is checked atomically with the commit, against every other
@@ -50,7 +60,28 @@ type ObjectInfo struct {
 type PutOptions struct {
 	// SizeHint is the expected length when the source announced one, 0 when
 	// unknown. Backends use it to pick part sizes; it is not a promise.
-	SizeHint    int64
+	SizeHint int64
+	// Size, when > 0, is the stream's exact length, a promise: Put fails
+	// with ErrSizeMismatch, and nothing visible, when the stream ends
+	// before or after it. It stands in for SizeHint when that is 0.
+	Size int64
+	// ContentMD5, when set, is the MD5 digest (16 bytes) the stream must
+	// have, for example the publisher's: Put fails with
+	// ErrDigestMismatch, and nothing visible, when it differs. bucket/s3
+	// also sends it as Content-MD5, so the store checks what it received.
+	ContentMD5 []byte
+	// WriteThrough lets the backend write the object during Put, not at
+	// Commit, where it can do so with nothing partial or unverified ever
+	// visible (see the package doc); it saves holding the object in
+	// memory and a round trip after it. The caller sets it only when it
+	// would commit whatever Put accepts: Size, ContentMD5 and everything
+	// else it checks are settled before Put returns. When the backend did
+	// write through, a failed write condition fails Put itself (with
+	// ErrPrecondition), Commit only reports the object and cannot fail,
+	// and Abort returns ErrVisible. Backends that cannot write through
+	// ignore it.
+	WriteThrough bool
+
 	ContentType string
 	Metadata    map[string]string
 

@@ -10,6 +10,13 @@
 //     checksum (when given) match; a mismatch aborts the staged bytes and
 //     is retried once from scratch, then fails with checksum_mismatch or
 //     size_mismatch. The previous object and its record stay in place.
+//     When the response's length is exact and the publisher gives an md5,
+//     the bucket enforces both itself (bucket.PutOptions Size and
+//     ContentMD5: the S3 store refuses a body whose Content-MD5 differs,
+//     cut short or not) and may write the object through during Put, so
+//     it is not held in memory; nothing else is checked between Put and
+//     Commit then. Without an md5 the object is staged and checked here,
+//     since a store may keep a body cut short (versitygw does).
 //   - A manifest names only committed objects. When an entry is only
 //     partly refreshed (a failure or an interruption after some objects
 //     committed) its manifest is rewritten to describe the bucket exactly,

@@ -100,25 +100,11 @@ func (x *transfer) run(ctx context.Context, j objectJob) (ObjectRecord, objStatu
 // attempt is one download of an object streamed into the bucket:
 // body -> budget/bwlimit meter -> hashes (tee) -> bucket.Put, then the
 // staged object is checked against the publisher's size and checksum and
-// committed only if both agree.
+// committed only if both agree. When the length is known exactly and the
+// publisher gives an md5, the bucket itself enforces both (putOptions),
+// and may write the object through during Put.
 func (x *transfer) attempt(ctx context.Context, j objectJob) (ObjectRecord, objStatus, error) {
 	o := j.obj
-	sha := sha256.New()
-	hashes := []io.Writer{sha}
-	var pub hash.Hash
-	if o.Checksum != nil {
-		if o.Checksum.Algo == "sha256" {
-			pub = sha
-		} else {
-			h, err := newHash(o.Checksum.Algo)
-			if err != nil {
-				return ObjectRecord{}, 0, err
-			}
-			pub = h
-			hashes = append(hashes, h)
-		}
-	}
-
 	octx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stall := time.AfterFunc(x.retry.Stall, func() { cancel(errStalled) })
@@ -139,29 +125,39 @@ func (x *transfer) attempt(ctx context.Context, j objectJob) (ObjectRecord, objS
 	if err := checkContentType(j.types, j.key, dl.contentType, dl.body); err != nil {
 		return ObjectRecord{}, 0, err
 	}
+	ctype := o.ContentType
+	if ctype == "" {
+		ctype = dl.contentType
+	}
+	opts := putOptions(o, dl.contentLength, ctype)
+	sha, pub, hashes, err := attemptHashes(o, opts)
+	if err != nil {
+		return ObjectRecord{}, 0, err
+	}
 
 	mr := &meteredReader{ctx: octx, r: dl.body, lim: x.bw, charge: j.charge, onRead: func(n int) {
 		stall.Reset(x.retry.Stall)
 		x.onRead(n)
 	}}
-	hint := o.Size
-	if hint <= 0 {
-		hint = max(dl.contentLength, 0)
-	}
-	ctype := o.ContentType
-	if ctype == "" {
-		ctype = dl.contentType
-	}
 	x.metrics.inflightAdd(1)
 	defer x.metrics.inflightAdd(-1)
 	// On cancellation the source read stops at once (mr and the body are
 	// bound to octx) and Put aborts. Letting parts already on the wire
 	// finish before the abort, so that none revives the upload, is the
 	// bucket's job (bucket/s3 does it under its own bounded grace).
-	p, err := x.bucket.Put(octx, j.key, io.TeeReader(mr, io.MultiWriter(hashes...)), bucket.PutOptions{SizeHint: hint, ContentType: ctype})
+	p, err := x.bucket.Put(octx, j.key, io.TeeReader(mr, io.MultiWriter(hashes...)), opts)
 	if err != nil {
-		return ObjectRecord{}, 0, putError(ctx, octx, err)
+		perr := putError(ctx, octx, err)
+		var bk *bucketError
+		if opts.WriteThrough && errors.As(perr, &bk) && !errors.Is(err, bucket.ErrPrecondition) {
+			// The bucket cannot retry a request whose body is the
+			// stream itself; refetching the object is its retry.
+			perr = &transientError{perr}
+		}
+		return ObjectRecord{}, 0, perr
 	}
+	// Written through, these checks cannot fail: Put enforced the size and
+	// the md5, and there is no other publisher checksum (putOptions).
 	if mis := checkStaged(p.Size(), mr.n, o, pub); mis != nil {
 		x.abort(ctx, p, j.key)
 		return ObjectRecord{}, 0, mis
@@ -177,6 +173,52 @@ func (x *transfer) attempt(ctx context.Context, j objectJob) (ObjectRecord, objS
 	return x.record(j, dl, p.Size(), hex.EncodeToString(sha.Sum(nil)), ctype), objUploaded, nil
 }
 
+// putOptions says what the bucket is to enforce. An exact length (the
+// response's Content-Length, which the publisher's listed size must not
+// contradict) becomes Size; with it, a publisher md5 becomes ContentMD5,
+// and then nothing is left to check between Put and Commit (the content
+// type was checked before), so the bucket may write the object through.
+// Only an md5 allows that: the store checks it (Content-MD5), while a
+// store cannot be trusted to refuse a body cut short (bucket/s3's
+// put_stream.go), so the other checksums are checked here before Commit.
+func putOptions(o sources.Object, contentLength int64, ctype string) bucket.PutOptions {
+	opts := bucket.PutOptions{SizeHint: max(o.Size, 0), ContentType: ctype}
+	switch {
+	case contentLength > 0 && (o.Size < 0 || o.Size == contentLength):
+		opts.Size = contentLength
+	case contentLength < 0 && o.Size > 0:
+		opts.Size = o.Size
+	}
+	if opts.SizeHint == 0 {
+		opts.SizeHint = max(contentLength, 0)
+	}
+	if opts.Size > 0 && o.Checksum != nil && o.Checksum.Algo == "md5" {
+		if sum, err := hex.DecodeString(o.Checksum.Value); err == nil && len(sum) == md5.Size {
+			opts.ContentMD5, opts.WriteThrough = sum, true
+		}
+	}
+	return opts
+}
+
+// attemptHashes returns the sha256 of every object, for the manifest, and
+// the hash of the publisher's checksum to compare before Commit; pub is nil
+// when there is none, or when the bucket enforces it (opts.ContentMD5).
+func attemptHashes(o sources.Object, opts bucket.PutOptions) (sha, pub hash.Hash, all []io.Writer, err error) {
+	sha = sha256.New()
+	all = []io.Writer{sha}
+	switch {
+	case o.Checksum == nil, len(opts.ContentMD5) > 0:
+	case o.Checksum.Algo == "sha256":
+		pub = sha
+	default:
+		if pub, err = newHash(o.Checksum.Algo); err != nil {
+			return nil, nil, nil, err
+		}
+		all = append(all, pub)
+	}
+	return sha, pub, all, nil
+}
+
 // putError says why a Put failed: the run's cancellation, a stall, the
 // source side (a broken download, a budget) or else the bucket.
 func putError(ctx, octx context.Context, err error) error {
@@ -189,6 +231,10 @@ func putError(ctx, octx context.Context, err error) error {
 		return &transientError{errStalled}
 	case errors.As(err, &te), errors.As(err, &be):
 		return err
+	case errors.Is(err, bucket.ErrDigestMismatch):
+		return &mismatchError{sources.ReasonChecksumMismatch, err.Error()}
+	case errors.Is(err, bucket.ErrSizeMismatch):
+		return &mismatchError{sources.ReasonSizeMismatch, err.Error()}
 	}
 	return &bucketError{err}
 }
@@ -201,7 +247,7 @@ func checkStaged(staged, read int64, o sources.Object, pub hash.Hash) *mismatchE
 		return &mismatchError{sources.ReasonSizeMismatch, fmt.Sprintf("bucket staged %d bytes, %d were read", staged, read)}
 	case o.Size >= 0 && staged != o.Size:
 		return &mismatchError{sources.ReasonSizeMismatch, fmt.Sprintf("got %d bytes, publisher lists %d", staged, o.Size)}
-	case o.Checksum != nil:
+	case pub != nil:
 		got, want := hex.EncodeToString(pub.Sum(nil)), strings.ToLower(o.Checksum.Value)
 		if got != want {
 			return &mismatchError{sources.ReasonChecksumMismatch, fmt.Sprintf("%s %s, publisher lists %s", o.Checksum.Algo, got, want)}

@@ -61,6 +61,8 @@ func Run(t *testing.T, newBucket func(t *testing.T) bucket.Bucket, opts ...Optio
 		{"AbortAfterVerifyFails", testAbort},
 		{"PendingLifecycle", testPendingLifecycle},
 		{"KeyValidation", testKeyValidation},
+		{"SizeAndDigest", testSizeAndDigest},
+		{"WriteThroughConditions", testWriteThroughConditions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newBucket(t), o) })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -11,6 +12,9 @@ import (
 )
 
 var errInjected = errors.New("injected read failure")
+
+// errCut is a read failure that wraps io.ErrUnexpectedEOF, and errInjected.
+var errCut = fmt.Errorf("%w: connection cut: %w", errInjected, io.ErrUnexpectedEOF)
 
 type failingReader struct {
 	r     io.Reader
@@ -39,10 +43,14 @@ func testReaderFails(t *testing.T, b bucket.Bucket, o Options) {
 	}{
 		{"within-first-part", o.PartSize * 2, o.PartSize / 2},
 		{"after-several-parts", o.PartSize * 4, o.PartSize*2 + 100},
+		{"small", 1000, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "fail/" + tc.name
-			r := &failingReader{r: bytes.NewReader(Data(tc.size, 3)), after: tc.after, fail: func() error { return errInjected }}
+			// The error wraps io.ErrUnexpectedEOF, as a publisher's
+			// connection cut mid-body does: it must not pass for the
+			// end of the stream.
+			r := &failingReader{r: bytes.NewReader(Data(tc.size, 3)), after: tc.after, fail: func() error { return errCut }}
 			p, err := b.Put(context.Background(), key, r, bucket.PutOptions{SizeHint: tc.size})
 			if err == nil {
 				p.Abort(context.Background())

@@ -135,7 +135,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		return nil, fmt.Errorf("fs: put %s: %w", key, err)
 	}
 	h := md5.New()
-	n, err := io.Copy(io.MultiWriter(f, h), bucket.ContextReader(ctx, r))
+	n, err := io.Copy(io.MultiWriter(f, h), bucket.CheckSizeAndDigest(bucket.ContextReader(ctx, r), opts, true))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -55,7 +55,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		return nil, fmt.Errorf("mem: put %s: %w", key, err)
 	}
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, bucket.ContextReader(ctx, r)); err != nil {
+	if _, err := io.Copy(&buf, bucket.CheckSizeAndDigest(bucket.ContextReader(ctx, r), opts, true)); err != nil {
 		return nil, fmt.Errorf("mem: put %s: %w", key, err)
 	}
 	b.mu.Lock()

@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -11,7 +10,9 @@ import (
 	"github.com/astroingest/astroingest/bucket"
 )
 
-// Put implements bucket.Bucket. It reads r in parts of equal size. A stream
+// Put implements bucket.Bucket. With opts.WriteThrough, a stream of known
+// Size and ContentMD5 that fits one part goes straight into one PutObject
+// (see put_stream.go). Otherwise it reads r in parts of equal size. A stream
 // that fits in one part stays in memory and is written by a single PutObject
 // at Commit. A longer one becomes a multipart upload whose parts are sent
 // concurrently (at most Concurrency in flight and Concurrency+1 buffers held)
@@ -36,6 +37,13 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	if ctx.Err() != nil {
 		return fail(context.Cause(ctx))
 	}
+	if opts.SizeHint <= 0 && opts.Size > 0 {
+		opts.SizeHint = opts.Size
+	}
+	if b.writesThrough(opts) {
+		return b.putThrough(ctx, key, r, opts)
+	}
+	r = bucket.CheckSizeAndDigest(r, opts, true)
 	size := b.partSizeFor(opts.SizeHint)
 	first, n, pooled, err := b.readFirst(ctx, r, size, opts.SizeHint)
 	if err != nil {
@@ -131,7 +139,11 @@ func (b *Bucket) partSizeFor(hint int64) int {
 func readPart(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	n, err := io.ReadFull(r, buf)
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	// Compared by identity, not errors.Is: ReadFull returns these two
+	// unwrapped for a clean end of r, while r's own error may wrap
+	// ErrUnexpectedEOF (a publisher's connection cut mid-body), and that
+	// one is a failure, not the end of the stream.
+	case err == io.EOF, err == io.ErrUnexpectedEOF: //nolint:errorlint // see above
 		err = nil
 	case err != nil:
 		return n, fmt.Errorf("read source: %w", err)

@@ -6,7 +6,8 @@
 //
 // R2 compatibility shapes several choices: checksums are computed and
 // validated only "when required" (no x-amz-checksum-* headers, no aws-chunked
-// trailers, no Content-MD5), every part but the last has the same size,
+// trailers; Content-MD5 only on a written-through PutObject, never with an
+// SDK checksum, see put_stream.go), every part but the last has the same size,
 // addressing is path-style, unfinished multipart uploads are always aborted
 // by us, and R2's intermittent 403 SignatureDoesNotMatch on UploadPart is
 // retried.

@@ -22,7 +22,7 @@ func TestRegistriesLoad(t *testing.T) {
 		yaml    string
 		entries int
 	}{
-		{"transfer", transferRegistry("127.0.0.1:8080", 8, ws), 3 + sz.noopCount},
+		{"transfer", transferRegistry("127.0.0.1:8080", 8, ws, false), 3 + sz.noopCount},
 		{"plan", planRegistry("127.0.0.1:8080", sz.planCount), sz.planCount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

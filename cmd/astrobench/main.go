@@ -84,9 +84,14 @@ type options struct {
 	jsonOut     string
 	profileDir  string
 	keep        bool
-	pullDir     string
-	sz          sizes
-	wan         wanOptions
+	// rcloneTransfers is rclone's --transfers and --checkers when not
+	// --workers, for best-against-best rows; md5sums publishes an md5sum
+	// listing per workload (see serve).
+	rcloneTransfers int
+	md5sums         bool
+	pullDir         string
+	sz              sizes
+	wan             wanOptions
 }
 
 func main() {
@@ -111,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.profileDir, "profile", "", "after the measured runs, run the engine in-process once per transfer workload and write CPU and heap profiles here")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory (registries, logs of every run)")
 	fs.StringVar(&o.pullDir, "pull-dir", "", "where the pull workloads write their local folders (default: the scratch directory, on the disk of $TMPDIR; /dev/shm takes the disk out)")
+	fs.IntVar(&o.rcloneTransfers, "rclone-transfers", 0, "rclone's --transfers and --checkers, when not --workers (to compare each tool at its best setting)")
+	fs.BoolVar(&o.md5sums, "md5sums", false, "publish an md5sum listing per workload, which astroingest verifies against (and then writes one-part objects through)")
 	fs.DurationVar(&o.wan.Latency, "wan-latency", 0, "put toxiproxy between both tools and versitygw with this latency each way (e.g. 15ms); 0: loopback")
 	fs.Int64Var(&o.wan.RateKBs, "wan-rate", 0, "with --wan-latency, also a bandwidth toxic of this many KB/s each way (125000 = 1 Gbit/s)")
 	fs.StringVar(&o.wan.Bin, "toxiproxy", "", "toxiproxy server binary (default: toxiproxy-server or server in $PATH, then $(go env GOPATH)/bin/server)")
@@ -157,7 +164,7 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	} else {
 		defer os.RemoveAll(scratch)
 	}
-	e := &env{workers: o.workers, partSize: s3.DefaultPartSize, concurrency: s3.DefaultConcurrency, dir: scratch, pullDir: scratch}
+	e := &env{workers: o.workers, rcloneTransfers: o.rcloneTransfers, partSize: s3.DefaultPartSize, concurrency: s3.DefaultConcurrency, dir: scratch, pullDir: scratch}
 	if o.pullDir != "" {
 		if e.pullDir, err = os.MkdirTemp(o.pullDir, "astrobench-pull-"); err != nil {
 			return fmt.Errorf("--pull-dir: %w", err)
@@ -216,8 +223,8 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	e.srcURL = src.URL()
 	u, _ := url.Parse(src.URL())
 	ws := buildWorkloads(o.sz)
-	serve(src, ws)
-	reg, err := writeFile(scratch, "registry.yaml", transferRegistry(u.Host, o.workers, ws))
+	serve(src, ws, o.md5sums)
+	reg, err := writeFile(scratch, "registry.yaml", transferRegistry(u.Host, o.workers, ws, o.md5sums))
 	if err != nil {
 		return err
 	}

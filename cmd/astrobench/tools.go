@@ -128,11 +128,13 @@ type env struct {
 	rclone      string
 	rcloneConf  string
 	workers     int
-	partSize    int64
-	concurrency int
-	dir         string // scratch: registries, logs
-	pullDir     string // where the pull workloads' local folders go
-	srcURL      string // http://127.0.0.1:PORT
+	// rcloneTransfers, when not 0, replaces workers for rclone.
+	rcloneTransfers int
+	partSize        int64
+	concurrency     int
+	dir             string // scratch: registries, logs
+	pullDir         string // where the pull workloads' local folders go
+	srcURL          string // http://127.0.0.1:PORT
 }
 
 func (e *env) awsEnv() []string {
@@ -195,10 +197,14 @@ func (e *env) rcloneEnv() []string {
 // (astroingest sends one PutObject up to one part).
 func (e *env) rcloneArgs(w workload, bucketName string) []string {
 	part := fmt.Sprintf("%dM", e.partSize/mib)
+	transfers := e.workers
+	if e.rcloneTransfers > 0 {
+		transfers = e.rcloneTransfers
+	}
 	return []string{"copy", ":http:", "benchs3:" + bucketName + "/" + strings.TrimSuffix(w.prefix(), "/"),
 		"--http-url", e.srcURL + w.dir,
 		"--config", e.rcloneConf,
-		"--transfers", fmt.Sprint(e.workers), "--checkers", fmt.Sprint(e.workers),
+		"--transfers", fmt.Sprint(transfers), "--checkers", fmt.Sprint(transfers),
 		"--s3-upload-concurrency", fmt.Sprint(e.concurrency),
 		"--s3-chunk-size", part, "--s3-upload-cutoff", part,
 		"--s3-no-check-bucket", "--stats", "0", "--retries", "1"}

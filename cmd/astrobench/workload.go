@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/astroingest/astroingest/internal/emulator"
 )
@@ -92,16 +93,30 @@ func buildWorkloads(sz sizes) map[string]workload {
 // serve adds every workload's files to the emulator as generated content
 // (nothing is held in memory) with nginx listings, which both astroingest's
 // index kind and rclone's http backend read.
-func serve(src *emulator.Server, ws map[string]workload) {
+//
+// With md5sums each transfer workload also gets an md5sum listing, as many
+// publishers give one, at sumsPath(name): outside the listed directory, so
+// that neither tool copies it. (The md5 of a large file is computed here,
+// once, by generating it.)
+func serve(src *emulator.Server, ws map[string]workload, md5sums bool) {
 	src.SetListing("/bench/", emulator.Nginx)
 	seed := int64(1)
 	for _, name := range []string{"small", "mixed", "large", "noop"} {
+		var sums strings.Builder
 		for _, f := range ws[name].files {
 			src.AddGenerated(ws[name].dir+f.name, f.size, seed)
 			seed++
+			if md5sums && name != "noop" {
+				fmt.Fprintf(&sums, "%s  %s\n", src.MD5(ws[name].dir+f.name), f.name)
+			}
+		}
+		if sums.Len() > 0 {
+			src.AddFile(sumsPath(name), []byte(sums.String()), time.Unix(1700000000, 0))
 		}
 	}
 }
+
+func sumsPath(name string) string { return "/sums/" + name + ".md5" }
 
 const familyHead = `  - id: %s
     domain: astronomy
@@ -119,13 +134,16 @@ const familyHead = `  - id: %s
 // per transfer workload, and the no-op family as one http entry per file.
 // The host's politeness limits are raised so that only --workers bounds the
 // concurrency, as --transfers does for rclone.
-func transferRegistry(host string, workers int, ws map[string]workload) string {
+func transferRegistry(host string, workers int, ws map[string]workload, md5sums bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "hosts:\n  - host: %s\n    concurrency: %d\n    rps: 100000\n    burst: 100000\n\nfamilies:\n", host, workers+1)
 	for _, name := range []string{"small", "mixed", "large"} {
 		w := ws[name]
 		fmt.Fprintf(&b, familyHead, w.family, name)
 		fmt.Fprintf(&b, "    kind: index\n    entry:\n      id: %s\n      key: bench/%s\n      url: \"http://%s%s\"\n", w.family, name, host, w.dir)
+		if md5sums {
+			fmt.Fprintf(&b, "      checksums: \"http://%s%s\"\n", host, sumsPath(name))
+		}
 	}
 	w := ws["noop"]
 	fmt.Fprintf(&b, familyHead, w.family, "no-op")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -69,7 +68,7 @@ func (g *gets) data() int {
 }
 
 // pullWorld is a mirror in versitygw of entries t-a, t-b and t-big (family
-// t, domain astronomy), with their object index written, and a counting
+// t, domain astronomy), with the object index the engine writes, and a counting
 // proxy in front of the gateway that the environment points pull at.
 type pullWorld struct {
 	url   string // s3://BUCKET/mirror
@@ -102,7 +101,6 @@ func newPullWorld(t *testing.T) *pullWorld {
 	if code, _, errOut := runCmd(t, context.Background(), "backfill", "--family", "t", "--registry", regPath, "--bucket", w.url); code != exitOK {
 		t.Fatalf("backfill: exit %d\n%s", code, errOut)
 	}
-	writeIndexFiles(t, w.url)
 	gwURL, _ := url.Parse(gw.Endpoint)
 	proxy := httputil.NewSingleHostReverseProxy(gwURL)
 	prefix := "/" + gw.Bucket + "/mirror/"
@@ -129,37 +127,6 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// writeIndexFiles writes each entry's object index from its head's
-// records, as the engine is to do at the end of each entry (index.RowOf).
-func writeIndexFiles(t *testing.T, raw string) {
-	t.Helper()
-	ctx := context.Background()
-	b, err := openBucket(ctx, raw, os.Getenv, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, _, err := annotations.ReadCatalog(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range cat.Entries {
-		h, err := annotations.ReadHeadAt(ctx, b, e.Manifest)
-		if err != nil || h == nil {
-			t.Fatalf("head of %s: %v", e.ID, err)
-		}
-		rows := func(yield func(index.Row, error) bool) {
-			for rec, err := range annotations.Records(ctx, b, h) {
-				if !yield(index.RowOf(h.Meta, rec), err) {
-					return
-				}
-			}
-		}
-		if _, err := index.Write(ctx, b, index.Key(h.Meta, nil), iter.Seq2[index.Row, error](rows)); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // pull runs the command with --json and returns its summary.

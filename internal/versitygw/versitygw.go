@@ -37,6 +37,10 @@ type Options struct {
 	// Log, if set, also receives the gateway's output for its whole life;
 	// the start of it is always kept for the error of a failed start.
 	Log io.Writer
+	// TLS serves HTTPS (versitygw --cert, --key) with a fresh self-signed
+	// certificate for 127.0.0.1, whose PEM is at Gateway.CAFile, for
+	// tests of AWS_CA_BUNDLE and of requests over TLS.
+	TLS bool
 }
 
 // Gateway is a running versitygw process (posix backend) on loopback with
@@ -48,6 +52,10 @@ type Gateway struct {
 	SecretKey string
 	// Dir is the posix root; Dir/<bucket> holds a bucket's objects.
 	Dir string
+	// CAFile is the PEM of the certificate the gateway serves with
+	// Options.TLS; "" without.
+	CAFile            string
+	certFile, keyFile string
 
 	cmd      *exec.Cmd
 	done     chan error
@@ -123,6 +131,11 @@ func StartWith(t testing.TB, opts Options) *Server {
 // process); once started, the process runs until Stop.
 func Launch(ctx context.Context, bin, dir string, opts Options) (*Gateway, error) {
 	g := &Gateway{AccessKey: "AK" + randHex(8), SecretKey: randHex(20), Dir: dir, bin: bin, opts: opts}
+	if opts.TLS {
+		if err := g.makeCert(); err != nil {
+			return nil, fmt.Errorf("versitygw: %w", err)
+		}
+	}
 	// Picking a port then releasing it races with other processes, so retry
 	// a few times if the gateway fails to bind.
 	var lastErr error
@@ -132,7 +145,7 @@ func Launch(ctx context.Context, bin, dir string, opts Options) (*Gateway, error
 			return nil, fmt.Errorf("versitygw: pick a port: %w", err)
 		}
 		if lastErr = g.launch(ctx, bin, addr, opts); lastErr == nil {
-			g.Endpoint = "http://" + addr
+			g.Endpoint = g.scheme() + addr
 			return g, nil
 		}
 		if ctx.Err() != nil {
@@ -147,6 +160,9 @@ func (g *Gateway) launch(ctx context.Context, bin, addr string, opts Options) er
 	args := []string{"--port", addr, "--quiet"}
 	if opts.KeepAlive {
 		args = append(args, "--keep-alive")
+	}
+	if opts.TLS {
+		args = append(args, "--cert", g.certFile, "--key", g.keyFile)
 	}
 	cmd := exec.Command(bin, append(args, "posix", g.Dir)...)
 	cmd.Env = append(os.Environ(),
@@ -169,7 +185,7 @@ func (g *Gateway) launch(ctx context.Context, bin, addr string, opts Options) er
 		<-done
 	}
 
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{Timeout: time.Second, Transport: g.transport()}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
@@ -180,7 +196,7 @@ func (g *Gateway) launch(ctx context.Context, bin, addr string, opts Options) er
 			return ctx.Err()
 		default:
 		}
-		resp, err := client.Get("http://" + addr + "/")
+		resp, err := client.Get(g.scheme() + addr + "/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.Header.Get("Server") == "VERSITYGW" {
@@ -212,7 +228,7 @@ func (g *Gateway) Stop() {
 func (g *Gateway) Restart(ctx context.Context) error {
 	g.Stop()
 	g.stopOnce = sync.Once{}
-	addr := strings.TrimPrefix(g.Endpoint, "http://")
+	addr := strings.TrimPrefix(g.Endpoint, g.scheme())
 	var err error
 	// The port was ours a moment ago; another process may bind it first,
 	// which a retry will not fix, but a slow release of the socket will be.
@@ -238,6 +254,7 @@ func (g *Gateway) Client() *s3.Client {
 		BaseEndpoint: aws.String(g.Endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(g.AccessKey, g.SecretKey, ""),
+		HTTPClient:   &http.Client{Transport: g.transport()},
 		// Same settings as the backend: no default CRC32 headers.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,

@@ -1,0 +1,129 @@
+package bucket
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// ErrSizeMismatch is Put's error (errors.Is) when the stream is shorter or
+// longer than PutOptions.Size.
+var ErrSizeMismatch = errors.New("stream length differs from PutOptions.Size")
+
+// ErrDigestMismatch is Put's error (errors.Is) when the stream's MD5
+// differs from PutOptions.ContentMD5, whether the backend found it or the
+// store did (S3's BadDigest).
+var ErrDigestMismatch = errors.New("stream MD5 differs from PutOptions.ContentMD5")
+
+// ErrVisible is Abort's error (errors.Is) for a Pending whose object the
+// backend already wrote through during Put (PutOptions.WriteThrough): it
+// is visible and complete, and no abort can take it back.
+var ErrVisible = errors.New("object already written through by Put")
+
+// CheckSizeAndDigest is the check every backend's Put makes of opts' Size
+// and ContentMD5 before it accepts a stream. It returns r as a reader
+// whose last bytes come only once r has ended where opts says it must and
+// with the digest it must have; otherwise that read fails with
+// ErrSizeMismatch or ErrDigestMismatch instead, so a consumer that stops
+// at the first error (a copy, an HTTP request body) never receives the
+// whole of a bad stream. Without Size or ContentMD5 it returns r itself.
+// With md5 false the digest is left to the caller (bucket/s3 lets the
+// store check Content-MD5), and only the length is checked here.
+func CheckSizeAndDigest(r io.Reader, opts PutOptions, md5sum bool) io.Reader {
+	if opts.Size <= 0 && (len(opts.ContentMD5) == 0 || !md5sum) {
+		return r
+	}
+	v := &verifier{r: r, size: opts.Size}
+	if md5sum && len(opts.ContentMD5) > 0 {
+		v.want, v.h = opts.ContentMD5, md5.New()
+	}
+	return v
+}
+
+type verifier struct {
+	r    io.Reader
+	size int64 // 0: unknown
+	want []byte
+	h    hash.Hash
+	n    int64
+	err  error // sticky: the first mismatch or read error
+	eof  bool
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.eof {
+		return 0, io.EOF
+	}
+	if v.size > 0 {
+		// Never read past Size: one byte more is a mismatch, found by
+		// the probe below before the last bytes are handed on.
+		if rem := v.size - v.n; int64(len(p)) > rem {
+			p = p[:rem]
+		}
+	}
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	if v.h != nil {
+		v.h.Write(p[:n])
+	}
+	switch {
+	case err != nil && !errors.Is(err, io.EOF):
+		v.err = err
+		return 0, err
+	case err != nil: // io.EOF
+		if merr := v.finish(); merr != nil {
+			return 0, merr
+		}
+		v.eof = true
+		return n, nil
+	case v.size > 0 && v.n == v.size:
+		if merr := v.probeEOF(); merr != nil {
+			return 0, merr
+		}
+		if merr := v.finish(); merr != nil {
+			return 0, merr
+		}
+		v.eof = true
+	}
+	return n, nil
+}
+
+// probeEOF reads one byte more after Size bytes: the stream must end there.
+func (v *verifier) probeEOF() error {
+	var one [1]byte
+	for {
+		m, err := v.r.Read(one[:])
+		switch {
+		case m > 0:
+			v.err = fmt.Errorf("%w: more than %d bytes", ErrSizeMismatch, v.size)
+			return v.err
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			v.err = err
+			return err
+		}
+	}
+}
+
+// finish checks the length and digest once the stream has ended.
+func (v *verifier) finish() error {
+	if v.size > 0 && v.n != v.size {
+		v.err = fmt.Errorf("%w: %d bytes, want %d", ErrSizeMismatch, v.n, v.size)
+		return v.err
+	}
+	if v.h != nil {
+		if got := v.h.Sum(nil); !bytes.Equal(got, v.want) {
+			v.err = fmt.Errorf("%w: %s, want %s", ErrDigestMismatch, hex.EncodeToString(got), hex.EncodeToString(v.want))
+			return v.err
+		}
+	}
+	return nil
+}
