@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/astroingest/astroingest/ingest/annotations"
 	"github.com/astroingest/astroingest/sources"
@@ -68,7 +69,9 @@ func (er *entryRun) layoutPrevAny() *annotations.Head {
 // finishEntry commits the entry's head and records the outcome. A
 // complete entry gets a fresh CheckedAt; an incomplete one that still
 // changed something gets a head too (so the records always describe what
-// the bucket holds) but with CheckedAt zero, which keeps it due. Parts
+// the bucket holds) but with CheckedAt zero, which keeps it due. The
+// layout's object index file is written just before its head, unless the
+// previous head's still holds (see indexfile.go). Parts and index files
 // no head lists any more are deleted last.
 func (r *runner) finishEntry(ctx context.Context, er *entryRun, c entryTally) {
 	t := er.t
@@ -95,7 +98,19 @@ func (r *runner) finishEntry(ctx context.Context, er *entryRun, c entryTally) {
 		h = er.headFor(parts, nil, c, true)
 	}
 	migrate := t.Prev != nil && t.Prev.SchemaVersion < annotations.SchemaVersion
+	current := er.indexCurrent(h)
+	var indexErr error
+	// A complete entry's head is written on every run (CheckedAt), so a
+	// head that names no index gets its file on the entry's first
+	// complete run, changed or not.
 	if c.complete() || c.uploaded > 0 || written > 0 || migrate {
+		if current {
+			h.Index = er.layoutPrev().Index
+		} else if indexErr = r.writeIndex(wctx, h); indexErr != nil {
+			// The head still records what the bucket holds, but without
+			// an index and unchecked, so the next run writes the index.
+			h.CheckedAt = time.Time{}
+		}
 		if err := r.writeHeads(wctx, er, h); err != nil {
 			r.fail(e, fmt.Errorf("write manifest: %w", err))
 			return
@@ -103,11 +118,16 @@ func (r *runner) finishEntry(ctx context.Context, er *entryRun, c entryTally) {
 		if written > 0 || er.leavesGarbage(h) {
 			r.collectGarbage(wctx, er, h)
 		}
+		if !current {
+			r.collectIndexGarbage(wctx, er, h)
+		}
 	}
 	switch {
 	case c.firstFail != nil:
 		r.down.note(e, c.firstFail)
 		r.fail(e, c.firstFail)
+	case indexErr != nil:
+		r.fail(e, fmt.Errorf("write the object index: %w", indexErr))
 	case c.cancelled:
 		r.out.ended(t, entryUnfinished)
 	case c.firstSkip != nil:

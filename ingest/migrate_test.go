@@ -7,6 +7,7 @@ import (
 
 	fsbucket "github.com/astroingest/astroingest/bucket/fs"
 	"github.com/astroingest/astroingest/ingest/annotations"
+	"github.com/astroingest/astroingest/sources"
 )
 
 // v1Fixture is the mirror the migration test upgrades.
@@ -57,7 +58,12 @@ func TestMigrateVersion1Bucket(t *testing.T) {
 		if h.SchemaVersion != want || h.CheckedAt.IsZero() {
 			t.Errorf("head %s: version %d, checked %v; want version %d", id, h.SchemaVersion, h.CheckedAt, want)
 		}
+		// Migrated entries get their index file; e004 waits for its run.
+		if hasIndex := h.Index != ""; hasIndex != (want == 2) {
+			t.Errorf("head %s (version %d) names index %q", id, h.SchemaVersion, h.Index)
+		}
 	}
+	checkIndex(t, b, []sources.Entry{fx.entries[0], fx.entries[1], fx.entries[2], fx.entries[3], fx.entries[5]})
 	m, err := ReadManifest(ctx, b, "e005")
 	if err != nil || len(m.Objects) != 1 || m.Objects[0].Key != fx.entries[5].KeyPrefix() || m.Objects[0].RunID == rec.RunID {
 		t.Fatalf("e005 after migration: %+v, %v; want its one record, unchanged", m, err)

@@ -46,6 +46,14 @@ type Head struct {
 	Records []Record `json:"records,omitempty"`
 	Split   *Split   `json:"split,omitempty"`
 	Shard   *Shard   `json:"shard,omitempty"`
+	// Index is the object index file (package index) written from
+	// exactly the records this head lists: the entry's, or this shard's.
+	// Empty when there is none that matches them (a head written before
+	// the index existed, one written while the entry was still being
+	// written, or after the index write failed), which tells the next
+	// run that touches the entry to write it, without a request to find
+	// out. A split entry's own head has none; its shard heads do.
+	Index string `json:"index,omitempty"`
 
 	// key is where the head was read from; v1 heads stream their records
 	// from it.

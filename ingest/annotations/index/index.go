@@ -100,31 +100,41 @@ func Key(m annotations.Meta, shard *annotations.Shard) string {
 // key is an index file at all. The name is <id>.parquet or
 // <id>.sIofN.parquet.
 func EntryOf(key string) (string, bool) {
+	id, _, ok := ParseKey(key)
+	return id, ok
+}
+
+// ParseKey splits an index file's key into its entry ID and, for a shard
+// of a split entry, the shard (nil for a whole entry's file); ok is false
+// for a key that is no index file.
+func ParseKey(key string) (id string, shard *annotations.Shard, ok bool) {
 	rest, ok := strings.CutPrefix(key, Prefix)
 	if !ok {
-		return "", false
+		return "", nil, false
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 3 || !strings.HasPrefix(parts[0], "domain=") || !strings.HasPrefix(parts[1], "family=") {
-		return "", false
+		return "", nil, false
 	}
 	name, ok := strings.CutSuffix(parts[2], ".parquet")
 	if !ok || name == "" {
-		return "", false
+		return "", nil, false
 	}
-	if i := strings.LastIndexByte(name, '.'); i > 0 && isShardTag(name[i+1:]) {
-		name = name[:i]
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		if sh, ok := parseShardTag(name[i+1:]); ok {
+			return name[:i], sh, true
+		}
 	}
-	return name, true
+	return name, nil, true
 }
 
-// isShardTag reports whether s is ShardTag's form, sIofN.
-func isShardTag(s string) bool {
+// parseShardTag reads ShardTag's form, sIofN.
+func parseShardTag(s string) (*annotations.Shard, bool) {
 	var i, n int
-	if _, err := fmt.Sscanf(s, "s%dof%d", &i, &n); err != nil {
-		return false
+	if _, err := fmt.Sscanf(s, "s%dof%d", &i, &n); err != nil || s != annotations.ShardTag(i, n) {
+		return nil, false
 	}
-	return s == annotations.ShardTag(i, n)
+	return &annotations.Shard{Index: i, Count: n}, true
 }
 
 // EntryFiles lists the index files of one entry: one, or one per shard.
