@@ -306,3 +306,62 @@ func TestIndexMovesWithEntry(t *testing.T) {
 		t.Errorf("index files %v: want one per entry, without %s", keys, old)
 	}
 }
+
+// Verify holds the object index to the heads: a named file that is
+// gone, one with the wrong number of rows, and one no head names are
+// each reported; a head naming none yet is not.
+func TestVerifyIndex(t *testing.T) {
+	ctx := context.Background()
+	m := annotations.MetaOf(entry("e001", "biology", "fam1", nil))
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, b bucket.Bucket)
+		want   string
+	}{
+		{"intact", func(*testing.T, bucket.Bucket) {}, ""},
+		{"missing", func(t *testing.T, b bucket.Bucket) {
+			if err := b.Delete(ctx, index.Key(m, nil)); err != nil {
+				t.Fatal(err)
+			}
+		}, ProblemIndexMissing},
+		{"wrong-rows", func(t *testing.T, b bucket.Bucket) {
+			one := func(yield func(index.Row, error) bool) { yield(index.Row{Key: "x"}, nil) }
+			if _, err := index.Write(ctx, b, index.Key(m, nil), one); err != nil {
+				t.Fatal(err)
+			}
+		}, ProblemIndexRows},
+		{"orphan", func(t *testing.T, b bucket.Bucket) {
+			if _, err := index.Write(ctx, b, index.Key(m, &annotations.Shard{Index: 0, Count: 2}), func(func(index.Row, error) bool) {}); err != nil {
+				t.Fatal(err)
+			}
+		}, ProblemIndexOrphan},
+		{"not-yet-written", func(t *testing.T, b bucket.Bucket) {
+			h, _ := annotations.ReadHead(ctx, b, "e001")
+			h.Index = ""
+			if _, err := annotations.WriteHead(ctx, b, ManifestKey("e001"), h); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Delete(ctx, index.Key(m, nil)); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, 3, 2, 100, nil)
+			b := mem.New()
+			mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+			tc.damage(t, b)
+			rep, err := Verify(ctx, b, false, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, p := range rep.Problems {
+				kinds = append(kinds, p.Kind)
+			}
+			if want := strings.Fields(tc.want); !slices.Equal(kinds, want) {
+				t.Errorf("problems %+v, want kinds %v", rep.Problems, want)
+			}
+		})
+	}
+}
