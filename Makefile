@@ -3,11 +3,12 @@
 GO ?= go
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: test vet build deploy-test bench bench-scale metrics-e2e
+.PHONY: test vet build deploy-test index-test bench bench-scale metrics-e2e
 
 test: vet
 	$(GO) test -count=1 ./...
 	@if [ -f deploy/go.mod ]; then $(MAKE) deploy-test; fi
+	@if [ -f internal/indextest/go.mod ]; then $(MAKE) index-test; fi
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -15,6 +16,12 @@ vet:
 
 deploy-test:
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The object index read with DuckDB, as the training side reads it: its own
+# module (cgo, DuckDB's static library; needs gcc and g++), run against the
+# real binary's demo. The first build compiles and links for minutes.
+index-test:
+	cd internal/indextest && CGO_ENABLED=1 $(GO) vet ./... && CGO_ENABLED=1 $(GO) test -count=1 ./...
 
 # Metrics, rules and dashboard against Debian's prometheus and
 # prometheus-pushgateway on loopback; deploy-test runs it too.

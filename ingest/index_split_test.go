@@ -58,7 +58,7 @@ func splitIndex(t *testing.T, b bucket.Reader, e sources.Entry, shards int) []in
 		if err != nil || h == nil || h.Index != key {
 			t.Fatalf("head %s: %+v, %v; want it to name %s", headKey, h, err, key)
 		}
-		shardRows := indexRowsOf(t, b, key)
+		shardRows := readIndexRows(t, b, key)
 		if len(shardRows) != h.Objects {
 			t.Errorf("%s: %d rows, head counts %d objects", key, len(shardRows), h.Objects)
 		}

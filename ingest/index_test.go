@@ -59,8 +59,8 @@ func sha256hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// indexRowsOf reads one index file whole.
-func indexRowsOf(t *testing.T, b bucket.Reader, key string) []index.Row {
+// indexRows reads one index file whole.
+func readIndexRows(t *testing.T, b bucket.Reader, key string) []index.Row {
 	t.Helper()
 	var out []index.Row
 	for row, err := range index.Read(context.Background(), b, key) {
@@ -123,7 +123,7 @@ func checkIndex(t *testing.T, b bucket.Reader, entries []sources.Entry) {
 		if want := index.Key(h.Meta, nil); h.Index != want {
 			t.Fatalf("head %s names index %q, want %q", e.ID, h.Index, want)
 		}
-		wantRowsOf(t, h.Meta, recordsOf(t, b, e.ID), indexRowsOf(t, b, h.Index))
+		wantRowsOf(t, h.Meta, recordsOf(t, b, e.ID), readIndexRows(t, b, h.Index))
 	}
 }
 
@@ -178,7 +178,7 @@ func TestIndexFollowsRecords(t *testing.T) {
 	checkIndex(t, b, fx.entries)
 	for _, id := range []string{"e002", "e100"} {
 		e := fx.entry(id)
-		rows := indexRowsOf(t, b, index.Key(annotations.MetaOf(e), nil))
+		rows := readIndexRows(t, b, index.Key(annotations.MetaOf(e), nil))
 		i := slices.IndexFunc(rows, func(r index.Row) bool { return r.Key == e.KeyPrefix()+"/f1.dat" })
 		if i < 0 || rows[i].Size != int64(len("changed "+id)) || rows[i].SHA256 != sha256hex([]byte("changed "+id)) {
 			t.Errorf("%s: row of the changed object %+v, want the new size and sha256", id, rows)
@@ -304,5 +304,64 @@ func TestIndexMovesWithEntry(t *testing.T) {
 	keys := indexKeys(t, b)
 	if slices.Contains(keys, old) || len(keys) != len(fx.entries) {
 		t.Errorf("index files %v: want one per entry, without %s", keys, old)
+	}
+}
+
+// Verify holds the object index to the heads: a named file that is
+// gone, one with the wrong number of rows, and one no head names are
+// each reported; a head naming none yet is not.
+func TestVerifyIndex(t *testing.T) {
+	ctx := context.Background()
+	m := annotations.MetaOf(entry("e001", "biology", "fam1", nil))
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, b bucket.Bucket)
+		want   string
+	}{
+		{"intact", func(*testing.T, bucket.Bucket) {}, ""},
+		{"missing", func(t *testing.T, b bucket.Bucket) {
+			if err := b.Delete(ctx, index.Key(m, nil)); err != nil {
+				t.Fatal(err)
+			}
+		}, ProblemIndexMissing},
+		{"wrong-rows", func(t *testing.T, b bucket.Bucket) {
+			one := func(yield func(index.Row, error) bool) { yield(index.Row{Key: "x"}, nil) }
+			if _, err := index.Write(ctx, b, index.Key(m, nil), one); err != nil {
+				t.Fatal(err)
+			}
+		}, ProblemIndexRows},
+		{"orphan", func(t *testing.T, b bucket.Bucket) {
+			if _, err := index.Write(ctx, b, index.Key(m, &annotations.Shard{Index: 0, Count: 2}), func(func(index.Row, error) bool) {}); err != nil {
+				t.Fatal(err)
+			}
+		}, ProblemIndexOrphan},
+		{"not-yet-written", func(t *testing.T, b bucket.Bucket) {
+			h, _ := annotations.ReadHead(ctx, b, "e001")
+			h.Index = ""
+			if _, err := annotations.WriteHead(ctx, b, ManifestKey("e001"), h); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Delete(ctx, index.Key(m, nil)); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, 3, 2, 100, nil)
+			b := mem.New()
+			mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+			tc.damage(t, b)
+			rep, err := Verify(ctx, b, false, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, p := range rep.Problems {
+				kinds = append(kinds, p.Kind)
+			}
+			if want := strings.Fields(tc.want); !slices.Equal(kinds, want) {
+				t.Errorf("problems %+v, want kinds %v", rep.Problems, want)
+			}
+		})
 	}
 }

@@ -22,7 +22,7 @@ import (
 // Verify audits the bucket against every manifest: each recorded object
 // must exist with its recorded size (and, with deep, its recorded
 // sha256), and every object under a domain prefix must be claimed by a
-// record. The catalog must exist, decode, and index exactly the
+// record. The object index must match the heads (see verifyIndex). The catalog must exist, decode, and index exactly the
 // manifests. It streams: per domain, the records of all entries, merged in
 // key order, against the bucket's listing, so its memory does not grow
 // with the mirror (the heads are held, a few KB each). workers bounds the
@@ -36,6 +36,9 @@ func Verify(ctx context.Context, b bucket.Reader, deep bool, workers int) (*Veri
 	rep := &VerifyReport{Manifests: len(heads), Deep: deep, Problems: []Problem{}}
 	catalogFound, err := checkCatalog(ctx, b, heads, rep)
 	if err != nil {
+		return nil, err
+	}
+	if err := verifyIndex(ctx, b, heads, workers, rep); err != nil {
 		return nil, err
 	}
 	data := 0

@@ -110,6 +110,12 @@ func describe(p ingest.Problem) string {
 		return p.Key + ": not found; the next run or backfill rebuilds it from the manifests"
 	case ingest.ProblemNoManifest:
 		return fmt.Sprintf("%s%s: listed in the catalog, but the manifest does not exist", p.Key, entry)
+	case ingest.ProblemIndexMissing:
+		return fmt.Sprintf("%s%s: the manifest names this index file, which does not exist; a forced backfill of the entry writes it", p.Key, entry)
+	case ingest.ProblemIndexRows:
+		return fmt.Sprintf("%s%s: %s rows, the manifest counts %s objects", p.Key, entry, p.Got, p.Want)
+	case ingest.ProblemIndexOrphan:
+		return fmt.Sprintf("%s (%s bytes): an index file no manifest names; readers count its rows", p.Key, p.Got)
 	case ingest.ProblemNotInCatalog:
 		return fmt.Sprintf("%s%s: manifest not listed in the catalog; the next run or backfill adds it", p.Key, entry)
 	}

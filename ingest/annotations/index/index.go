@@ -253,3 +253,29 @@ func download(ctx context.Context, b bucket.Reader, key string) (*os.File, int64
 	}
 	return f, size, nil
 }
+
+// NumRows is the number of rows an index file of size bytes holds, read
+// from its footer alone (a ranged read or two, never the rows).
+func NumRows(ctx context.Context, b bucket.Reader, key string, size int64) (int64, error) {
+	f, err := parquet.OpenFile(rangeReader{ctx, b, key}, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return 0, fmt.Errorf("index: read the footer of %s: %w", key, err)
+	}
+	return f.NumRows(), nil
+}
+
+// rangeReader reads an object by ranges, for Parquet's footer.
+type rangeReader struct {
+	ctx context.Context
+	b   bucket.Reader
+	key string
+}
+
+func (r rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	rc, err := r.b.Open(r.ctx, r.key, &bucket.Range{Offset: off, Length: int64(len(p))})
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.ReadFull(rc, p)
+}
