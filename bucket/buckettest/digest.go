@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/astroingest/astroingest/bucket"
@@ -91,6 +92,9 @@ func checkSizeAndDigest(t *testing.T, b bucket.Bucket, o Options, key string, da
 			}
 			if !errors.Is(err, tc.wantErr) {
 				t.Errorf("Put = %v, want errors.Is %v", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("Put = %v, which does not name the key %s", err, key)
 			}
 			if got := read(t, b, key, nil); !bytes.Equal(got, old) {
 				t.Fatalf("after a refused Put the key holds %d bytes, not the old version", len(got))

@@ -41,7 +41,11 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		opts.SizeHint = opts.Size
 	}
 	if b.writesThrough(opts) {
-		return b.putThrough(ctx, key, r, opts)
+		p, err := b.putThrough(ctx, key, r, opts)
+		if err != nil {
+			return fail(err)
+		}
+		return p, nil
 	}
 	r = bucket.CheckSizeAndDigest(r, opts, true)
 	size := b.partSizeFor(opts.SizeHint)
@@ -216,7 +220,7 @@ func (p *singlePending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	// visible although Commit failed, and Abort could not take it back.
 	rctx, release := outlive(ctx, requestGrace)
 	defer release()
-	out, err := p.b.client.PutObject(rctx, p.b.putObjectInput(p.key, p.buf[:p.n], p.opts))
+	out, err := p.b.client.PutObject(rctx, p.b.putObjectInput(p.key, bytesReader(p.buf[:p.n]), int64(p.n), p.opts))
 	if err != nil && preconditionFailed(err, p.opts) {
 		// A retry could only fail again: nothing stays staged.
 		p.release(aborted)
@@ -227,14 +231,7 @@ func (p *singlePending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 		return bucket.ObjectInfo{}, fmt.Errorf("s3: commit %s: %w", p.key, mapErr(err))
 	}
 	p.release(committed)
-	return bucket.ObjectInfo{
-		Key:         p.key,
-		Size:        int64(p.n),
-		ETag:        trimETag(out.ETag),
-		ModTime:     responseTime(out.ResultMetadata),
-		ContentType: p.opts.ContentType,
-		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
-	}, nil
+	return putInfo(p.key, int64(p.n), out, p.opts), nil
 }
 
 func (p *singlePending) Abort(context.Context) error {

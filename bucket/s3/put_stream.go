@@ -62,32 +62,15 @@ func (b *Bucket) writesThrough(opts bucket.PutOptions) bool {
 // the store refuses the short body.
 func (b *Bucket) putThrough(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
 	body := &sourceReader{r: bucket.CheckSizeAndDigest(bucket.ContextReader(ctx, r), opts, false)}
-	in := &s3.PutObjectInput{
-		Bucket:        &b.bucket,
-		Key:           aws.String(key),
-		Body:          body,
-		ContentLength: aws.Int64(opts.Size),
-		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(opts.ContentMD5)),
-		Metadata:      bucket.NormalizeMetadata(opts.Metadata),
-	}
-	if opts.ContentType != "" {
-		in.ContentType = aws.String(opts.ContentType)
-	}
-	in.IfMatch, in.IfNoneMatch = conditions(opts)
+	in := b.putObjectInput(key, body, opts.Size, opts)
+	in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(opts.ContentMD5))
 	rctx, release := outlive(ctx, requestGrace)
 	defer release()
 	out, err := b.client.PutObject(rctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware), once)
 	if err != nil {
 		return nil, b.throughError(ctx, err, body.failure(), opts)
 	}
-	return &writtenPending{key: key, info: bucket.ObjectInfo{
-		Key:         key,
-		Size:        opts.Size,
-		ETag:        trimETag(out.ETag),
-		ModTime:     responseTime(out.ResultMetadata),
-		ContentType: opts.ContentType,
-		Metadata:    bucket.NormalizeMetadata(opts.Metadata),
-	}}, nil
+	return &writtenPending{key: key, info: putInfo(key, opts.Size, out, opts)}, nil
 }
 
 // once makes one attempt of a request whose body cannot be replayed: the
@@ -112,7 +95,7 @@ func (b *Bucket) throughError(ctx context.Context, err, src error, opts bucket.P
 	case preconditionFailed(err, opts):
 		return fmt.Errorf("%w: %w", bucket.ErrPrecondition, err)
 	case isBadDigest(err):
-		return fmt.Errorf("%w: the store refused the body: %w", bucket.ErrDigestMismatch, err)
+		return fmt.Errorf("%w: the store refused the body as not of md5 %x: %w", bucket.ErrDigestMismatch, opts.ContentMD5, err)
 	}
 	return fmt.Errorf("put object: %w", mapErr(err))
 }

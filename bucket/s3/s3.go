@@ -328,12 +328,14 @@ func (b *Bucket) CleanStale(ctx context.Context, prefix string, cutoff time.Time
 	return n, nil
 }
 
-func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions) *s3.PutObjectInput {
+// putObjectInput is the PutObject of a whole object, staged (body is the
+// part buffer, seekable) or written through (body is the stream itself).
+func (b *Bucket) putObjectInput(key string, body io.Reader, size int64, opts bucket.PutOptions) *s3.PutObjectInput {
 	in := &s3.PutObjectInput{
 		Bucket:        &b.bucket,
 		Key:           aws.String(key),
-		Body:          bytesReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
+		Body:          body,
+		ContentLength: aws.Int64(size),
 		Metadata:      bucket.NormalizeMetadata(opts.Metadata),
 	}
 	if opts.ContentType != "" {
@@ -341,6 +343,18 @@ func (b *Bucket) putObjectInput(key string, data []byte, opts bucket.PutOptions)
 	}
 	in.IfMatch, in.IfNoneMatch = conditions(opts)
 	return in
+}
+
+// putInfo is what a Commit reports of an object written by PutObject.
+func putInfo(key string, size int64, out *s3.PutObjectOutput, opts bucket.PutOptions) bucket.ObjectInfo {
+	return bucket.ObjectInfo{
+		Key:         key,
+		Size:        size,
+		ETag:        trimETag(out.ETag),
+		ModTime:     responseTime(out.ResultMetadata),
+		ContentType: opts.ContentType,
+		Metadata:    bucket.NormalizeMetadata(opts.Metadata),
+	}
 }
 
 // mapErr turns the service's not-found answers into fs.ErrNotExist and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,6 +58,11 @@ func TestWireWriteThrough(t *testing.T) {
 				t.Fatalf("Put: %v", err)
 			}
 			before := len(rec.requests())
+			if tc.through {
+				if err := p.Abort(ctx); !errors.Is(err, bucket.ErrVisible) {
+					t.Errorf("Abort of a written-through Put = %v, want ErrVisible", err)
+				}
+			}
 			if _, err := p.Commit(ctx); err != nil {
 				t.Fatalf("Commit: %v", err)
 			}
