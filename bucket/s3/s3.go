@@ -31,6 +31,7 @@ package s3
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -357,13 +358,18 @@ func putInfo(key string, size int64, out *s3.PutObjectOutput, opts bucket.PutOpt
 	}
 }
 
-// mapErr turns the service's not-found answers into fs.ErrNotExist and
-// keeps the rest as they are.
+// mapErr turns the service's not-found answers into fs.ErrNotExist, says
+// what to do about an untrusted certificate, and keeps the rest as they are.
 func mapErr(err error) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	var ae smithy.APIError
+	var ua x509.UnknownAuthorityError
 	switch {
+	case errors.As(err, &ua):
+		// A private CA (a corporate proxy, a local gateway) is trusted
+		// only through the bundle; the SDK's own error does not say so.
+		return fmt.Errorf("%w (the endpoint's certificate is signed by an unknown authority: set AWS_CA_BUNDLE to the PEM file of its CA)", err)
 	case errors.As(err, &nsk), errors.As(err, &nf):
 		return fs.ErrNotExist
 	case errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchKey" || ae.ErrorCode() == "NotFound"):

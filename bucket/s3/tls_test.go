@@ -22,7 +22,7 @@ import (
 // object lands, a corrupt or broken one leaves nothing, the wire carries
 // Content-MD5 and UNSIGNED-PAYLOAD and never aws-chunked (the SDK treats
 // HTTPS apart for checksums), and without the bundle the connection is
-// refused with an error that names the certificate.
+// refused with an error that says to set AWS_CA_BUNDLE.
 func TestWriteThroughOverTLS(t *testing.T) {
 	srv := versitygw.StartWith(t, versitygw.Options{KeepAlive: true, TLS: true})
 	ctx := context.Background()
@@ -61,7 +61,7 @@ func TestWriteThroughOverTLS(t *testing.T) {
 		{"through-wire", wired, bytes.NewReader(data), opts, nil, ""},
 		{"wrong-md5", cfg, bytes.NewReader(data), withMD5(opts, md5Sum(data[1:])), bucket.ErrDigestMismatch, ""},
 		{"source-breaks", cfg, &brokenReader{r: bytes.NewReader(data), after: len(data) / 2}, opts, io.ErrClosedPipe, ""},
-		{"no-bundle", withoutBundle(cfg), bytes.NewReader(data), opts, nil, "certificate"},
+		{"no-bundle", withoutBundle(cfg), bytes.NewReader(data), opts, nil, "set AWS_CA_BUNDLE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBucket(t, tc.cfg)
@@ -70,7 +70,7 @@ func TestWriteThroughOverTLS(t *testing.T) {
 			switch {
 			case tc.errText != "":
 				if err == nil || !strings.Contains(err.Error(), tc.errText) {
-					t.Fatalf("Put = %v, want an error naming the %s", err, tc.errText)
+					t.Fatalf("Put = %v, want an error that says %q", err, tc.errText)
 				}
 				return
 			case tc.wantErr != nil:
