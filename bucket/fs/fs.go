@@ -134,8 +134,14 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 	if err != nil {
 		return nil, fmt.Errorf("fs: put %s: %w", key, err)
 	}
-	h := md5.New()
-	n, err := io.Copy(io.MultiWriter(f, h), bucket.CheckSizeAndDigest(bucket.ContextReader(ctx, r), opts, true))
+	// The ETag is the MD5 of the bytes. A given ContentMD5 is checked on
+	// the way in, and is then that MD5: the bytes are hashed once.
+	w, h := io.Writer(f), hash.Hash(nil)
+	if len(opts.ContentMD5) == 0 {
+		h = md5.New()
+		w = io.MultiWriter(f, h)
+	}
+	n, err := io.Copy(w, bucket.CheckSizeAndDigest(bucket.ContextReader(ctx, r), opts, true))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -146,7 +152,11 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.P
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("fs: put %s: %w", key, err)
 	}
-	return &pending{b: b, key: key, tmp: f.Name(), size: n, md5: h, opts: opts}, nil
+	etag := hex.EncodeToString(opts.ContentMD5)
+	if h != nil {
+		etag = hex.EncodeToString(h.Sum(nil))
+	}
+	return &pending{b: b, key: key, tmp: f.Name(), size: n, etag: etag, opts: opts}, nil
 }
 
 type pending struct {
@@ -154,7 +164,7 @@ type pending struct {
 	key  string
 	tmp  string
 	size int64
-	md5  hash.Hash
+	etag string
 	opts bucket.PutOptions
 
 	mu   sync.Mutex
@@ -174,7 +184,7 @@ func (p *pending) Commit(ctx context.Context) (bucket.ObjectInfo, error) {
 	}
 	p.done = true
 	meta := sidecar{
-		ETag:        hex.EncodeToString(p.md5.Sum(nil)),
+		ETag:        p.etag,
 		ContentType: p.opts.ContentType,
 		Metadata:    bucket.NormalizeMetadata(p.opts.Metadata),
 		Size:        p.size,
