@@ -28,15 +28,9 @@ func (g *Gateway) scheme() string {
 // it serves TLS.
 func (g *Gateway) transport() http.RoundTripper {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if g.CAFile == "" {
-		return tr
+	if g.roots != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: g.roots, MinVersion: tls.VersionTLS12}
 	}
-	pemBytes, err := os.ReadFile(g.CAFile)
-	pool := x509.NewCertPool()
-	if err == nil {
-		pool.AppendCertsFromPEM(pemBytes)
-	}
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return tr
 }
 
@@ -71,13 +65,18 @@ func (g *Gateway) makeCert() error {
 	if err != nil {
 		return fmt.Errorf("tls: key: %w", err)
 	}
-	g.certFile, g.keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(g.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("tls: certificate: %w", err)
+	}
+	g.roots = x509.NewCertPool()
+	g.roots.AddCert(cert)
+	g.CAFile, g.keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(g.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
 	if err := os.WriteFile(g.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	g.CAFile = g.certFile
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -53,9 +54,11 @@ type Gateway struct {
 	// Dir is the posix root; Dir/<bucket> holds a bucket's objects.
 	Dir string
 	// CAFile is the PEM of the certificate the gateway serves with
-	// Options.TLS; "" without.
-	CAFile            string
-	certFile, keyFile string
+	// Options.TLS (its --cert); "" without.
+	CAFile  string
+	keyFile string
+	// roots holds that certificate, for the gateway's own clients.
+	roots *x509.CertPool
 
 	cmd      *exec.Cmd
 	done     chan error
@@ -162,7 +165,7 @@ func (g *Gateway) launch(ctx context.Context, bin, addr string, opts Options) er
 		args = append(args, "--keep-alive")
 	}
 	if opts.TLS {
-		args = append(args, "--cert", g.certFile, "--key", g.keyFile)
+		args = append(args, "--cert", g.CAFile, "--key", g.keyFile)
 	}
 	cmd := exec.Command(bin, append(args, "posix", g.Dir)...)
 	cmd.Env = append(os.Environ(),
