@@ -116,37 +116,25 @@ func checkSizeAndDigest(t *testing.T, b bucket.Bucket, o Options, key string, da
 // written-through path as on the staged one: a failed condition fails Put
 // or Commit with ErrPrecondition and leaves the old object.
 func testWriteThroughConditions(t *testing.T, b bucket.Bucket, o Options) {
-	ctx := context.Background()
 	key := "digest/cond"
 	v1, v2 := Data(1000, 51), Data(1000, 52)
 	opts := func(data []byte) bucket.PutOptions {
 		return bucket.PutOptions{Size: int64(len(data)), ContentMD5: md5Of(data), WriteThrough: true}
 	}
-	condPut := func(data []byte, o bucket.PutOptions) (bucket.ObjectInfo, error) {
-		p, err := b.Put(ctx, key, onlyReader{bytes.NewReader(data)}, o)
-		if err != nil {
-			return bucket.ObjectInfo{}, err
-		}
-		info, err := p.Commit(ctx)
-		if err != nil {
-			p.Abort(ctx)
-		}
-		return info, err
-	}
-	first, err := condPut(v1, withCond(opts(v1), "", true))
+	first, err := conditionalPut(t, b, key, v1, withCond(opts(v1), "", true))
 	if err != nil {
 		t.Fatalf("IfNoneMatch on a missing key: %v", err)
 	}
-	if _, err := condPut(v2, withCond(opts(v2), "", true)); !errors.Is(err, bucket.ErrPrecondition) {
+	if _, err := conditionalPut(t, b, key, v2, withCond(opts(v2), "", true)); !errors.Is(err, bucket.ErrPrecondition) {
 		t.Fatalf("IfNoneMatch on a present key: %v, want ErrPrecondition", err)
 	}
-	if _, err := condPut(v2, withCond(opts(v2), "0123456789abcdef0123456789abcdef", false)); !errors.Is(err, bucket.ErrPrecondition) {
+	if _, err := conditionalPut(t, b, key, v2, withCond(opts(v2), "0123456789abcdef0123456789abcdef", false)); !errors.Is(err, bucket.ErrPrecondition) {
 		t.Fatalf("IfMatch on another ETag: %v, want ErrPrecondition", err)
 	}
 	if got := read(t, b, key, nil); !bytes.Equal(got, v1) {
 		t.Fatal("a failed condition changed the object")
 	}
-	if _, err := condPut(v2, withCond(opts(v2), first.ETag, false)); err != nil {
+	if _, err := conditionalPut(t, b, key, v2, withCond(opts(v2), first.ETag, false)); err != nil {
 		t.Fatalf("IfMatch on the current ETag: %v", err)
 	}
 	if got := read(t, b, key, nil); !bytes.Equal(got, v2) {
