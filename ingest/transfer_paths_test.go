@@ -8,14 +8,12 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -51,11 +49,22 @@ func (c *putCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
+// chunkedBody sends body with no Content-Length (chunked), so the only
+// length known before the end is the publisher's listed one.
+type chunkedBody struct{ body []byte }
+
+func (s chunkedBody) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Write(s.body[:len(s.body)/2])
+	w.(http.Flusher).Flush()
+	w.Write(s.body[len(s.body)/2:])
+}
+
 // TestTransferPathsOverS3 runs the transfer against versitygw on each
 // path a Put can take and shows that nothing partial or corrupt is ever
 // visible: written through with the publisher's md5 (a corrupt body is
-// refused by the store itself, a body cut short too), and staged without
-// a publisher checksum or with a sha256 (checked here before Commit).
+// refused by the store itself, a body cut short too, and a chunked body
+// is held to the listed size), and staged without a publisher checksum or
+// with a sha256 (checked here before Commit).
 func TestTransferPathsOverS3(t *testing.T) {
 	srv := versitygw.StartWith(t, versitygw.Options{KeepAlive: true})
 	body := make([]byte, 300_000)
@@ -66,44 +75,43 @@ func TestTransferPathsOverS3(t *testing.T) {
 	sum := sha256.Sum256(body)
 	md5sum := &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}
 	shasum := &sources.Checksum{Algo: "sha256", Value: hex.EncodeToString(sum[:])}
+	n := int64(len(body))
 	for _, tc := range []struct {
 		name     string
 		handler  http.Handler
+		size     int64 // the publisher's listed size, -1 for none
 		checksum *sources.Checksum
 		status   objStatus
-		reason   string
-		through  int32 // PUTs with Content-MD5
+		reason   string // of the error, when failed
+		through  int32  // PUTs with Content-MD5: one per written-through attempt
 	}{
-		{"md5-written-through", &flakyBody{body: body}, md5sum, objUploaded, "", 1},
-		{"md5-corrupt-refused-by-store", corruptAlways(body), md5sum, objFailed, sources.ReasonChecksumMismatch, 2},
-		{"md5-source-breaks", breakingBody{body}, md5sum, objFailed, "", 0},
-		{"no-checksum-staged", &flakyBody{body: body}, nil, objUploaded, "", 0},
-		{"no-checksum-source-breaks", breakingBody{body}, nil, objFailed, "", 0},
-		{"sha256-staged", &flakyBody{body: body}, shasum, objUploaded, "", 0},
-		{"sha256-corrupt", corruptAlways(body), shasum, objFailed, sources.ReasonChecksumMismatch, 0},
+		{"md5-written-through", &flakyBody{body: body}, -1, md5sum, objUploaded, "", 1},
+		{"md5-corrupt-refused-by-store", corruptAlways(body), -1, md5sum, objFailed, sources.ReasonChecksumMismatch, 2},
+		{"md5-source-breaks", breakingBody{body}, -1, md5sum, objFailed, "", 2},
+		{"md5-chunked-listed-size", chunkedBody{body}, n, md5sum, objUploaded, "", 1},
+		{"md5-chunked-listed-size-differs", chunkedBody{body}, n + 1, md5sum, objFailed, sources.ReasonSizeMismatch, 2},
+		{"no-checksum-staged", &flakyBody{body: body}, -1, nil, objUploaded, "", 0},
+		{"no-checksum-source-breaks", breakingBody{body}, -1, nil, objFailed, "", 0},
+		{"sha256-staged", &flakyBody{body: body}, -1, shasum, objUploaded, "", 0},
+		{"sha256-corrupt", corruptAlways(body), -1, shasum, objFailed, sources.ReasonChecksumMismatch, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := httptest.NewServer(tc.handler)
 			defer ts.Close()
 			name := srv.NewBucket(t)
 			pc := &putCounter{next: http.DefaultTransport}
-			b, err := s3.New(context.Background(), s3.Config{Bucket: name, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-				AccessKeyID: srv.AccessKey, SecretAccessKey: s3.Secret(srv.SecretKey), HTTPClient: &http.Client{Transport: pc}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			x := pathsTransfer(b)
-			o := sources.Object{URL: ts.URL + "/f.nc", Size: -1, Checksum: tc.checksum}
-			rec, st, err := x.run(context.Background(), objectJob{domain: "climate", obj: o, key: "climate/f.nc", charge: &charge{b: newBudget(0, nil)}})
+			b := s3Bucket(t, srv, name, pc)
+			o := sources.Object{URL: ts.URL + "/f.nc", Size: tc.size, Checksum: tc.checksum}
+			rec, st, err := pathsTransfer(b).run(context.Background(), objectJob{domain: "climate", obj: o, key: "climate/f.nc", charge: &charge{b: newBudget(0, nil)}})
 			if st != tc.status || tc.reason != "" && classify(err) != tc.reason {
 				t.Fatalf("status %v, err %v (%s); want %v %s", st, err, classify(err), tc.status, tc.reason)
 			}
-			if n := pc.withMD5.Load(); n != tc.through && tc.status == objUploaded || tc.through > 0 && n == 0 {
+			if n := pc.withMD5.Load(); n != tc.through {
 				t.Errorf("%d PUTs with Content-MD5, want %d", n, tc.through)
 			}
 			info, serr := b.Stat(context.Background(), "climate/f.nc")
 			switch {
-			case st == objUploaded && (serr != nil || rec.SHA256 != hex.EncodeToString(sum[:]) || info.Size != int64(len(body))):
+			case st == objUploaded && (serr != nil || rec.SHA256 != hex.EncodeToString(sum[:]) || info.Size != n):
 				t.Errorf("uploaded: record %+v, stat %+v %v", rec, info, serr)
 			case st != objUploaded && !errors.Is(serr, fs.ErrNotExist):
 				t.Errorf("failed (%v), yet the key holds %+v (stat err %v)", err, info, serr)
@@ -116,20 +124,30 @@ func TestTransferPathsOverS3(t *testing.T) {
 	}
 }
 
+// s3Bucket is the S3 backend on bucket name of srv, its requests sent
+// through rt.
+func s3Bucket(t *testing.T, srv *versitygw.Server, name string, rt http.RoundTripper) *s3.Bucket {
+	t.Helper()
+	b, err := s3.New(context.Background(), s3.Config{Bucket: name, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: s3.Secret(srv.SecretKey), HTTPClient: &http.Client{Transport: rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func corruptAlways(body []byte) http.Handler {
 	f := &flakyBody{body: body}
 	f.corrupt.Store(1 << 30)
 	return f
 }
 
+// pathsTransfer is newTestTransfer's, with room for a refetch after a
+// written-through PUT fails (Restarts).
 func pathsTransfer(b bucket.Bucket) *transfer {
-	p := testRetryPolicy()
-	p.Restarts = 2
-	return &transfer{
-		bucket: b, client: newRetryClient(http.DefaultTransport, p), retry: p,
-		now: time.Now, runID: "r1", log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		onRead: func(int) {}, onRetry: func(string, int, error) {},
-	}
+	x, _ := newTestTransfer(b)
+	x.retry.Restarts = 2
+	return x
 }
 
 // slowDownOnce answers the first written-through PUT with 503 SlowDown
@@ -161,11 +179,7 @@ func TestTransferWriteThroughRetriedByRefetch(t *testing.T) {
 	src := &flakyBody{body: body}
 	ts := httptest.NewServer(src)
 	defer ts.Close()
-	b, err := s3.New(context.Background(), s3.Config{Bucket: srv.Bucket, Endpoint: srv.Endpoint, Region: versitygw.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: s3.Secret(srv.SecretKey), HTTPClient: &http.Client{Transport: &slowDownOnce{next: http.DefaultTransport}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := s3Bucket(t, srv, srv.Bucket, &slowDownOnce{next: http.DefaultTransport})
 	o := sources.Object{URL: ts.URL + "/f", Size: -1, Checksum: &sources.Checksum{Algo: "md5", Value: hex.EncodeToString(md[:])}}
 	_, st, err := pathsTransfer(b).run(context.Background(), objectJob{domain: "climate", obj: o, key: "climate/f", charge: &charge{b: newBudget(0, nil)}})
 	if st != objUploaded || err != nil {

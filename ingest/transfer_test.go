@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/bucket"
 	"github.com/astroingest/astroingest/bucket/mem"
 	"github.com/astroingest/astroingest/sources"
 )
@@ -47,7 +48,7 @@ func (s *flakyBody) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func newTestTransfer(b *mem.Bucket) (*transfer, *[]string) {
+func newTestTransfer(b bucket.Bucket) (*transfer, *[]string) {
 	var retries []string
 	p := testRetryPolicy()
 	x := &transfer{
