@@ -49,50 +49,79 @@ type verifier struct {
 	size int64 // 0: unknown
 	want []byte
 	h    hash.Hash
-	n    int64
+	n    int64 // bytes read from r
 	err  error // sticky: the first mismatch or read error
-	eof  bool
+	eof  bool  // r has ended, verified; only held may be left to hand on
+
+	// With a Size, the last byte read from r is held back until the next
+	// read of r says whether r goes on: a stream that ends short of Size
+	// must never be handed on whole, since a store given all of it, short
+	// of its Content-Length but matching its Content-MD5, may keep it
+	// (versitygw does).
+	held    byte
+	holding bool
+	spare   [1]byte
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
-	if v.err != nil {
+	switch {
+	case v.err != nil:
 		return 0, v.err
-	}
-	if v.eof {
+	case len(p) == 0:
+		return 0, nil
+	case v.eof && v.holding:
+		p[0], v.holding = v.held, false
+		return 1, nil
+	case v.eof:
 		return 0, io.EOF
+	}
+	out := 0
+	if v.holding {
+		p[0], out, v.holding = v.held, 1, false
+	}
+	dst, intoSpare := p[out:], false
+	if len(dst) == 0 {
+		dst, intoSpare = v.spare[:], true
 	}
 	if v.size > 0 {
 		// Never read past Size: one byte more is a mismatch, found by
 		// the probe below before the last bytes are handed on.
-		if rem := v.size - v.n; int64(len(p)) > rem {
-			p = p[:rem]
+		if rem := v.size - v.n; int64(len(dst)) > rem {
+			dst = dst[:rem]
 		}
 	}
-	n, err := v.r.Read(p)
-	v.n += int64(n)
+	m, err := v.r.Read(dst)
+	v.n += int64(m)
 	if v.h != nil {
-		v.h.Write(p[:n])
+		v.h.Write(dst[:m])
 	}
-	switch {
-	case err != nil && !errors.Is(err, io.EOF):
+	if err != nil && !errors.Is(err, io.EOF) {
 		v.err = err
 		return 0, err
-	case err != nil: // io.EOF
-		if merr := v.finish(); merr != nil {
-			return 0, merr
-		}
-		v.eof = true
-		return n, nil
-	case v.size > 0 && v.n == v.size:
-		if merr := v.probeEOF(); merr != nil {
-			return 0, merr
+	}
+	if err != nil || v.size > 0 && v.n == v.size {
+		if v.size > 0 && v.n == v.size {
+			if merr := v.probeEOF(); merr != nil {
+				return 0, merr
+			}
 		}
 		if merr := v.finish(); merr != nil {
 			return 0, merr
 		}
 		v.eof = true
 	}
-	return n, nil
+	switch {
+	case m == 0:
+	case intoSpare || v.size > 0 && !v.eof:
+		// Hand on all but the byte just read (see held).
+		if !intoSpare {
+			out += m - 1
+		}
+		v.held, v.holding = dst[m-1], true
+	default:
+		out += m
+	}
+	return out, nil
 }
 
 // probeEOF reads one byte more after Size bytes: the stream must end there.
