@@ -137,6 +137,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "astrobench: --runs and --workers must be at least 1")
 		return 2
 	}
+	if o.rcloneTransfers < 0 {
+		fmt.Fprintf(stderr, "astrobench: --rclone-transfers %d: must be 0 (as --workers) or more\n", o.rcloneTransfers)
+		return 2
+	}
 	var wls []string
 	for w := range strings.SplitSeq(o.workloads, ",") {
 		w = strings.TrimSpace(w)
