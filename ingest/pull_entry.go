@@ -39,12 +39,12 @@ type puller struct {
 // skip checks while its rows are read, dropped after, and closed once the
 // entry's last transfer is over, so one entry's state is held at a time.
 func (p *puller) entry(ctx context.Context, e annotations.CatalogEntry) {
-	rows, src, err := entryRows(ctx, p.cfg.Bucket, e)
+	objs, fromRecords, err := EntryObjects(ctx, p.cfg.Bucket, e)
 	if err != nil {
 		p.fail(&ObjectError{Entry: e.ID, Err: err})
 		return
 	}
-	if src == fromRecords {
+	if fromRecords {
 		p.cfg.Logger.Warn("entry has no object index; verifying against its head's records instead (astroingest run writes the index)", "entry", e.ID, "head", e.Manifest)
 		p.mu.Lock()
 		p.sum.FromRecords = append(p.sum.FromRecords, e.ID)
@@ -56,14 +56,15 @@ func (p *puller) entry(ctx context.Context, e annotations.CatalogEntry) {
 		return
 	}
 	var ewg sync.WaitGroup
-	for row, err := range rows {
+	for o, err := range objs {
 		if ctx.Err() != nil {
 			break
 		}
-		if err != nil && row.key == "" {
+		if err != nil {
 			p.fail(&ObjectError{Entry: e.ID, Err: err})
 			break
 		}
+		row, err := newPullRow(e.ID, o)
 		if p.overBudget || p.cfg.MaxBytes > 0 && p.planned+row.size > p.cfg.MaxBytes {
 			p.leaveOut(row)
 			continue

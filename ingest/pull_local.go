@@ -149,12 +149,12 @@ func openLocalDir(dir string) (*localDir, int, error) {
 	lock, err := os.OpenFile(filepath.Join(dir, PullStateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		root.Close()
-		return nil, 0, fmt.Errorf("pull: lock: %w", err)
+		return nil, 0, &UsageError{Err: err} // a directory we may not write to
 	}
 	if err := tryLock(lock); err != nil {
 		lock.Close()
 		root.Close()
-		return nil, 0, fmt.Errorf("pull: %s: %w", dir, err)
+		return nil, 0, fmt.Errorf("%s: %w", dir, err)
 	}
 	d := &localDir{path: dir, root: root, lock: lock, dirs: map[string]*os.Root{}}
 	n, err := d.removeStale()
@@ -193,7 +193,7 @@ func (d *localDir) removeStale() (int, error) {
 		return nil
 	})
 	if err != nil {
-		return n, fmt.Errorf("pull: remove stale temporary files under %s: %w", d.path, err)
+		return n, fmt.Errorf("remove stale temporary files under %s: %w", d.path, err)
 	}
 	return n, nil
 }

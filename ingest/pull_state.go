@@ -95,7 +95,7 @@ func openEntryState(d *localDir, entryID string) (*entryState, error) {
 	}
 	f, err := d.root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("pull: state of %s: %w", entryID, err)
+		return nil, fmt.Errorf("state journal: %w", err)
 	}
 	s.f = f
 	return s, nil
@@ -109,7 +109,7 @@ func (s *entryState) load(d *localDir, name string) (int, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("pull: state %s: %w", name, err)
+		return 0, fmt.Errorf("state journal %s: %w", name, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -127,7 +127,7 @@ func (s *entryState) load(d *localDir, name string) (int, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return n, fmt.Errorf("pull: state %s: %w", name, err)
+		return n, fmt.Errorf("state journal %s: %w", name, err)
 	}
 	return n, nil
 }
@@ -140,13 +140,13 @@ const objkeyMaxLine = 6 * 1024
 func (s *entryState) compact(d *localDir, name string) error {
 	in, err := d.root.Open(name)
 	if err != nil {
-		return fmt.Errorf("pull: compact %s: %w", name, err)
+		return fmt.Errorf("compact state journal %s: %w", name, err)
 	}
 	defer in.Close()
 	tmp := tempName(name)
 	out, err := d.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("pull: compact %s: %w", name, err)
+		return fmt.Errorf("compact state journal %s: %w", name, err)
 	}
 	w := bufio.NewWriter(out)
 	sc := bufio.NewScanner(in)
@@ -170,7 +170,7 @@ func (s *entryState) compact(d *localDir, name string) error {
 	}
 	if err != nil {
 		d.root.Remove(tmp)
-		return fmt.Errorf("pull: compact %s: %w", name, err)
+		return fmt.Errorf("compact state journal %s: %w", name, err)
 	}
 	s.seen = kept
 	return nil
@@ -198,7 +198,7 @@ func (s *entryState) record(key string, sha string, st os.FileInfo) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("pull: state: %w", err)
+		return fmt.Errorf("state journal: %w", err)
 	}
 	return nil
 }

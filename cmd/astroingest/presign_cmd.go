@@ -26,8 +26,10 @@ Usage: astroingest presign [--domain D | --family F | --source GLOB]... [--expir
 Prints time-limited GET URLs for the objects of a selection of the mirror,
 for readers that must hold no key at all (training pods): whoever holds a
 URL can read that one object until it expires, and nothing else. The
-objects are those the entries' annotations record; without a selection,
-every entry of annotations/catalog.json. Signing happens here, offline:
+objects and their sha256 are those 'astroingest pull' verifies against:
+each entry's object index (annotations/index/), or its head's records
+where it has none yet (with a warning). Without a selection, every entry
+of annotations/catalog.json. Signing happens here, offline:
 run it where the credentials are and hand the output to the pod.
 
 The URLs are bearer secrets until they expire: they go to stdout only,
@@ -47,21 +49,21 @@ Examples:
 `
 
 // presignFormats are the output formats of presign, by --format value.
-var presignFormats = map[string]func(w io.Writer, url string, rec annotations.Record) error{
-	"lines": func(w io.Writer, url string, _ annotations.Record) error {
+var presignFormats = map[string]func(w io.Writer, url string, o ingest.EntryObject) error{
+	"lines": func(w io.Writer, url string, _ ingest.EntryObject) error {
 		_, err := fmt.Fprintln(w, url)
 		return err
 	},
 	// aria2c's input file: a URI line, then options indented by white
 	// space, one per line, that apply to that URI.
-	"aria2": func(w io.Writer, url string, rec annotations.Record) error {
-		if _, err := fmt.Fprintf(w, "%s\n  out=%s\n", url, rec.Key); err != nil {
+	"aria2": func(w io.Writer, url string, o ingest.EntryObject) error {
+		if _, err := fmt.Fprintf(w, "%s\n  out=%s\n", url, o.Key); err != nil {
 			return err
 		}
-		if rec.SHA256 == "" {
+		if o.SHA256 == "" {
 			return nil
 		}
-		_, err := fmt.Fprintf(w, "  checksum=sha-256=%s\n", rec.SHA256)
+		_, err := fmt.Fprintf(w, "  checksum=sha-256=%s\n", o.SHA256)
 		return err
 	},
 }
@@ -99,8 +101,8 @@ func runPresign(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	out := bufio.NewWriter(stdout)
-	n, err := presignSelection(ctx, r, sel, f.expires.d, func(url string, rec annotations.Record) error {
-		return write(out, url, rec)
+	n, err := presignSelection(ctx, r, sel, f.expires.d, logger, func(url string, o ingest.EntryObject) error {
+		return write(out, url, o)
 	})
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("write: %w", ferr)
@@ -123,7 +125,7 @@ func addPresignFlags(fs *flag.FlagSet) *presignFlags {
 
 // check validates the flags before the bucket is opened, so a bad value
 // prints nothing and names its flag.
-func (f *presignFlags) check() (ingest.Selection, func(io.Writer, string, annotations.Record) error, error) {
+func (f *presignFlags) check() (ingest.Selection, func(io.Writer, string, ingest.EntryObject) error, error) {
 	if err := bucket.CheckPresignExpiry(f.expires.d); err != nil {
 		return ingest.Selection{}, nil, fmt.Errorf("--expires %s: %w", f.expires.raw, err)
 	}
@@ -177,34 +179,35 @@ func parseDays(v string) (time.Duration, error) {
 	return d + r, nil
 }
 
-// presignSelection signs every recorded object of the catalog's entries
-// that sel matches (ingest.SelectCatalog, shared with pull), entry by entry
-// in catalog order, streaming each entry's records: only the catalog
-// (counts, never object lists) and one entry's head are held, and the
-// heads of entries sel excludes are never read.
-func presignSelection(ctx context.Context, r bucket.Reader, sel ingest.Selection, expires time.Duration, emit func(string, annotations.Record) error) (int, error) {
-	rows, err := ingest.SelectCatalog(ctx, r, sel)
+// presignSelection signs every object of the catalog's entries that sel
+// matches, entry by entry in catalog order, from the rows pull verifies
+// against (ingest.SelectCatalog and ingest.EntryObjects: the object index,
+// else the head's records), so that presign and pull name the same objects
+// and the same sha256. Only the catalog (counts, never object lists) and
+// one entry's rows at a time are read, and the entries sel excludes never.
+func presignSelection(ctx context.Context, r bucket.Reader, sel ingest.Selection, expires time.Duration, logger *slog.Logger, emit func(string, ingest.EntryObject) error) (int, error) {
+	entries, err := ingest.SelectCatalog(ctx, r, sel)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, row := range rows {
-		h, err := annotations.ReadHeadAt(ctx, r, row.Manifest)
+	for _, e := range entries {
+		objs, fromRecords, err := ingest.EntryObjects(ctx, r, e)
 		if err != nil {
-			return n, fmt.Errorf("entry %s: %w", row.ID, err)
+			return n, fmt.Errorf("entry %s: %w", e.ID, err)
 		}
-		if h == nil {
-			return n, fmt.Errorf("entry %s: %s is in the catalog but missing", row.ID, row.Manifest)
+		if fromRecords {
+			logger.Warn("entry has no object index; presigning its head's records instead (astroingest run writes the index)", "entry", e.ID, "head", e.Manifest)
 		}
-		for rec, err := range annotations.Records(ctx, r, h) {
+		for o, err := range objs {
 			if err != nil {
-				return n, fmt.Errorf("entry %s: %w", row.ID, err)
+				return n, fmt.Errorf("entry %s: %w", e.ID, err)
 			}
-			url, err := bucket.PresignGet(ctx, r, rec.Key, expires)
+			url, err := bucket.PresignGet(ctx, r, o.Key, expires)
 			if err != nil {
-				return n, fmt.Errorf("entry %s: %w", row.ID, err)
+				return n, fmt.Errorf("entry %s: %w", e.ID, err)
 			}
-			if err := emit(url, rec); err != nil {
+			if err := emit(url, o); err != nil {
 				return n, fmt.Errorf("write: %w", err)
 			}
 			n++

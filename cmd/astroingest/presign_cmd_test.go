@@ -7,13 +7,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/astroingest/astroingest/ingest/annotations"
+	"github.com/astroingest/astroingest/ingest/annotations/index"
 	"github.com/astroingest/astroingest/internal/versitygw"
 )
 
@@ -151,6 +155,45 @@ func TestPresignVersitygw(t *testing.T) {
 				t.Errorf("objects %v, want %v\n%s", got, tc.want, out)
 			}
 		})
+	}
+}
+
+// presign names the objects and sha256 that pull verifies against: the
+// entry's object index when it has one, else its head's records, with a
+// warning naming the entry.
+func TestPresignReadsTheIndex(t *testing.T) {
+	url, gw := s3Mirror(t)
+	ctx := context.Background()
+	b, err := openBucket(ctx, url, os.Getenv, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// t-a's index now says the entry is one object, c.dat, and what it
+	// hashes to; its head's records still say a.dat.
+	meta := annotations.Meta{ID: "t-a", Domain: "astronomy", Family: "t"}
+	rows := func(yield func(index.Row, error) bool) {
+		yield(index.Row{Key: "astronomy/test/c.dat", Size: 7, SHA256: strings.Repeat("ab", 32)}, nil)
+	}
+	if _, err := index.Write(ctx, b, index.Key(meta, nil), rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, index.Key(annotations.Meta{ID: "t-b", Domain: "astronomy", Family: "t"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(t, ctx, "presign", "--bucket", url, "--format", "aria2")
+	noSecrets(t, errOut, gw)
+	items := parseAria2(t, out)
+	if code != exitOK || len(items) != 2 {
+		t.Fatalf("exit %d, %d items\n%s\n%s", code, len(items), out, errOut)
+	}
+	if got := items[0].opts; got["out"] != "astronomy/test/c.dat" || got["checksum"] != "sha-256="+strings.Repeat("ab", 32) {
+		t.Errorf("t-a: %v, want c.dat and the index's sha256", got)
+	}
+	if got := items[1].opts["out"]; got != "astronomy/test/b.dat" {
+		t.Errorf("t-b (no index): %s, want b.dat from its records", got)
+	}
+	if !strings.Contains(errOut, "entry has no object index") || !strings.Contains(errOut, `"entry":"t-b"`) {
+		t.Errorf("no warning naming t-b:\n%s", errOut)
 	}
 }
 

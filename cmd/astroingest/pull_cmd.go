@@ -175,7 +175,7 @@ func pullExit(ctx context.Context, stdout, stderr io.Writer, logger *slog.Logger
 		fmt.Fprintf(stderr, "pull: %v the selection (%s)\n", err, sel)
 		return exitUsage
 	case errors.Is(err, ingest.ErrDirBusy):
-		fmt.Fprintf(stderr, "pull: --to %s: %v; retry when it is done\n", *f.to, err)
+		fmt.Fprintf(stderr, "pull: --to %s: %v; retry when it is done\n", *f.to, ingest.ErrDirBusy)
 		return exitBusy
 	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "pull: --to %s: %v\n", *f.to, err)
@@ -191,6 +191,11 @@ func pullExit(ctx context.Context, stdout, stderr io.Writer, logger *slog.Logger
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "pull: interrupted; only complete, verified files are in %s, and a rerun goes on from there\n", *f.to)
 		return exitInterrupted
+	case err != nil && sum.Failed == 0:
+		// Not an object's failure (those are listed below): the pull
+		// stopped before or between objects, and says why.
+		fmt.Fprintf(stderr, "pull: %v\n", err)
+		return exitFailed
 	case err != nil:
 		for _, fl := range sum.Failures {
 			fmt.Fprintf(stderr, "pull: failed: %s\n", failureText(fl))

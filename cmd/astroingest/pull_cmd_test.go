@@ -364,8 +364,21 @@ func TestPullFileBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut = runCmd(t, context.Background(), "pull", "--bucket", mirror, "--to", dir)
-	if code != exitBusy || !strings.Contains(errOut, "another pull is writing into this directory") {
+	if code != exitBusy || !strings.Contains(errOut, "pull: --to "+dir+": another pull is writing into this directory; retry") {
 		t.Errorf("exit %d, want %d\n%s", code, exitBusy, errOut)
+	}
+}
+
+// A pull that stops before any object (here a damaged catalog) says why,
+// naming the file, rather than exiting 1 in silence.
+func TestPullBrokenCatalog(t *testing.T) {
+	mirror, root := mirrored(t)
+	if err := os.WriteFile(filepath.Join(root, "annotations", "catalog.json"), []byte(`{"entries": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCmd(t, context.Background(), "pull", "--bucket", mirror, "--to", t.TempDir())
+	if code != exitFailed || !strings.Contains(errOut, "pull: decode annotations/catalog.json") {
+		t.Errorf("exit %d; want %d naming the catalog\n%s", code, exitFailed, errOut)
 	}
 }
 
