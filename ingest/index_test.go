@@ -266,28 +266,6 @@ func TestIndexWriteFailureFailsEntry(t *testing.T) {
 	checkIndex(t, b, fx.entries)
 }
 
-func TestIndexParseKey(t *testing.T) {
-	m := annotations.Meta{ID: "gtdb-r226", Domain: "biology", Family: "gtdb"}
-	for _, tc := range []struct {
-		key   string
-		id    string
-		shard *annotations.Shard
-		ok    bool
-	}{
-		{index.Key(m, nil), "gtdb-r226", nil, true},
-		{index.Key(m, &annotations.Shard{Index: 2, Count: 8}), "gtdb-r226", &annotations.Shard{Index: 2, Count: 8}, true},
-		{index.FamilyPrefix("biology", "gtdb") + "a.b.parquet", "a.b", nil, true},
-		{index.FamilyPrefix("biology", "gtdb") + "a.s01of2.parquet", "a.s01of2", nil, true},
-		{index.Prefix + "biology/gtdb/a.parquet", "", nil, false},
-		{index.FamilyPrefix("biology", "gtdb") + "a.json", "", nil, false},
-	} {
-		id, sh, ok := index.ParseKey(tc.key)
-		if id != tc.id || ok != tc.ok || fmt.Sprint(sh) != fmt.Sprint(tc.shard) {
-			t.Errorf("ParseKey(%s) = %q, %v, %v; want %q, %v, %v", tc.key, id, sh, ok, tc.id, tc.shard, tc.ok)
-		}
-	}
-}
-
 // An entry whose registry description changes (here its family) gets
 // its index file at the new place, and the old one goes, so a family's
 // glob never reads it twice.

@@ -96,14 +96,6 @@ func Key(m annotations.Meta, shard *annotations.Shard) string {
 	return FamilyPrefix(m.Domain, m.Family) + name + ".parquet"
 }
 
-// EntryOf returns the entry ID an index file belongs to, and whether the
-// key is an index file at all. The name is <id>.parquet or
-// <id>.sIofN.parquet.
-func EntryOf(key string) (string, bool) {
-	id, _, ok := ParseKey(key)
-	return id, ok
-}
-
 // ParseKey splits an index file's key into its entry ID and, for a shard
 // of a split entry, the shard (nil for a whole entry's file); ok is false
 // for a key that is no index file.
@@ -145,7 +137,7 @@ func EntryFiles(ctx context.Context, b bucket.Reader, m annotations.Meta) ([]buc
 		if err != nil {
 			return nil, fmt.Errorf("index: list %s: %w", prefix, err)
 		}
-		if id, ok := EntryOf(info.Key); ok && id == m.ID {
+		if id, _, ok := ParseKey(info.Key); ok && id == m.ID {
 			out = append(out, info)
 		}
 	}

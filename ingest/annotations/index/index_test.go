@@ -107,21 +107,27 @@ func TestWriteFailsVisibleNothing(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
+	s38 := &annotations.Shard{Index: 3, Count: 8}
+	fam := FamilyPrefix("biology", "gtdb")
 	tests := []struct {
 		key, id string
+		shard   *annotations.Shard
 		ok      bool
 	}{
-		{Key(meta, nil), meta.ID, true},
-		{Key(meta, &annotations.Shard{Index: 3, Count: 8}), meta.ID, true},
-		{Prefix + "domain=biology/family=gtdb/ncbi.v2.parquet", "ncbi.v2", true},
-		{Prefix + "domain=biology/family=gtdb/x.s3of8.json", "", false},
-		{Prefix + "domain=biology/x.parquet", "", false},
-		{annotations.Prefix + "sources/x.parquet", "", false},
+		{Key(meta, nil), meta.ID, nil, true},
+		{Key(meta, s38), meta.ID, s38, true},
+		{fam + "ncbi.v2.parquet", "ncbi.v2", nil, true},
+		// Not ShardTag's form (a leading zero): part of the ID.
+		{fam + "a.s01of2.parquet", "a.s01of2", nil, true},
+		{fam + "x.s3of8.json", "", nil, false},
+		{Prefix + "domain=biology/x.parquet", "", nil, false},
+		{Prefix + "biology/gtdb/a.parquet", "", nil, false},
+		{annotations.Prefix + "sources/x.parquet", "", nil, false},
 	}
 	for _, tt := range tests {
-		id, ok := EntryOf(tt.key)
-		if id != tt.id || ok != tt.ok {
-			t.Errorf("EntryOf(%q) = %q, %v; want %q, %v", tt.key, id, ok, tt.id, tt.ok)
+		id, sh, ok := ParseKey(tt.key)
+		if id != tt.id || ok != tt.ok || fmt.Sprint(sh) != fmt.Sprint(tt.shard) {
+			t.Errorf("ParseKey(%q) = %q, %v, %v; want %q, %v, %v", tt.key, id, sh, ok, tt.id, tt.shard, tt.ok)
 		}
 	}
 	if got, want := Key(meta, &annotations.Shard{Index: 3, Count: 8}), "annotations/index/domain=biology/family=gtdb/gtdb-r226-taxonomy.s3of8.parquet"; got != want {
