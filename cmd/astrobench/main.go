@@ -176,48 +176,11 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 		defer os.RemoveAll(e.pullDir)
 	}
 
-	if e.rclone, err = exec.LookPath(o.rclone); err != nil && needsRclone(wls) {
-		return fmt.Errorf("--rclone %q: %w", o.rclone, err)
-	}
-	if e.astroingest = o.astroingest; e.astroingest == "" {
-		e.astroingest = filepath.Join(scratch, "astroingest")
-		log.Info("building astroingest", "out", e.astroingest)
-		b := exec.CommandContext(ctx, "go", "build", "-o", e.astroingest, "./cmd/astroingest")
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			return fmt.Errorf("build astroingest (run from the module root or pass --astroingest): %w", err)
-		}
-	}
-	gwBin := o.gatewayBin
-	if gwBin == "" {
-		gwBin = versitygw.Binary()
-	}
-	if gwBin == "" {
-		return errors.New("versitygw not found in $PATH or $(go env GOPATH)/bin; install with: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0, or pass --versitygw")
-	}
-	gwDir := filepath.Join(scratch, "gw")
-	if err := os.Mkdir(gwDir, 0o755); err != nil {
-		return err
-	}
-	gw, err := startGateway(ctx, gwBin, gwDir)
+	stop, err := startTools(ctx, o, e, wls, scratch, log)
 	if err != nil {
 		return err
 	}
-	defer gw.stop()
-	e.gw = gw
-	if o.wan.Latency > 0 {
-		if o.wan.Bin, err = toxiproxyBin(o.wan.Bin); err != nil {
-			return err
-		}
-		link, err := startWAN(ctx, o.wan, strings.TrimPrefix(gw.Endpoint, "http://"), filepath.Join(scratch, "toxiproxy.log"))
-		if err != nil {
-			return err
-		}
-		defer link.stop()
-		// Both tools and the bucket-alone limit line go through the link;
-		// the benchmark's own bucket admin (gw.client) stays direct.
-		gw.Endpoint = link.Endpoint
-	}
+	defer stop()
 	if e.rcloneConf, err = writeFile(scratch, "rclone.conf", ""); err != nil {
 		return err
 	}
@@ -234,8 +197,85 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	}
 	res := newResults()
 	res.Meta = meta{Workers: o.workers, PartSizeMiB: int(e.partSize / mib), PartsInFlight: e.concurrency, Runs: o.runs,
-		Started: time.Now().UTC(), RcloneVersion: toolVersion(ctx, e.rclone, "version"), GatewayBinary: gwBin, Link: o.wan.describe()}
+		Started: time.Now().UTC(), RcloneVersion: toolVersion(ctx, e.rclone, "version"), GatewayBinary: e.gwBin, Link: o.wan.describe()}
 
+	if err := runWorkloads(ctx, e, res, reg, ws, wls, o, u.Host, log); err != nil {
+		return err
+	}
+	if o.profileDir != "" {
+		if err := profileEngine(ctx, e, res, reg, ws, wls, o.profileDir, log); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	res.report(stdout, e)
+	if o.jsonOut != "" {
+		data, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startTools finds or builds what the workloads run (rclone, the built
+// astroingest, versitygw and, with --wan-latency, toxiproxy in front of
+// it) and starts the servers. stop, which is never nil, stops what was
+// started, in reverse order, on success and on failure alike.
+func startTools(ctx context.Context, o options, e *env, wls []string, scratch string, log *slog.Logger) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if e.rclone, err = exec.LookPath(o.rclone); err != nil && needsRclone(wls) {
+		return stop, fmt.Errorf("--rclone %q: %w", o.rclone, err)
+	}
+	if e.astroingest = o.astroingest; e.astroingest == "" {
+		e.astroingest = filepath.Join(scratch, "astroingest")
+		log.Info("building astroingest", "out", e.astroingest)
+		b := exec.CommandContext(ctx, "go", "build", "-o", e.astroingest, "./cmd/astroingest")
+		b.Stdout, b.Stderr = os.Stderr, os.Stderr
+		if err := b.Run(); err != nil {
+			return stop, fmt.Errorf("build astroingest (run from the module root or pass --astroingest): %w", err)
+		}
+	}
+	gwBin := o.gatewayBin
+	if gwBin == "" {
+		gwBin = versitygw.Binary()
+	}
+	if gwBin == "" {
+		return stop, errors.New("versitygw not found in $PATH or $(go env GOPATH)/bin; install with: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0, or pass --versitygw")
+	}
+	gwDir := filepath.Join(scratch, "gw")
+	if err := os.Mkdir(gwDir, 0o755); err != nil {
+		return stop, err
+	}
+	e.gwBin = gwBin
+	gw, err := startGateway(ctx, gwBin, gwDir)
+	if err != nil {
+		return stop, err
+	}
+	stops = append(stops, gw.stop)
+	e.gw = gw
+	if o.wan.Latency > 0 {
+		if o.wan.Bin, err = toxiproxyBin(o.wan.Bin); err != nil {
+			return stop, err
+		}
+		link, err := startWAN(ctx, o.wan, strings.TrimPrefix(gw.Endpoint, "http://"), filepath.Join(scratch, "toxiproxy.log"))
+		if err != nil {
+			return stop, err
+		}
+		stops = append(stops, link.stop)
+		// Both tools and the bucket-alone limit line go through the link;
+		// the benchmark's own bucket admin (gw.client) stays direct.
+		gw.Endpoint = link.Endpoint
+	}
+	return stop, nil
+}
+
+// runWorkloads measures each workload named in wls, in that order.
+func runWorkloads(ctx context.Context, e *env, res *results, reg string, ws map[string]workload, wls []string, o options, srcHost string, log *slog.Logger) error {
 	for _, name := range wls {
 		var err error
 		switch name {
@@ -251,22 +291,10 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 		case "noop":
 			err = benchNoop(ctx, e, res, reg, ws["noop"], o.runs, log)
 		case "plan":
-			err = benchPlan(ctx, e, res, u.Host, o.sz.planCount, o.runs, log)
+			err = benchPlan(ctx, e, res, srcHost, o.sz.planCount, o.runs, log)
 		}
 		if err != nil {
 			return fmt.Errorf("workload %s: %w", name, err)
-		}
-	}
-	if o.profileDir != "" {
-		if err := profileEngine(ctx, e, res, reg, ws, wls, o.profileDir, log); err != nil {
-			return fmt.Errorf("profile: %w", err)
-		}
-	}
-	res.report(stdout, e)
-	if o.jsonOut != "" {
-		data, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -124,6 +124,7 @@ func childEnv(base, add []string) []string {
 // env holds what both tools need to reach the gateway.
 type env struct {
 	gw          *gateway
+	gwBin       string // the versitygw binary gw runs
 	astroingest string
 	rclone      string
 	rcloneConf  string
