@@ -12,12 +12,12 @@ import (
 
 // ErrSizeMismatch is Put's error (errors.Is) when the stream is shorter or
 // longer than PutOptions.Size.
-var ErrSizeMismatch = errors.New("stream length differs from PutOptions.Size")
+var ErrSizeMismatch = errors.New("the object is not of the expected length")
 
 // ErrDigestMismatch is Put's error (errors.Is) when the stream's MD5
 // differs from PutOptions.ContentMD5, whether the backend found it or the
 // store did (S3's BadDigest).
-var ErrDigestMismatch = errors.New("stream MD5 differs from PutOptions.ContentMD5")
+var ErrDigestMismatch = errors.New("the object does not have the expected MD5")
 
 // ErrVisible is Abort's error (errors.Is) for a Pending whose object the
 // backend already wrote through during Put (PutOptions.WriteThrough): it
