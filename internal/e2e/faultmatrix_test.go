@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -213,7 +214,7 @@ func (row faultRow) check(t *testing.T) {
 		}
 	}
 	if u := w.x.uploads(); len(u) != 0 && !row.keepsUploads {
-		t.Errorf("multipart uploads left: %q", u)
+		t.Errorf("multipart uploads left: %q\n%s", u, w.uploadStory(r))
 	}
 	w.noPartialObject(t)
 
@@ -222,15 +223,38 @@ func (row faultRow) check(t *testing.T) {
 		env, args = row.next(w)
 	}
 	w.f.srv.ClearFaults()
-	w.x.runWith(exitOK, env, append(slices.Clone(backfill), args...)...)
+	next := w.x.runWith(exitOK, env, append(slices.Clone(backfill), args...)...)
 	w.f.checkBytes(t, w.x, append(slices.Clone(w.f.small), w.f.big...))
 	if u := w.x.uploads(); len(u) != 0 {
-		t.Errorf("multipart uploads left after the next run: %q", u)
+		t.Errorf("multipart uploads left after the next run: %q\n%s", u, w.uploadStory(next))
 	}
 	if l := w.x.liveLeases(); len(l) != 0 {
 		t.Errorf("live leases after the next run: %q", l)
 	}
 	w.x.run(exitOK, "verify", "--deep")
+}
+
+// uploadStory tells how an upload came to be left, for a failure to be
+// read from CI's log alone: each upload's id and initiation time as the
+// store reports them, and what run r logged about uploads and leases.
+func (w *faultWorld) uploadStory(r *proc) string {
+	var b strings.Builder
+	out, err := w.x.s3.ListMultipartUploads(w.x.ctx(), &awss3.ListMultipartUploadsInput{Bucket: aws.String(w.x.bucket)})
+	if err != nil {
+		fmt.Fprintf(&b, "list multipart uploads: %v\n", err)
+	} else {
+		for _, u := range out.Uploads {
+			fmt.Fprintf(&b, "upload %s id %s initiated %s\n", aws.ToString(u.Key), aws.ToString(u.UploadId), aws.ToTime(u.Initiated).Format(time.RFC3339Nano))
+		}
+	}
+	for _, l := range logLines(r.stderr.String()) {
+		msg, _ := l["msg"].(string)
+		if strings.Contains(msg, "upload") || strings.Contains(msg, "lease") || l["level"] != "INFO" {
+			line, _ := json.Marshal(l)
+			fmt.Fprintf(&b, "log: %s\n", line)
+		}
+	}
+	return b.String()
 }
 
 // kill kills p with SIGKILL mid-upload and returns the lease it left.
