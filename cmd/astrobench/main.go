@@ -48,8 +48,9 @@ Workloads (--workloads, comma-separated):
   noop    3,500 http entries mirrored once, then timed: backfill rerun
           (conditional requests) and run with nothing due
   plan    sources stats and plan over a 100,000-entry registry
-  pull-small  the read side: astroingest pull against rclone copy from the
-          bucket to a local folder, the small workload's 5,000 x 16 KiB
+  pull-small  the read side: astroingest pull against rclone copy (and
+          aws s3 sync, where the AWS CLI is installed) from the bucket to
+          a local folder, the small workload's 5,000 x 16 KiB
   pull-large  the same, the large workload's 4 x 1 GiB (--large-count)
   pull-rerun  pull-small's rerun into the folder it filled (nothing to do)
 
@@ -80,6 +81,7 @@ type options struct {
 	workers     int
 	astroingest string
 	rclone      string
+	aws         string
 	gatewayBin  string
 	jsonOut     string
 	profileDir  string
@@ -111,6 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.workers, "workers", 8, "concurrent object transfers for both tools (astroingest --workers, rclone --transfers)")
 	fs.StringVar(&o.astroingest, "astroingest", "", "astroingest binary (default: built from ./cmd/astroingest into the scratch directory)")
 	fs.StringVar(&o.rclone, "rclone", "rclone", "rclone binary")
+	fs.StringVar(&o.aws, "aws", "aws", "AWS CLI binary, the read workloads' second peer (aws s3 sync); left out when not found, or when empty")
 	fs.StringVar(&o.gatewayBin, "versitygw", "", "versitygw binary (default: $PATH, then $(go env GOPATH)/bin)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every sample and the medians as JSON to this file")
 	fs.StringVar(&o.profileDir, "profile", "", "after the measured runs, run the engine in-process once per transfer workload and write CPU and heap profiles here")
@@ -197,7 +200,7 @@ func bench(ctx context.Context, o options, wls []string, stdout io.Writer, log *
 	}
 	res := newResults()
 	res.Meta = meta{Workers: o.workers, PartSizeMiB: int(e.partSize / mib), PartsInFlight: e.concurrency, Runs: o.runs,
-		Started: time.Now().UTC(), RcloneVersion: toolVersion(ctx, e.rclone, "version"), GatewayBinary: e.gwBin, Link: o.wan.describe()}
+		Started: time.Now().UTC(), RcloneVersion: toolVersion(ctx, e.rclone, "version"), AWSVersion: e.awsVersion, GatewayBinary: e.gwBin, Link: o.wan.describe()}
 
 	if err := runWorkloads(ctx, e, res, reg, ws, wls, o, u.Host, log); err != nil {
 		return err
@@ -230,6 +233,9 @@ func startTools(ctx context.Context, o options, e *env, wls []string, scratch st
 	}
 	if e.rclone, err = exec.LookPath(o.rclone); err != nil && needsRclone(wls) {
 		return stop, fmt.Errorf("--rclone %q: %w", o.rclone, err)
+	}
+	if slices.ContainsFunc(wls, func(w string) bool { return pullWorkloads[w] != "" }) {
+		e.aws, e.awsVersion = findAWS(ctx, o.aws, log)
 	}
 	if e.astroingest = o.astroingest; e.astroingest == "" {
 		e.astroingest = filepath.Join(scratch, "astroingest")

@@ -101,6 +101,9 @@ func benchPull(ctx context.Context, e *env, res *results, reg string, w workload
 	}()
 	res.command(name, "astroingest", e.astroingest+" "+strings.Join(e.pullArgs(bn, "DIR"), " "))
 	res.command(name, "rclone", e.rclone+" "+strings.Join(e.rclonePullArgs(w, bn, "DIR"), " "))
+	if e.aws != "" {
+		res.command(name, "aws", e.aws+" "+strings.Join(e.awsPullArgs(bn, w, "DIR"), " "))
+	}
 	for i := range runs {
 		s, err := readBucket(ctx, e, bn, w)
 		if err != nil {
@@ -108,9 +111,12 @@ func benchPull(ctx context.Context, e *env, res *results, reg string, w workload
 		}
 		res.add(name, "bucket", s)
 		tools := []string{"astroingest", "rclone"}
-		if i%2 == 1 {
-			slices.Reverse(tools)
+		if e.aws != "" {
+			tools = append(tools, "aws")
 		}
+		// Who goes first rotates from round to round.
+		k := i % len(tools)
+		tools = slices.Concat(tools[k:], tools[:k])
 		for _, tool := range tools {
 			dir := filepath.Join(e.pullDir, fmt.Sprintf("%s-%s-%d", name, tool, i+1))
 			err := pullOnce(ctx, e, res, tool, dir, w, bn, rerun)
@@ -132,8 +138,16 @@ func benchPull(ctx context.Context, e *env, res *results, reg string, w workload
 func pullOnce(ctx context.Context, e *env, res *results, tool, dir string, w workload, bn string, rerun bool) error {
 	label := filepath.Base(dir)
 	do := func(label string) (sample, error) {
-		if tool == "rclone" {
+		switch tool {
+		case "rclone":
 			s, _, err := child(ctx, filepath.Join(e.dir, label+".log"), e.rcloneEnv(), e.rclone, e.rclonePullArgs(w, bn, dir)...)
+			return s, err
+		case "aws":
+			env, err := e.awsPullEnv(w)
+			if err != nil {
+				return sample{}, err
+			}
+			s, _, err := child(ctx, filepath.Join(e.dir, label+".log"), env, e.aws, e.awsPullArgs(bn, w, dir)...)
 			return s, err
 		}
 		s, out, err := child(ctx, filepath.Join(e.dir, label+".log"), e.awsEnv(), e.astroingest, e.pullArgs(bn, dir)...)

@@ -17,6 +17,7 @@ type meta struct {
 	Runs          int       `json:"runs"`
 	Started       time.Time `json:"started"`
 	RcloneVersion string    `json:"rclone_version"`
+	AWSVersion    string    `json:"aws_version,omitempty"` // the read side's second peer, where installed
 	GatewayBinary string    `json:"versitygw"`
 	Link          string    `json:"link"` // loopback, or the toxiproxy WAN link
 }
@@ -161,6 +162,7 @@ func (r *results) report(w io.Writer, e *env) {
 		goals = append(goals, r.goals(wl, ai, ratio, frac, e)...)
 	}
 	tw.Flush()
+	r.reportPeers(w)
 	if len(goals) > 0 {
 		fmt.Fprintln(w, "\nGoals:")
 		for _, g := range goals {
@@ -169,7 +171,7 @@ func (r *results) report(w io.Writer, e *env) {
 	}
 	fmt.Fprintln(w, "\nCommands (BUCKET is a fresh bucket per run; credentials and endpoint come from AWS_* / RCLONE_CONFIG_BENCHS3_* env):")
 	for _, wl := range r.order {
-		for _, tool := range []string{"astroingest", "rclone"} {
+		for _, tool := range []string{"astroingest", "rclone", "aws"} {
 			if c := r.Commands[wl][tool]; c != "" {
 				fmt.Fprintf(w, "  %s/%s: %s\n", wl, tool, c)
 			}

@@ -128,6 +128,8 @@ type env struct {
 	astroingest string
 	rclone      string
 	rcloneConf  string
+	aws         string // "" when the AWS CLI is not there
+	awsVersion  string
 	workers     int
 	// rcloneTransfers, when not 0, replaces workers for rclone.
 	rcloneTransfers int
