@@ -40,6 +40,10 @@ type PullConfig struct {
 	Logger   *slog.Logger     // default slog.Default()
 	Now      func() time.Time // default time.Now
 	Progress ProgressConfig
+
+	// namedOnly stages files under temporary names even where they could
+	// be unnamed (pull_unnamed.go): the staging benchmark compares both.
+	namedOnly bool
 }
 
 // Part size bounds: those of S3 upload parts, so one --part-size means the
@@ -160,6 +164,7 @@ func Pull(ctx context.Context, cfg PullConfig) (PullSummary, error) {
 		return PullSummary{}, err
 	}
 	defer dir.Close()
+	dir.unnamed = dir.unnamed && !cfg.namedOnly
 	if stale > 0 {
 		cfg.Logger.Info("removed temporary files of an earlier pull", "files", stale, "dir", cfg.Dir)
 	}

@@ -90,8 +90,8 @@ func (t *pullTransfer) fetch(ctx context.Context, name string, row pullRow) (*st
 // fetchOnce writes the object to a temporary name beside name, hashing it
 // as it comes. On any failure the temporary file is removed.
 func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) (_ *stagedFile, err error) {
-	s := &stagedFile{dir: t.dir, tmp: tempName(name), name: name}
-	if s.f, err = t.dir.create(s.tmp); err != nil {
+	s := &stagedFile{dir: t.dir, name: name}
+	if s.f, s.tmp, err = t.dir.createTemp(name); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -116,9 +116,10 @@ func (t *pullTransfer) fetchOnce(ctx context.Context, name string, row pullRow) 
 
 // stagedFile is a verified object in its temporary file, not yet in place.
 type stagedFile struct {
-	dir       *localDir
-	f         *os.File
-	tmp, name string
+	dir  *localDir
+	f    *os.File
+	tmp  string // the temporary name; "" when f has no name (pull_unnamed.go)
+	name string
 }
 
 // commit puts the file in place once it is on disk (fsync), so that the
@@ -138,15 +139,25 @@ func (s *stagedFile) commit() (fi os.FileInfo, err error) {
 	if fi, err = s.f.Stat(); err != nil {
 		return nil, err
 	}
+	if s.tmp == "" {
+		// Linked while open: the link goes through the descriptor.
+		if err := s.dir.link(s.f, s.name); err != nil {
+			return nil, err
+		}
+		return fi, s.f.Close()
+	}
 	if err := s.f.Close(); err != nil {
 		return nil, err
 	}
 	return fi, s.dir.rename(s.tmp, s.name)
 }
 
+// discard drops the staged file; an unnamed one goes with its descriptor.
 func (s *stagedFile) discard() {
 	s.f.Close()
-	s.dir.remove(s.tmp)
+	if s.tmp != "" {
+		s.dir.remove(s.tmp)
+	}
 }
 
 // whole is one GET of the whole object, written and hashed as it streams.

@@ -20,9 +20,10 @@ import (
 // domain or annotations/), and pull refuses one that does.
 const PullStateDir = ".astroingest"
 
-// partialMark is in the name of every temporary file pull writes: a file
-// is written as .<name><partialMark><random> beside its final name, then
-// renamed, so a reader of --to never sees half a file under a key's name.
+// partialMark is in the name of every temporary file pull writes: where a
+// file cannot be written unnamed (pull_unnamed.go), it is written as
+// .<name><partialMark><random> beside its final name, then renamed, so a
+// reader of --to never sees half a file under a key's name.
 const partialMark = ".astroingest-partial-"
 
 // ErrDirBusy is Pull's error when another pull holds the lock of the same
@@ -44,8 +45,11 @@ type localDir struct {
 	// whole transfer for 16 KiB objects, measured).
 	nsMu sync.Mutex
 
-	dirMu sync.Mutex
-	dirs  map[string]*os.Root // by slash path under the tree
+	dirMu    sync.Mutex
+	dirs     map[string]*os.Root // by slash path under the tree
+	dirFiles map[*os.Root]*os.File
+	// unnamed: files are staged unnamed (see pull_unnamed.go).
+	unnamed bool
 }
 
 // maxDirHandles bounds the directories kept open: past it, operations
@@ -156,18 +160,23 @@ func openLocalDir(dir string) (*localDir, int, error) {
 		root.Close()
 		return nil, 0, fmt.Errorf("%s: %w", dir, err)
 	}
-	d := &localDir{path: dir, root: root, lock: lock, dirs: map[string]*os.Root{}}
+	d := &localDir{path: dir, root: root, lock: lock, dirs: map[string]*os.Root{}, dirFiles: map[*os.Root]*os.File{}}
 	n, err := d.removeStale()
 	if err != nil {
 		d.Close()
 		return nil, 0, err
 	}
+	d.unnamed = d.probeUnnamed()
 	return d, n, nil
 }
 
 // Close releases the lock and the directories kept open.
 func (d *localDir) Close() error {
-	errs := []error{d.lock.Close(), d.root.Close()}
+	errs := []error{d.lock.Close()}
+	for _, f := range d.dirFiles {
+		errs = append(errs, f.Close())
+	}
+	errs = append(errs, d.root.Close())
 	for _, r := range d.dirs {
 		errs = append(errs, r.Close())
 	}

@@ -32,7 +32,7 @@ type pullEntry struct {
 // putMirror writes entries into b as a run would leave them: the objects,
 // each entry's head with its records inline, its index file and the
 // catalog.
-func putMirror(t *testing.T, b bucket.Bucket, entries ...pullEntry) {
+func putMirror(t testing.TB, b bucket.Bucket, entries ...pullEntry) {
 	t.Helper()
 	ctx := context.Background()
 	var rows []annotations.CatalogEntry
@@ -70,14 +70,14 @@ func rowsOf(meta annotations.Meta, recs []annotations.Record) iter.Seq2[index.Ro
 	}
 }
 
-func writeIndex(t *testing.T, b bucket.Bucket, key string, rows iter.Seq2[index.Row, error]) {
+func writeIndex(t testing.TB, b bucket.Bucket, key string, rows iter.Seq2[index.Row, error]) {
 	t.Helper()
 	if _, err := index.Write(context.Background(), b, key, rows); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func putPullObject(t *testing.T, b bucket.Bucket, key string, data []byte) {
+func putPullObject(t testing.TB, b bucket.Bucket, key string, data []byte) {
 	t.Helper()
 	p, err := b.Put(context.Background(), key, bytes.NewReader(data), bucket.PutOptions{})
 	if err == nil {

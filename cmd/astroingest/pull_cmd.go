@@ -30,8 +30,11 @@ Every file is verified while it streams against the sha256 and size that
 its entry's object index (annotations/index/) records; an entry written
 before the index existed is verified against its head's records instead,
 with a warning. A file that does not match is fetched once more, then
-reported by key (exit 1) and never left under its name: files are written
-under a temporary name beside their final one, synced, then renamed.
+reported by key (exit 1) and never left under its name: a file gets its
+name only once it is complete, verified and synced. On Linux it has no
+name at all until then (O_TMPFILE, then linked in place); elsewhere, or
+where the filesystem cannot, it is written under a temporary name beside
+its final one, then renamed.
 
 A rerun skips files already present and verified without reading them
 again: DIR/.astroingest/ keeps, per entry, a journal of the size, mtime

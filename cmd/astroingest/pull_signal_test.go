@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,14 +14,21 @@ import (
 	"github.com/astroingest/astroingest/internal/proctest"
 )
 
-// hasPartial reports whether a temporary file of pull is under dir: a
-// transfer is in flight.
-func hasPartial(dir string) bool {
+// inFlight reports whether process pid is writing a file of pull under
+// dir: a temporary file by name, or, where pull stages files unnamed
+// (O_TMPFILE, which has no name to look for), a descriptor of pid's open
+// on a nameless file there, which /proc shows as "DIR/#INODE (deleted)".
+func inFlight(pid int, dir string) bool {
 	found := false
 	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
 		found = found || err == nil && strings.Contains(d.Name(), ".astroingest-partial-")
 		return nil
 	})
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		found = found || err == nil && strings.HasPrefix(l, dir+"/") && strings.HasSuffix(l, " (deleted)")
+	}
 	return found
 }
 
@@ -37,7 +45,7 @@ func TestPullInterrupted(t *testing.T) {
 		// 10 MiB at 2 MiB/s: five seconds to interrupt it in.
 		done <- dispatch(ctx, []string{"pull", "--bucket", w.url, "--to", dir, "--part-size", "5MiB", "--bwlimit", "2MiB"}, &proctest.Buffer{}, &stderr)
 	}()
-	proctest.WaitFor(t, 10*time.Second, "a transfer in flight", func() bool { return hasPartial(dir) })
+	proctest.WaitFor(t, 10*time.Second, "a transfer in flight", func() bool { return inFlight(os.Getpid(), dir) })
 	cancel()
 	select {
 	case code := <-done:
@@ -82,7 +90,7 @@ func TestPullSIGTERM(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	proctest.WaitFor(t, 10*time.Second, "a transfer in flight", func() bool { return hasPartial(dir) })
+	proctest.WaitFor(t, 10*time.Second, "a transfer in flight", func() bool { return inFlight(cmd.Process.Pid, dir) })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
