@@ -72,6 +72,18 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 	r.cleanStaleEntry(ctx, e, lst)
 	er := newEntryRun(r, t, lay, lst)
 	tally, err := er.stream(ctx)
+	if !lay.split && leaseLost(ctx) == nil {
+		// Once more, now that the entry's own uploads are over: a store
+		// whose upload creation is not atomic shows a dead run's
+		// half-made upload only once this run has made one for the same
+		// key. versitygw's posix backend, killed between making an
+		// upload's directory and naming its key, lists it only after the
+		// next CreateMultipartUpload of that key names it; the fault
+		// matrix's bucket outage left one so. The cutoff is the same, so
+		// this run's own uploads are never touched. (A split entry's
+		// siblings may still be uploading under its prefix.)
+		r.cleanStaleEntry(ctx, e, lst)
+	}
 	switch {
 	case err != nil && leaseLost(ctx) != nil:
 		r.out.ended(t, entryUnfinished) // the loss, not the entry, stopped it

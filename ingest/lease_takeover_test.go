@@ -97,7 +97,8 @@ func TestLiveLeaseTakeover(t *testing.T) {
 			}
 			var want []string
 			for _, e := range fx.entries {
-				want = append(want, e.KeyPrefix()+"/")
+				// before the entry's uploads and after them
+				want = append(want, e.KeyPrefix()+"/", e.KeyPrefix()+"/")
 			}
 			slices.Sort(swept)
 			slices.Sort(want)
@@ -142,7 +143,7 @@ func TestRetriedShardTakesOverItsShardLease(t *testing.T) {
 	}
 	for _, e := range fx.entries {
 		if c.Shard.Has(e.ID) {
-			want = append(want, e.KeyPrefix()+"/")
+			want = append(want, e.KeyPrefix()+"/", e.KeyPrefix()+"/") // before its uploads and after
 		}
 	}
 	slices.Sort(swept)

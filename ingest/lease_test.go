@@ -264,7 +264,7 @@ func TestExpiredLeasesTakenOver(t *testing.T) {
 			var want, got []string
 			for _, e := range fx.entries {
 				if c.Shard.Has(e.ID) {
-					want = append(want, e.KeyPrefix()+"/")
+					want = append(want, e.KeyPrefix()+"/", e.KeyPrefix()+"/") // before its uploads and after
 				}
 			}
 			for _, s := range b.take() {

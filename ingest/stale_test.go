@@ -68,7 +68,10 @@ func TestTakeoverSweepsDeadRunsUploadsPerEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, ctx, c)
+	// Each entry twice: before its uploads and after them (see
+	// TestTakeoverSweepsAgainAfterTheEntry).
 	want := []string{fx.entries[0].KeyPrefix() + "/", fx.entries[1].KeyPrefix() + "/", fx.entries[2].KeyPrefix()}
+	want = append(want, want...)
 	var got []string
 	for _, s := range b.take() {
 		switch {
@@ -136,5 +139,66 @@ func TestCancelStopsRead(t *testing.T) {
 	s := b.seen[0]
 	if !errors.Is(s.readErr, context.Canceled) {
 		t.Errorf("the source read failed with %v, want the cancellation", s.readErr)
+	}
+}
+
+// revealingBucket holds one upload of a dead run at hidden that no sweep
+// finds until a Put of hidden has begun, as versitygw's posix backend does
+// with an upload whose creation was killed halfway (its key is named only
+// by the next CreateMultipartUpload of that key).
+type revealingBucket struct {
+	bucket.Bucket
+	hidden    string
+	initiated time.Time
+	mu        sync.Mutex
+	revealed  bool
+	aborted   bool
+}
+
+func (b *revealingBucket) Put(ctx context.Context, key string, r io.Reader, opts bucket.PutOptions) (bucket.Pending, error) {
+	if key == b.hidden {
+		b.mu.Lock()
+		b.revealed = true
+		b.mu.Unlock()
+	}
+	return b.Bucket.Put(ctx, key, r, opts)
+}
+
+func (b *revealingBucket) CleanStale(_ context.Context, prefix string, cutoff time.Time) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.revealed && !b.aborted && strings.HasPrefix(b.hidden, prefix) && b.initiated.Before(cutoff) {
+		b.aborted = true
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// A dead run's upload that the store shows only once this run has written
+// the same key is still swept: each entry is swept again when its own
+// uploads are over.
+func TestTakeoverSweepsAgainAfterTheEntry(t *testing.T) {
+	ctx := context.Background()
+	for _, single := range []bool{true, false} {
+		fx := newFixture(t, 2, 2, 100, nil)
+		hidden := fx.entries[0].KeyPrefix() + "/f0.dat"
+		if single {
+			fx.entries[0].Params["single"] = "true"
+			fx.entries[0].Params["files"] = "f0.dat"
+			hidden = fx.entries[0].KeyPrefix()
+		}
+		expired := time.Now().Add(-time.Minute).UTC()
+		b := &revealingBucket{Bucket: mem.New(), hidden: hidden, initiated: expired.Add(-time.Minute)}
+		dead := Lease{Holder: "host/pid-9/dead", RunID: "dead", Acquired: expired.Add(-time.Hour), Expires: expired}
+		if err := writeJSON(ctx, b, BucketLeaseKey, dead); err != nil {
+			t.Fatal(err)
+		}
+		rec := mustRun(t, ctx, fx.cfg(b, ModeBackfill))
+		if !b.revealed || rec.Counts.Done != 2 {
+			t.Fatalf("single %v: the run did not write %s (counts %+v)", single, hidden, rec.Counts)
+		}
+		if !b.aborted {
+			t.Errorf("single %v: the dead run's upload of %s, shown once this run wrote the key, is left", single, hidden)
+		}
 	}
 }
