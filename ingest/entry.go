@@ -72,16 +72,18 @@ func (r *runner) doEntry(ctx context.Context, t Task) {
 	r.cleanStaleEntry(ctx, e, lst)
 	er := newEntryRun(r, t, lay, lst)
 	tally, err := er.stream(ctx)
-	if !lay.split && leaseLost(ctx) == nil {
+	if !lay.split && ctx.Err() == nil && (err != nil || tally.triedPuts()) {
 		// Once more, now that the entry's own uploads are over: a store
 		// whose upload creation is not atomic shows a dead run's
 		// half-made upload only once this run has made one for the same
 		// key. versitygw's posix backend, killed between making an
 		// upload's directory and naming its key, lists it only after the
 		// next CreateMultipartUpload of that key names it; the fault
-		// matrix's bucket outage left one so. The cutoff is the same, so
-		// this run's own uploads are never touched. (A split entry's
-		// siblings may still be uploading under its prefix.)
+		// matrix's bucket outage left one so. Hence only after this run
+		// wrote or tried to (an unchanged entry costs no second listing),
+		// and with the same cutoff, so this run's own uploads are never
+		// touched. Not for a split entry: its siblings may still be
+		// uploading under its prefix.
 		r.cleanStaleEntry(ctx, e, lst)
 	}
 	switch {
@@ -196,6 +198,10 @@ type entryTally struct {
 	objects             int
 	bytes               int64
 }
+
+// triedPuts reports whether any object of the entry was uploaded, or
+// failed on the way (which may have begun an upload).
+func (c entryTally) triedPuts() bool { return c.uploaded > 0 || c.firstFail != nil }
 
 func (c entryTally) complete() bool {
 	return c.firstFail == nil && c.firstSkip == nil && !c.cancelled

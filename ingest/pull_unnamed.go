@@ -69,19 +69,33 @@ func (d *localDir) dirFile(r *os.Root) (*os.File, error) {
 // temporary name tmp beside name. name's directory is made if need be.
 func (d *localDir) createTemp(name string) (f *os.File, tmp string, err error) {
 	if d.unnamed {
-		// Any failure here falls back to a named file, which reports
-		// the error if there is one to report.
-		if r, base, err := d.in(name, true); err == nil && !strings.Contains(base, "/") {
-			if dir, err := d.dirFile(r); err == nil {
-				if f, err := openUnnamed(dir, name); err == nil {
-					return f, "", nil
-				}
-			}
+		// A failure falls back to a named file, which reports the error
+		// if there is one to report.
+		if f, err := d.openUnnamedFor(name); err == nil {
+			return f, "", nil
 		}
 	}
 	tmp = tempName(name)
 	f, err = d.create(tmp)
 	return f, tmp, err
+}
+
+// openUnnamedFor opens an unnamed file in name's directory, made if need
+// be. A directory past maxDirHandles is not kept open, so it has no
+// handle to open or later link the file through: that is an error here.
+func (d *localDir) openUnnamedFor(name string) (*os.File, error) {
+	r, base, err := d.in(name, true)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(base, "/") {
+		return nil, fmt.Errorf("%s: its directory is not kept open", name)
+	}
+	dir, err := d.dirFile(r)
+	if err != nil {
+		return nil, err
+	}
+	return openUnnamed(dir, name)
 }
 
 // link gives the unnamed file f the name name. A file already there (one
@@ -93,7 +107,7 @@ func (d *localDir) link(f *os.File, name string) error {
 		return err
 	}
 	if strings.Contains(base, "/") {
-		return fmt.Errorf("link %s: its directory is not open", name) // createTemp made it named
+		return fmt.Errorf("link %s: its directory is not kept open", name) // openUnnamedFor refused it
 	}
 	dir, err := d.dirFile(r)
 	if err != nil {

@@ -143,3 +143,37 @@ func BenchmarkPullStaging(b *testing.B) {
 		})
 	}
 }
+
+// Past maxDirHandles a directory is not kept open, so it has no handle to
+// link an unnamed file through: its files are staged named, and land.
+func TestStagingPastDirHandlesIsNamed(t *testing.T) {
+	root := t.TempDir()
+	d, _, err := openLocalDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.unnamed = true
+	for i := range maxDirHandles {
+		r, err := d.root.OpenRoot(".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.dirs[fmt.Sprintf("held/%d", i)] = r
+	}
+	const key = "astronomy/t/x.fits"
+	f, tmp, err := d.createTemp(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmp == "" {
+		t.Fatal("staged unnamed in a directory that is not kept open")
+	}
+	f.WriteString("bytes")
+	if _, err := (&stagedFile{dir: d, f: f, tmp: tmp, name: key}).commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key))); err != nil || string(b) != "bytes" {
+		t.Errorf("%s: %q, %v", key, b, err)
+	}
+}

@@ -101,7 +101,11 @@ func benchPull(ctx context.Context, e *env, res *results, reg string, w workload
 	}()
 	res.command(name, "astroingest", e.astroingest+" "+strings.Join(e.pullArgs(bn, "DIR"), " "))
 	res.command(name, "rclone", e.rclone+" "+strings.Join(e.rclonePullArgs(w, bn, "DIR"), " "))
+	var awsEnv []string // the AWS CLI's environment, with its config file written once
 	if e.aws != "" {
+		if awsEnv, err = e.awsPullEnv(w); err != nil {
+			return err
+		}
 		res.command(name, "aws", e.aws+" "+strings.Join(e.awsPullArgs(bn, w, "DIR"), " "))
 	}
 	for i := range runs {
@@ -119,7 +123,7 @@ func benchPull(ctx context.Context, e *env, res *results, reg string, w workload
 		tools = slices.Concat(tools[k:], tools[:k])
 		for _, tool := range tools {
 			dir := filepath.Join(e.pullDir, fmt.Sprintf("%s-%s-%d", name, tool, i+1))
-			err := pullOnce(ctx, e, res, tool, dir, w, bn, rerun)
+			err := pullOnce(ctx, e, res, tool, dir, w, bn, rerun, awsEnv)
 			if w.bytes() >= gib {
 				os.RemoveAll(dir)
 			} else {
@@ -135,7 +139,7 @@ func benchPull(ctx context.Context, e *env, res *results, reg string, w workload
 }
 
 // pullOnce is one tool's run (and rerun) into dir, a fresh folder.
-func pullOnce(ctx context.Context, e *env, res *results, tool, dir string, w workload, bn string, rerun bool) error {
+func pullOnce(ctx context.Context, e *env, res *results, tool, dir string, w workload, bn string, rerun bool, awsEnv []string) error {
 	label := filepath.Base(dir)
 	do := func(label string) (sample, error) {
 		switch tool {
@@ -143,11 +147,7 @@ func pullOnce(ctx context.Context, e *env, res *results, tool, dir string, w wor
 			s, _, err := child(ctx, filepath.Join(e.dir, label+".log"), e.rcloneEnv(), e.rclone, e.rclonePullArgs(w, bn, dir)...)
 			return s, err
 		case "aws":
-			env, err := e.awsPullEnv(w)
-			if err != nil {
-				return sample{}, err
-			}
-			s, _, err := child(ctx, filepath.Join(e.dir, label+".log"), env, e.aws, e.awsPullArgs(bn, w, dir)...)
+			s, _, err := child(ctx, filepath.Join(e.dir, label+".log"), awsEnv, e.aws, e.awsPullArgs(bn, w, dir)...)
 			return s, err
 		}
 		s, out, err := child(ctx, filepath.Join(e.dir, label+".log"), e.awsEnv(), e.astroingest, e.pullArgs(bn, dir)...)
